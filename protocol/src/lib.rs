@@ -1,0 +1,23 @@
+//! The host ↔ guest-agent protocol: message types and their framing.
+//!
+//! Control traffic runs on vsock port [`AGENT_PORT`] as length-delimited
+//! frames (a 4-byte big-endian length, then a JSON body). Each request carries
+//! an id that its response repeats, so several requests can be in flight on
+//! one connection. Process stdio never shares the control connection: each
+//! stream is its own vsock connection to [`STREAM_PORT`], opened with a
+//! [`StreamAttach`] frame and raw bytes after it.
+
+pub mod frame;
+pub mod messages;
+
+pub use frame::{decode_body, encode_frame, read_frame, write_frame, FrameError, MAX_FRAME_LEN};
+#[cfg(feature = "tokio")]
+pub use frame::{read_frame_async, write_frame_async};
+pub use messages::*;
+
+/// Bumped whenever a message changes shape; the handshake refuses a mismatch.
+pub const PROTOCOL_VERSION: u32 = 1;
+/// Guest vsock port of the agent's control server.
+pub const AGENT_PORT: u32 = 1024;
+/// Guest vsock port on which stdio streams attach to a process.
+pub const STREAM_PORT: u32 = 1025;
