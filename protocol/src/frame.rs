@@ -139,7 +139,9 @@ mod tests {
         let back: Envelope<Request> = read_frame(&mut cursor).unwrap().unwrap();
         assert_eq!(back, sample());
         // Then a clean end of stream.
-        assert!(read_frame::<Envelope<Request>, _>(&mut cursor).unwrap().is_none());
+        assert!(read_frame::<Envelope<Request>, _>(&mut cursor)
+            .unwrap()
+            .is_none());
     }
 
     #[test]
@@ -187,7 +189,9 @@ mod tests {
         let back: Envelope<Request> = read_frame_async(&mut whole).await.unwrap().unwrap();
         assert_eq!(back, sample());
         let mut cut = &frame[..frame.len() - 1];
-        let err = read_frame_async::<Envelope<Request>, _>(&mut cut).await.unwrap_err();
+        let err = read_frame_async::<Envelope<Request>, _>(&mut cut)
+            .await
+            .unwrap_err();
         assert!(matches!(err, FrameError::Truncated));
 
         let mut out = Vec::new();

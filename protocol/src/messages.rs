@@ -13,16 +13,25 @@ pub struct Envelope<T> {
 #[serde(rename_all = "snake_case")]
 pub enum Request {
     /// Must be the first request on a connection.
-    Hello { version: u32 },
+    Hello {
+        version: u32,
+    },
     Ping,
     Info,
     /// Prepares a process; it starts on [`Request::Start`], once its stdio
     /// streams have attached.
     Exec(ExecSpec),
-    Start { exec_id: u64 },
+    Start {
+        exec_id: u64,
+    },
     /// Answered when the process has exited.
-    Wait { exec_id: u64 },
-    Signal { exec_id: u64, signal: i32 },
+    Wait {
+        exec_id: u64,
+    },
+    Signal {
+        exec_id: u64,
+        signal: i32,
+    },
     /// Syncs filesystems and powers the machine off after replying.
     Shutdown,
 }

@@ -2,4 +2,5 @@
 //! `virtio-queue` + `vm-memory`, and the ways they are served to a machine.
 
 pub mod devices;
+pub mod probe;
 pub mod vhost_user;

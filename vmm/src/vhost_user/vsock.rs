@@ -11,16 +11,20 @@ use std::sync::{Arc, RwLock};
 use vhost::vhost_user::message::{VhostUserProtocolFeatures, VhostUserVirtioFeatures};
 use vhost_user_backend::{VhostUserBackendMut, VhostUserDaemon, VringRwLock, VringT};
 use virtio_bindings::virtio_config::VIRTIO_F_VERSION_1;
+use virtio_queue::QueueT;
 use vm_memory::{GuestAddressSpace, GuestMemoryAtomic, GuestMemoryMmap};
 use vmm_sys_util::epoll::EventSet;
-use vmm_sys_util::event::{new_event_consumer_and_notifier, EventConsumer, EventFlag, EventNotifier};
+use vmm_sys_util::event::{
+    new_event_consumer_and_notifier, EventConsumer, EventFlag, EventNotifier,
+};
 
 type Memory = GuestMemoryAtomic<GuestMemoryMmap>;
 
 /// Event id under which the device's host-side fd is registered; ids up to
 /// and including the queue count are the library's.
 const HOST_EVENT: u16 = NUM_QUEUES as u16 + 1;
-const QUEUE_SIZE: usize = 256;
+/// QEMU asks for 1024-entry queues for vhost-user-vsock.
+const QUEUE_SIZE: usize = 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -35,9 +39,18 @@ struct VsockBackend {
     mem: Memory,
 }
 
+/// Whether the driver has set the queue up; before that there is nothing
+/// to process and nowhere to put packets.
+fn is_ready(vring: &VringRwLock) -> bool {
+    vring.get_ref().get_queue().ready()
+}
+
 impl VsockBackend {
     /// Runs the rx side and signals the guest when buffers were used.
     fn fill_rx(&mut self, vrings: &[VringRwLock]) -> io::Result<()> {
+        if !is_ready(&vrings[RX_QUEUE]) {
+            return Ok(());
+        }
         let mem = self.mem.memory();
         let used = {
             let mut state = vrings[RX_QUEUE].get_mut();
@@ -50,6 +63,9 @@ impl VsockBackend {
     }
 
     fn drain_tx(&mut self, vrings: &[VringRwLock]) -> io::Result<()> {
+        if !is_ready(&vrings[TX_QUEUE]) {
+            return Ok(());
+        }
         let mem = self.mem.memory();
         let used = {
             let mut state = vrings[TX_QUEUE].get_mut();

@@ -1,0 +1,281 @@
+//! Processes run on the host's behalf, and PID 1's duty of reaping every
+//! child, ours or orphaned.
+//!
+//! Reaping and spawning share one lock: the reaper only peeks at which child
+//! exited (`WNOWAIT`) outside it and reaps under it, and a spawn holds it
+//! until the new pid is recorded. So a status is never lost for a pid not yet
+//! recorded, and the reaper never steals the child of a failed `exec` that
+//! the standard library reaps itself inside `spawn`.
+
+use crate::vsock::VsockStream;
+use protocol::{AgentError, ErrorKind, ExecSpec, ExitStatus, StdioStream};
+use std::collections::HashMap;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// How long `Start` waits for the stdio streams to attach.
+const ATTACH_TIMEOUT: Duration = Duration::from_secs(10);
+const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+struct Exec {
+    spec: ExecSpec,
+    streams: HashMap<StdioStream, VsockStream>,
+    pid: Option<i32>,
+    status: Option<ExitStatus>,
+}
+
+#[derive(Default)]
+struct Inner {
+    next_id: u64,
+    execs: HashMap<u64, Exec>,
+    by_pid: HashMap<i32, u64>,
+    spawns: u64,
+}
+
+#[derive(Default)]
+pub struct ProcessTable {
+    inner: Mutex<Inner>,
+    changed: Condvar,
+}
+
+fn err(kind: ErrorKind, message: impl Into<String>) -> AgentError {
+    AgentError {
+        kind,
+        message: message.into(),
+    }
+}
+
+fn unknown(exec_id: u64) -> AgentError {
+    err(
+        ErrorKind::UnknownExec,
+        format!("no process with exec id {exec_id}"),
+    )
+}
+
+impl ProcessTable {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic elsewhere must not wedge PID 1: take the data as it is.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn create(&self, spec: ExecSpec) -> Result<u64, AgentError> {
+        if spec.args.is_empty() || spec.args[0].is_empty() {
+            return Err(err(ErrorKind::BadRequest, "no command given"));
+        }
+        let mut inner = self.lock();
+        inner.next_id += 1;
+        let id = inner.next_id;
+        inner.execs.insert(
+            id,
+            Exec {
+                spec,
+                streams: HashMap::new(),
+                pid: None,
+                status: None,
+            },
+        );
+        Ok(id)
+    }
+
+    pub fn attach(
+        &self,
+        exec_id: u64,
+        which: StdioStream,
+        stream: VsockStream,
+    ) -> Result<(), AgentError> {
+        let mut inner = self.lock();
+        let exec = inner
+            .execs
+            .get_mut(&exec_id)
+            .ok_or_else(|| unknown(exec_id))?;
+        if exec.pid.is_some() {
+            return Err(err(ErrorKind::BadRequest, "process already started"));
+        }
+        exec.streams.insert(which, stream);
+        drop(inner);
+        self.changed.notify_all();
+        Ok(())
+    }
+
+    /// Starts the process once its streams have attached; returns its pid.
+    pub fn start(&self, exec_id: u64) -> Result<u32, AgentError> {
+        let deadline = Instant::now() + ATTACH_TIMEOUT;
+        let mut inner = self.lock();
+        loop {
+            let exec = inner.execs.get(&exec_id).ok_or_else(|| unknown(exec_id))?;
+            if exec.pid.is_some() {
+                return Err(err(ErrorKind::BadRequest, "process already started"));
+            }
+            let want_stdin = exec.spec.stdin;
+            let attached = |s| exec.streams.contains_key(&s);
+            if attached(StdioStream::Stdout)
+                && attached(StdioStream::Stderr)
+                && (!want_stdin || attached(StdioStream::Stdin))
+            {
+                break;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(err(
+                    ErrorKind::BadRequest,
+                    "stdio streams did not attach in time",
+                ));
+            }
+            inner = self
+                .changed
+                .wait_timeout(inner, deadline - now)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        let exec = inner
+            .execs
+            .get_mut(&exec_id)
+            .ok_or_else(|| unknown(exec_id))?;
+        let child = build_command(&exec.spec, &mut exec.streams)?
+            .spawn()
+            .map_err(|e| spawn_error(&exec.spec.args[0], e))?;
+        let pid = child.id() as i32;
+        // The Child handle is dropped unwaited: the reaper collects its status.
+        drop(child);
+        exec.pid = Some(pid);
+        exec.streams.clear();
+        inner.by_pid.insert(pid, exec_id);
+        inner.spawns += 1;
+        drop(inner);
+        self.changed.notify_all();
+        Ok(pid as u32)
+    }
+
+    /// Blocks until the process exits; the entry is then forgotten.
+    pub fn wait(&self, exec_id: u64) -> Result<ExitStatus, AgentError> {
+        let mut inner = self.lock();
+        loop {
+            let exec = inner.execs.get(&exec_id).ok_or_else(|| unknown(exec_id))?;
+            if exec.pid.is_none() {
+                return Err(err(ErrorKind::BadRequest, "process was never started"));
+            }
+            if let Some(status) = exec.status {
+                inner.execs.remove(&exec_id);
+                return Ok(status);
+            }
+            inner = self.changed.wait(inner).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    pub fn signal(&self, exec_id: u64, signal: i32) -> Result<(), AgentError> {
+        let inner = self.lock();
+        let exec = inner.execs.get(&exec_id).ok_or_else(|| unknown(exec_id))?;
+        let pid = exec
+            .pid
+            .ok_or_else(|| err(ErrorKind::BadRequest, "process was never started"))?;
+        if exec.status.is_some() {
+            return Ok(());
+        }
+        // SAFETY: kill(2) on a pid we spawned and have not reaped yet, so it
+        // cannot have been reused.
+        if unsafe { libc::kill(pid, signal) } < 0 {
+            return Err(err(
+                ErrorKind::BadRequest,
+                format!("signal {signal}: {}", std::io::Error::last_os_error()),
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn build_command(
+    spec: &ExecSpec,
+    streams: &mut HashMap<StdioStream, VsockStream>,
+) -> Result<Command, AgentError> {
+    let cwd = spec.cwd.as_deref().unwrap_or("/");
+    if !std::path::Path::new(cwd).is_dir() {
+        return Err(err(
+            ErrorKind::BadRequest,
+            format!("working directory {cwd} does not exist"),
+        ));
+    }
+    let mut cmd = Command::new(&spec.args[0]);
+    cmd.args(&spec.args[1..]).current_dir(cwd).env_clear();
+    for entry in [DEFAULT_PATH, "HOME=/root", "TERM=xterm"]
+        .iter()
+        .map(|s| s.to_string())
+        .chain(spec.env.iter().cloned())
+    {
+        if let Some((k, v)) = entry.split_once('=') {
+            cmd.env(k, v);
+        }
+    }
+    // The vsock sockets become the process's stdio directly: no copying in
+    // the agent, and EOF reaches the host when the process tree closes them.
+    let mut take = |s| streams.remove(&s).map(|v| Stdio::from(v.into_owned_fd()));
+    cmd.stdin(take(StdioStream::Stdin).unwrap_or_else(Stdio::null));
+    cmd.stdout(take(StdioStream::Stdout).unwrap_or_else(Stdio::null));
+    cmd.stderr(take(StdioStream::Stderr).unwrap_or_else(Stdio::null));
+    Ok(cmd)
+}
+
+fn spawn_error(program: &str, e: std::io::Error) -> AgentError {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => err(
+            ErrorKind::NotFound,
+            format!("{program}: executable file not found"),
+        ),
+        std::io::ErrorKind::PermissionDenied => err(
+            ErrorKind::NotExecutable,
+            format!("{program}: permission denied"),
+        ),
+        _ if e.raw_os_error() == Some(libc::ENOEXEC) => err(
+            ErrorKind::NotExecutable,
+            format!("{program}: exec format error"),
+        ),
+        _ => err(ErrorKind::Internal, format!("{program}: {e}")),
+    }
+}
+
+fn decode_wait_status(status: i32) -> ExitStatus {
+    if libc::WIFSIGNALED(status) {
+        ExitStatus::Signal(libc::WTERMSIG(status))
+    } else {
+        ExitStatus::Code(libc::WEXITSTATUS(status))
+    }
+}
+
+pub fn start_reaper(table: Arc<ProcessTable>) {
+    std::thread::spawn(move || loop {
+        let spawns_seen = table.lock().spawns;
+        // SAFETY: siginfo_t is plain data; waitid fills it in.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: waitid(2) with a valid out-pointer; WNOWAIT leaves the child reapable.
+        let rc = unsafe { libc::waitid(libc::P_ALL, 0, &mut info, libc::WEXITED | libc::WNOWAIT) };
+        if rc < 0 {
+            match std::io::Error::last_os_error().raw_os_error() {
+                Some(libc::ECHILD) => {
+                    // No children: sleep until the next spawn.
+                    let mut inner = table.lock();
+                    while inner.spawns == spawns_seen {
+                        inner = table.changed.wait(inner).unwrap_or_else(|p| p.into_inner());
+                    }
+                }
+                _ => std::thread::sleep(Duration::from_millis(10)),
+            }
+            continue;
+        }
+        // SAFETY: waitid succeeded with WEXITED, so si_pid is set.
+        let pid = unsafe { info.si_pid() };
+        let mut inner = table.lock();
+        let mut status = 0;
+        // SAFETY: reaping one specific pid; WNOHANG because `spawn` may have
+        // reaped it already (a failed exec).
+        if unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) } != pid {
+            continue;
+        }
+        if let Some(exec_id) = inner.by_pid.remove(&pid) {
+            if let Some(exec) = inner.execs.get_mut(&exec_id) {
+                exec.status = Some(decode_wait_status(status));
+            }
+            drop(inner);
+            table.changed.notify_all();
+        }
+    });
+}

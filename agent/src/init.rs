@@ -1,0 +1,148 @@
+//! What PID 1 does before serving: the standard mounts, the hostname and the
+//! loopback interface.
+
+use std::ffi::CString;
+use std::io;
+
+pub fn log(msg: &str) {
+    eprintln!("hutch-agent: {msg}");
+}
+
+/// Logs and parks forever: PID 1 exiting would panic the kernel and lose the
+/// message with it.
+pub fn fatal(msg: &str) -> ! {
+    log(&format!("fatal: {msg}"));
+    loop {
+        std::thread::park();
+    }
+}
+
+pub fn prepare_guest() {
+    // (source, target, fstype, flags, data)
+    let nosuid_nodev = libc::MS_NOSUID | libc::MS_NODEV;
+    let mounts: &[(&str, &str, &str, libc::c_ulong, &str)] = &[
+        ("proc", "/proc", "proc", nosuid_nodev | libc::MS_NOEXEC, ""),
+        ("sysfs", "/sys", "sysfs", nosuid_nodev | libc::MS_NOEXEC, ""),
+        ("devtmpfs", "/dev", "devtmpfs", libc::MS_NOSUID, "mode=0755"),
+        (
+            "devpts",
+            "/dev/pts",
+            "devpts",
+            libc::MS_NOSUID | libc::MS_NOEXEC,
+            "gid=5,mode=0620,ptmxmode=0666",
+        ),
+        ("shm", "/dev/shm", "tmpfs", nosuid_nodev, "mode=1777"),
+        ("tmpfs", "/run", "tmpfs", nosuid_nodev, "mode=0755"),
+        ("tmpfs", "/tmp", "tmpfs", nosuid_nodev, "mode=1777"),
+        (
+            "cgroup2",
+            "/sys/fs/cgroup",
+            "cgroup2",
+            nosuid_nodev | libc::MS_NOEXEC,
+            "nsdelegate",
+        ),
+    ];
+    for (source, target, fstype, flags, data) in mounts {
+        if let Err(e) = mount(source, target, fstype, *flags, data) {
+            log(&format!("mount {fstype} on {target}: {e}"));
+        }
+    }
+    let hostname = kernel_param("hutch.hostname").unwrap_or_else(|| "hutch".to_string());
+    if let Err(e) = set_hostname(&hostname) {
+        log(&format!("sethostname: {e}"));
+    }
+    if let Err(e) = loopback_up() {
+        log(&format!("bringing up lo: {e}"));
+    }
+}
+
+fn cstr(s: &str) -> io::Result<CString> {
+    CString::new(s).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
+}
+
+fn mount(
+    source: &str,
+    target: &str,
+    fstype: &str,
+    flags: libc::c_ulong,
+    data: &str,
+) -> io::Result<()> {
+    std::fs::create_dir_all(target)?;
+    let (source, target, fstype, data) = (cstr(source)?, cstr(target)?, cstr(fstype)?, cstr(data)?);
+    // SAFETY: all pointers are valid NUL-terminated strings for the call's duration.
+    let rc = unsafe {
+        libc::mount(
+            source.as_ptr(),
+            target.as_ptr(),
+            fstype.as_ptr(),
+            flags,
+            data.as_ptr() as *const libc::c_void,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// `name=value` from the kernel command line.
+pub fn kernel_param(name: &str) -> Option<String> {
+    let cmdline = std::fs::read_to_string("/proc/cmdline").ok()?;
+    let prefix = format!("{name}=");
+    cmdline
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix(&prefix).map(str::to_string))
+}
+
+fn set_hostname(name: &str) -> io::Result<()> {
+    // SAFETY: the pointer and length describe `name`'s bytes.
+    let rc = unsafe { libc::sethostname(name.as_ptr() as *const libc::c_char, name.len()) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+fn loopback_up() -> io::Result<()> {
+    // SAFETY: plain socket(2); checked below.
+    let sock = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if sock < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: ifreq is plain data; zeroed is valid.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
+        *dst = *src as libc::c_char;
+    }
+    // SAFETY: SIOCGIFFLAGS/SIOCSIFFLAGS read and write the `ifreq` we own; `sock` is valid.
+    let result = unsafe {
+        if libc::ioctl(sock, libc::SIOCGIFFLAGS as _, &mut req) < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+            if libc::ioctl(sock, libc::SIOCSIFFLAGS as _, &req) < 0 {
+                Err(io::Error::last_os_error())
+            } else {
+                Ok(())
+            }
+        }
+    };
+    // SAFETY: closing the fd we opened above.
+    unsafe { libc::close(sock) };
+    result
+}
+
+/// Stops everything, flushes filesystems and resets the machine; the VMM
+/// treats the reset as power-off.
+pub fn power_off() -> ! {
+    // SAFETY: signalling every process but ourselves; we are PID 1.
+    unsafe { libc::kill(-1, libc::SIGTERM) };
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    // SAFETY: as above.
+    unsafe { libc::kill(-1, libc::SIGKILL) };
+    // SAFETY: sync(2) has no preconditions.
+    unsafe { libc::sync() };
+    // SAFETY: reboot(2) as root; it only returns on failure.
+    unsafe { libc::reboot(libc::RB_AUTOBOOT) };
+    fatal("reboot failed")
+}

@@ -1,0 +1,243 @@
+//! `hutch machine ...`: start, status, exec and stop a machine.
+
+pub mod exec;
+pub mod monitor;
+pub mod qemu;
+pub mod state;
+
+use crate::agent::AgentClient;
+use crate::paths::{self, MachinePaths};
+use anyhow::{anyhow, bail, Context, Result};
+use protocol::{Request, Response};
+use state::MachineState;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use vmm::probe::{probe_kvm, KvmVerdict};
+
+pub struct StartOptions {
+    pub name: String,
+    pub cpus: u32,
+    pub memory_mib: u32,
+    pub timeout: Duration,
+}
+
+struct GuestFiles {
+    kernel: PathBuf,
+    initramfs: PathBuf,
+}
+
+fn guest_files() -> Result<GuestFiles> {
+    let dir = paths::guest_dir()?;
+    let files = GuestFiles {
+        kernel: dir.join("vmlinux"),
+        initramfs: dir.join("initramfs.cpio.gz"),
+    };
+    for f in [&files.kernel, &files.initramfs] {
+        if !f.is_file() {
+            bail!(
+                "guest file {} is missing; build it with ./install.sh, or point HUTCH_GUEST_DIR at a directory holding vmlinux and initramfs.cpio.gz",
+                f.display()
+            );
+        }
+    }
+    Ok(files)
+}
+
+/// Explains why a machine is not running, with the fix.
+pub fn not_running(name: &str, paths: &MachinePaths) -> anyhow::Error {
+    match state::last_exit(paths) {
+        Some(why) if why != "stopped" => anyhow!(
+            "machine '{name}' is not running ({why}; console log: {}); start it with 'hutch machine start{}'",
+            paths.console_log().display(),
+            name_flag(name)
+        ),
+        _ => anyhow!(
+            "machine '{name}' is not running; start it with 'hutch machine start{}'",
+            name_flag(name)
+        ),
+    }
+}
+
+fn name_flag(name: &str) -> String {
+    if name == "default" {
+        String::new()
+    } else {
+        format!(" --name {name}")
+    }
+}
+
+pub async fn start(opts: StartOptions) -> Result<()> {
+    let paths = MachinePaths::new(&opts.name)?;
+    paths::ensure_dir(&paths.dir)?;
+    if state::is_running(&paths) {
+        bail!("machine '{}' is already running", opts.name);
+    }
+    let guest = guest_files()?;
+    qemu::find_qemu()?;
+    let (kvm, accel_reason) = match probe_kvm() {
+        KvmVerdict::Usable => (
+            true,
+            "KVM probe guest took an exception through its IDT".to_string(),
+        ),
+        KvmVerdict::Unusable(why) => (false, why),
+    };
+    if !kvm {
+        eprintln!("hutch: using software emulation (TCG): {accel_reason}");
+    }
+
+    let began = Instant::now();
+    let exe = std::env::current_exe().context("locating the hutch binary")?;
+    let log = std::fs::File::create(paths.monitor_log())?;
+    let mut cmd = Command::new(exe);
+    cmd.args(["machine", "_monitor", "--name", &opts.name])
+        .args(["--cpus", &opts.cpus.to_string()])
+        .args(["--memory", &opts.memory_mib.to_string()])
+        .arg("--kernel")
+        .arg(&guest.kernel)
+        .arg("--initramfs")
+        .arg(&guest.initramfs)
+        .args(["--accel-reason", &accel_reason])
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log);
+    if kvm {
+        cmd.arg("--kvm");
+    }
+    // SAFETY: setsid in the forked child; async-signal-safe. The monitor
+    // leaves our session so it outlives this command and the terminal.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+    let mut monitor = cmd.spawn().context("starting the machine monitor")?;
+
+    let deadline = began + opts.timeout;
+    loop {
+        if let Some(status) = monitor.try_wait()? {
+            let log = std::fs::read_to_string(paths.monitor_log()).unwrap_or_default();
+            let reason = state::last_exit(&paths)
+                .or_else(|| log.lines().last().map(str::to_string))
+                .unwrap_or_else(|| format!("monitor exited with {status}"));
+            bail!(
+                "machine '{}' failed to start: {reason}\n{}",
+                opts.name,
+                state::console_tail(&paths, 10)
+            );
+        }
+        if paths.vsock().exists() {
+            let attempt =
+                tokio::time::timeout(Duration::from_secs(2), AgentClient::connect(&paths.vsock()))
+                    .await;
+            if let Ok(Ok(_)) = attempt {
+                break;
+            }
+        }
+        if Instant::now() > deadline {
+            stop_processes(&paths);
+            bail!(
+                "machine '{}' did not become ready in {}s; console:\n{}",
+                opts.name,
+                opts.timeout.as_secs(),
+                state::console_tail(&paths, 10)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let state = MachineState::load(&paths);
+    println!(
+        "machine '{}' started in {:.2}s (backend qemu, accel {})",
+        opts.name,
+        began.elapsed().as_secs_f64(),
+        state.map(|s| s.accel).unwrap_or_default()
+    );
+    Ok(())
+}
+
+/// Kills what a machine left running, QEMU first (the monitor then records it).
+fn stop_processes(paths: &MachinePaths) {
+    if let Some(s) = MachineState::load(paths) {
+        for pid in [s.qemu_pid, s.monitor_pid] {
+            // SAFETY: kill(2); the pids come from the live machine's state file.
+            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+        }
+    }
+}
+
+async fn wait_stopped(paths: &MachinePaths, within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if !state::is_running(paths) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
+}
+
+pub async fn stop(name: &str, timeout: Duration) -> Result<()> {
+    let paths = MachinePaths::new(name)?;
+    if !state::is_running(&paths) {
+        println!("machine '{name}' is not running");
+        return Ok(());
+    }
+    // Ask the agent to sync and power off; kill only if it does not.
+    let asked = async {
+        let mut client = AgentClient::connect(&paths.vsock()).await?;
+        client.request(Request::Shutdown).await
+    };
+    let clean = tokio::time::timeout(Duration::from_secs(5), asked)
+        .await
+        .is_ok_and(|r| r.is_ok())
+        && wait_stopped(&paths, timeout).await;
+    if !clean {
+        stop_processes(&paths);
+        if !wait_stopped(&paths, Duration::from_secs(5)).await {
+            bail!(
+                "machine '{name}' did not stop; see {}",
+                paths.monitor_log().display()
+            );
+        }
+        println!("machine '{name}' stopped (killed after it did not power off in time)");
+    } else {
+        println!("machine '{name}' stopped");
+    }
+    Ok(())
+}
+
+pub async fn status(name: &str) -> Result<()> {
+    let paths = MachinePaths::new(name)?;
+    let running = state::is_running(&paths);
+    let saved = MachineState::load(&paths);
+    let (true, Some(s)) = (running, saved) else {
+        println!("name:     {name}");
+        println!("state:    stopped");
+        if let Some(why) = state::last_exit(&paths) {
+            println!("last:     {why}");
+        }
+        return Ok(());
+    };
+    let mut client = AgentClient::connect(&paths.vsock())
+        .await
+        .context("contacting the agent")?;
+    let Response::Info(info) = client.request(Request::Info).await? else {
+        bail!("unexpected reply to info");
+    };
+    let uptime = Duration::from_millis(info.uptime_ms);
+    println!("name:     {name}");
+    println!("state:    running");
+    println!("backend:  {} (accel {})", s.backend, s.accel);
+    println!("why:      {}", s.accel_reason);
+    println!("uptime:   {}s", uptime.as_secs());
+    println!("cpus:     {}", info.cpus);
+    println!("memory:   {} MiB", info.memory_bytes >> 20);
+    println!("kernel:   {}", info.kernel);
+    println!(
+        "pid:      {} (monitor), {} (qemu)",
+        s.monitor_pid, s.qemu_pid
+    );
+    Ok(())
+}

@@ -1,0 +1,83 @@
+//! A machine's record on disk and whether it is running.
+//!
+//! "Running" means the monitor process holds the flock on `monitor.lock`;
+//! the lock dies with the process, so a crash never leaves a machine that
+//! looks alive, and a reused pid never fools us.
+
+use crate::paths::MachinePaths;
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use std::fs::File;
+use std::os::unix::io::AsRawFd;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MachineState {
+    pub name: String,
+    pub backend: String,
+    pub accel: String,
+    /// Why this acceleration was chosen (the KVM probe's verdict).
+    pub accel_reason: String,
+    pub cpus: u32,
+    pub memory_mib: u32,
+    pub monitor_pid: u32,
+    pub qemu_pid: u32,
+    pub started_at_ms: u64,
+}
+
+impl MachineState {
+    pub fn load(paths: &MachinePaths) -> Option<MachineState> {
+        let text = std::fs::read_to_string(paths.state()).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+
+    pub fn save(&self, paths: &MachinePaths) -> Result<()> {
+        let tmp = paths.dir.join("state.json.tmp");
+        std::fs::write(&tmp, serde_json::to_vec_pretty(self)?)?;
+        std::fs::rename(&tmp, paths.state()).context("saving machine state")
+    }
+}
+
+/// Takes the monitor lock, or returns None when another monitor holds it.
+pub fn try_lock(paths: &MachinePaths) -> Result<Option<File>> {
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(paths.lock())
+        .with_context(|| format!("opening {}", paths.lock().display()))?;
+    // SAFETY: flock(2) on an fd we own.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc == 0 {
+        Ok(Some(file))
+    } else {
+        Ok(None)
+    }
+}
+
+pub fn is_running(paths: &MachinePaths) -> bool {
+    if !paths.lock().exists() {
+        return false;
+    }
+    matches!(try_lock(paths), Ok(None))
+}
+
+/// Why the machine last stopped, as the monitor recorded it.
+pub fn last_exit(paths: &MachinePaths) -> Option<String> {
+    std::fs::read_to_string(paths.last_exit())
+        .ok()
+        .map(|s| s.trim().to_string())
+}
+
+/// The last lines of the guest console, for error messages.
+pub fn console_tail(paths: &MachinePaths, lines: usize) -> String {
+    let text = std::fs::read_to_string(paths.console_log()).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,178 @@
+//! `hutch`: Linux containers in a lightweight VM.
+
+mod agent;
+mod machine;
+mod paths;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// docker's status for a failure of the tool itself.
+const EXIT_HUTCH_FAILED: i32 = 125;
+
+#[derive(Parser)]
+#[command(
+    name = "hutch",
+    version,
+    about = "Linux containers in a lightweight VM"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Manage machines (the VMs containers run in)
+    #[command(subcommand)]
+    Machine(MachineCommand),
+}
+
+#[derive(Subcommand)]
+enum MachineCommand {
+    /// Boot a machine in the background and wait until its agent answers
+    Start {
+        #[arg(long, default_value = "default")]
+        name: String,
+        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
+        cpus: u32,
+        /// Memory in MiB
+        #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u32).range(64..=65536))]
+        memory: u32,
+        /// Seconds to wait for the agent
+        #[arg(long, default_value_t = 120)]
+        timeout: u64,
+    },
+    /// Show state, backend, uptime, vCPUs, memory and kernel
+    Status {
+        #[arg(long, default_value = "default")]
+        name: String,
+    },
+    /// Run a command in the machine (not in a container)
+    Exec {
+        #[arg(long, default_value = "default")]
+        name: String,
+        /// Forward stdin
+        #[arg(short, long)]
+        interactive: bool,
+        /// Set environment variables (KEY=VALUE)
+        #[arg(short, long = "env")]
+        env: Vec<String>,
+        /// Working directory in the guest
+        #[arg(short, long)]
+        workdir: Option<String>,
+        #[arg(required = true, trailing_var_arg = true)]
+        command: Vec<String>,
+    },
+    /// Power the machine off (killed if it does not stop in time)
+    Stop {
+        #[arg(long, default_value = "default")]
+        name: String,
+        /// Seconds to wait for a clean power-off
+        #[arg(short, long, default_value_t = 20)]
+        time: u64,
+    },
+    #[command(name = "_monitor", hide = true)]
+    Monitor {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        cpus: u32,
+        #[arg(long)]
+        memory: u32,
+        #[arg(long)]
+        kernel: PathBuf,
+        #[arg(long)]
+        initramfs: PathBuf,
+        #[arg(long)]
+        kvm: bool,
+        #[arg(long)]
+        accel_reason: String,
+    },
+}
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_env("HUTCH_LOG"))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let code = match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("hutch: {e:#}");
+            EXIT_HUTCH_FAILED
+        }
+    };
+    std::process::exit(code);
+}
+
+fn run(cli: Cli) -> anyhow::Result<i32> {
+    let Command::Machine(cmd) = cli.command;
+    if let MachineCommand::Monitor {
+        name,
+        cpus,
+        memory,
+        kernel,
+        initramfs,
+        kvm,
+        accel_reason,
+    } = cmd
+    {
+        // The monitor is synchronous: threads for the device, one child.
+        machine::monitor::run(machine::monitor::MonitorArgs {
+            name,
+            cpus,
+            memory_mib: memory,
+            kvm,
+            accel_reason,
+            kernel,
+            initramfs,
+        })?;
+        return Ok(0);
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        match cmd {
+            MachineCommand::Start {
+                name,
+                cpus,
+                memory,
+                timeout,
+            } => {
+                machine::start(machine::StartOptions {
+                    name,
+                    cpus,
+                    memory_mib: memory,
+                    timeout: Duration::from_secs(timeout),
+                })
+                .await?;
+                Ok(0)
+            }
+            MachineCommand::Status { name } => machine::status(&name).await.map(|_| 0),
+            MachineCommand::Exec {
+                name,
+                interactive,
+                env,
+                workdir,
+                command,
+            } => {
+                machine::exec::exec(machine::exec::ExecOptions {
+                    name,
+                    args: command,
+                    env,
+                    workdir,
+                    interactive,
+                })
+                .await
+            }
+            MachineCommand::Stop { name, time } => machine::stop(&name, Duration::from_secs(time))
+                .await
+                .map(|_| 0),
+            MachineCommand::Monitor { .. } => unreachable!("handled above"),
+        }
+    })
+}
