@@ -72,12 +72,12 @@ impl VsockDevice {
         let mut used = false;
         while let Some(chain) = queue.pop_descriptor_chain(mem) {
             let head = chain.head_index();
-            match read_tx_packet(mem, chain) {
-                Ok(pkt) => self.muxer.send_from_guest(pkt),
-                Err(e) => {
-                    self.malformed += 1;
-                    tracing::warn!("vsock: dropped malformed tx packet: {e}");
-                }
+            let accepted = read_tx_packet(mem, chain)
+                .map_err(|e| e.to_string())
+                .and_then(|pkt| self.muxer.send_from_guest(pkt).map_err(|e| e.to_string()));
+            if let Err(e) = accepted {
+                self.malformed += 1;
+                tracing::warn!("vsock: dropped tx packet: {e}");
             }
             if let Err(e) = queue.add_used(mem, head, 0) {
                 tracing::warn!("vsock: add_used on tx failed: {e}");

@@ -24,3 +24,6 @@ pub const EVENT_QUEUE: usize = 2;
 pub const NUM_QUEUES: usize = 3;
 /// virtio device id of vsock.
 pub const VIRTIO_ID_VSOCK: u32 = 19;
+
+#[cfg(test)]
+mod tests;

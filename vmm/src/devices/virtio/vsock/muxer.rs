@@ -24,6 +24,13 @@ const MAX_HANDSHAKE_LEN: usize = 32;
 /// low ports services listen on.
 const FIRST_EPHEMERAL_PORT: u32 = 1 << 30;
 
+#[derive(Debug, thiserror::Error)]
+#[error("packet from CID {src} to CID {dst} is not from the guest to the host")]
+pub struct WrongCids {
+    pub src: u64,
+    pub dst: u64,
+}
+
 enum Target {
     Handshake(UnixStream, Vec<u8>),
     Conn(Key),
@@ -309,19 +316,19 @@ impl Muxer {
         });
     }
 
-    /// A packet the guest put on the tx queue.
-    pub fn send_from_guest(&mut self, pkt: Packet) {
+    /// A packet the guest put on the tx queue. One whose addresses are not
+    /// the guest's own to the host is refused without an answer.
+    pub fn send_from_guest(&mut self, pkt: Packet) -> Result<(), WrongCids> {
         let h = pkt.header;
         if h.src_cid != self.guest_cid || h.dst_cid != HOST_CID {
-            tracing::warn!(
-                src = h.src_cid,
-                dst = h.dst_cid,
-                "vsock packet with wrong CIDs dropped"
-            );
-            return;
+            return Err(WrongCids {
+                src: h.src_cid,
+                dst: h.dst_cid,
+            });
         }
         if h.type_ != TYPE_STREAM {
-            return self.reply_rst(&h);
+            self.reply_rst(&h);
+            return Ok(());
         }
         let key = (h.dst_port, h.src_port);
         let Some(conn) = self.conns.get_mut(&key) else {
@@ -330,7 +337,7 @@ impl Muxer {
             } else {
                 self.reply_rst(&h);
             }
-            return;
+            return Ok(());
         };
         conn.update_peer_credit(h.buf_alloc, h.fwd_cnt);
         match h.op() {
@@ -345,10 +352,14 @@ impl Muxer {
             Some(Op::CreditUpdate) => {}
             Some(Op::CreditRequest) => conn.queue(Op::CreditUpdate, 0),
             Some(Op::Shutdown) => conn.guest_shutdown(h.flags),
-            Some(Op::Rst) => return self.remove_conn(key),
+            Some(Op::Rst) => {
+                self.remove_conn(key);
+                return Ok(());
+            }
             _ => conn.reset(),
         }
         self.refresh(key);
+        Ok(())
     }
 
     /// The guest connects to host port P: forward to the Unix socket `<path>_P`.
