@@ -1,1 +1,152 @@
+//! Harness for end-to-end tests: a private `$HUTCH_HOME` per test, the real
+//! `hutch` binary, and a guard that never leaves a machine running.
 
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ lives in the workspace")
+        .to_path_buf()
+}
+
+/// The `hutch` binary, built once per test run (a no-op when up to date).
+pub fn hutch_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let profile_release = std::env::var("HUTCH_TEST_RELEASE").is_ok_and(|v| v == "1");
+        let mut cmd = Command::new(cargo);
+        cmd.current_dir(workspace_root())
+            .args(["build", "-q", "-p", "hutch-cli"]);
+        if profile_release {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().expect("running cargo build");
+        assert!(status.success(), "building hutch failed");
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| workspace_root().join("target"));
+        target
+            .join(if profile_release { "release" } else { "debug" })
+            .join("hutch")
+    })
+    .clone()
+}
+
+/// The guest kernel and initramfs that ./install.sh built.
+pub fn guest_dir() -> PathBuf {
+    let dir = std::env::var_os("HUTCH_GUEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target/guest"));
+    assert!(
+        dir.join("vmlinux").is_file() && dir.join("initramfs.cpio.gz").is_file(),
+        "no guest files in {}: run ./install.sh --no-demo (./test.sh does)",
+        dir.display()
+    );
+    dir
+}
+
+pub struct Hutch {
+    pub home: PathBuf,
+}
+
+impl Hutch {
+    /// A fresh, empty `$HUTCH_HOME` under the system temp dir.
+    pub fn new(test: &str) -> Self {
+        let home = std::env::temp_dir().join(format!("hutch-e2e-{test}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&home);
+        std::fs::create_dir_all(&home).unwrap();
+        Hutch { home }
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(hutch_bin());
+        cmd.args(args)
+            .env("HUTCH_HOME", &self.home)
+            .env("HUTCH_GUEST_DIR", guest_dir())
+            .env_remove("HUTCH_LOG")
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().expect("running hutch")
+    }
+
+    /// Runs and insists on success, returning stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "hutch {args:?} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn machine_dir(&self, name: &str) -> PathBuf {
+        self.home.join("machines").join(name)
+    }
+
+    /// (monitor pid, qemu pid) of a running machine.
+    pub fn pids(&self, name: &str) -> (i32, i32) {
+        let text = std::fs::read_to_string(self.machine_dir(name).join("state.json"))
+            .expect("machine state file");
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        (
+            v["monitor_pid"].as_i64().unwrap() as i32,
+            v["qemu_pid"].as_i64().unwrap() as i32,
+        )
+    }
+
+    /// Starts `name` and returns a guard that stops it when dropped.
+    pub fn start(&self, name: &str) -> MachineGuard<'_> {
+        self.ok(&["machine", "start", "--name", name]);
+        let pids = self.pids(name);
+        MachineGuard {
+            hutch: self,
+            name: name.to_string(),
+            pids,
+        }
+    }
+}
+
+impl Drop for Hutch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.home);
+    }
+}
+
+/// Whether a process is gone (or only a zombie waiting for its parent).
+pub fn process_gone(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit(')')
+            .next()
+            .is_some_and(|rest| rest.trim_start().starts_with('Z')),
+    }
+}
+
+pub struct MachineGuard<'a> {
+    hutch: &'a Hutch,
+    pub name: String,
+    /// (monitor, qemu)
+    pub pids: (i32, i32),
+}
+
+impl Drop for MachineGuard<'_> {
+    fn drop(&mut self) {
+        let _ = self.hutch.run(&["machine", "stop", "--name", &self.name]);
+        for pid in [self.pids.1, self.pids.0] {
+            if !process_gone(pid) {
+                // SAFETY: kill(2) on a pid this test started.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
+    }
+}
