@@ -132,9 +132,16 @@ impl ProcessTable {
             .execs
             .get_mut(&exec_id)
             .ok_or_else(|| unknown(exec_id))?;
-        let child = build_command(&exec.spec, &mut exec.streams)?
-            .spawn()
-            .map_err(|e| spawn_error(&exec.spec.args[0], e))?;
+        let spawned = build_command(&exec.spec, &mut exec.streams)
+            .and_then(|mut cmd| cmd.spawn().map_err(|e| spawn_error(&exec.spec.args[0], e)));
+        let child = match spawned {
+            Ok(child) => child,
+            Err(e) => {
+                // Nothing will ever wait for it: forget it (its streams close).
+                inner.execs.remove(&exec_id);
+                return Err(e);
+            }
+        };
         let pid = child.id() as i32;
         // The Child handle is dropped unwaited: the reaper collects its status.
         drop(child);

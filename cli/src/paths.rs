@@ -49,7 +49,17 @@ pub struct MachinePaths {
 }
 
 impl MachinePaths {
+    /// Names become directory names: letters, digits, `_ . -`, no leading
+    /// punctuation, so a name can never reach outside `machines/`.
     pub fn new(name: &str) -> Result<Self> {
+        let valid = name.len() <= 32
+            && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+        if !valid {
+            bail!("invalid machine name {name:?}: use up to 32 letters, digits, '_', '.' or '-', starting with a letter or digit");
+        }
         Ok(MachinePaths {
             dir: hutch_home()?.join("machines").join(name),
         })

@@ -88,6 +88,19 @@ impl Hutch {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// `hutch machine exec --name NAME -- ARGS...`
+    pub fn exec(&self, name: &str, args: &[&str]) -> Output {
+        let mut all = vec!["machine", "exec", "--name", name, "--"];
+        all.extend_from_slice(args);
+        self.run(&all)
+    }
+
+    pub fn exec_ok(&self, name: &str, args: &[&str]) -> String {
+        let mut all = vec!["machine", "exec", "--name", name, "--"];
+        all.extend_from_slice(args);
+        self.ok(&all)
+    }
+
     pub fn machine_dir(&self, name: &str) -> PathBuf {
         self.home.join("machines").join(name)
     }

@@ -27,7 +27,7 @@ fn exec_in_a_running_machine() {
     let m = h.start("m1");
 
     // uname shows the guest kernel, not the host's.
-    let uname = h.ok(&["machine", "exec", "--name", "m1", "--", "uname", "-a"]);
+    let uname = h.exec_ok("m1", &["uname", "-a"]);
     assert!(uname.starts_with("Linux m1 6.1."), "uname: {uname}");
     let host_release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
     assert!(
@@ -48,16 +48,10 @@ fn exec_in_a_running_machine() {
 
     // 10 MiB of stdout, byte-exact.
     let want = pattern(10 << 20);
-    let out = h.run(&[
-        "machine",
-        "exec",
-        "--name",
+    let out = h.exec(
         "m1",
-        "--",
-        "sh",
-        "-c",
-        "yes abcdefghijklmnop | head -c 10485760",
-    ]);
+        &["sh", "-c", "yes abcdefghijklmnop | head -c 10485760"],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(out.stdout.len(), want.len());
     assert!(out.stdout == want, "10 MiB of stdout differ");
@@ -81,16 +75,7 @@ fn exec_in_a_running_machine() {
     assert!(out.stdout == input, "cat did not echo stdin back intact");
 
     // stderr is its own stream.
-    let out = h.run(&[
-        "machine",
-        "exec",
-        "--name",
-        "m1",
-        "--",
-        "sh",
-        "-c",
-        "echo out; echo err >&2",
-    ]);
+    let out = h.exec("m1", &["sh", "-c", "echo out; echo err >&2"]);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "out\n");
     assert_eq!(stderr(&out), "err\n");
 
@@ -112,39 +97,19 @@ fn exec_in_a_running_machine() {
     assert_eq!(out, "hi\n/tmp\n");
 
     // Exit codes.
-    let out = h.run(&[
-        "machine", "exec", "--name", "m1", "--", "sh", "-c", "exit 42",
-    ]);
+    let out = h.exec("m1", &["sh", "-c", "exit 42"]);
     assert_eq!(out.status.code(), Some(42));
-    let out = h.run(&[
-        "machine",
-        "exec",
-        "--name",
-        "m1",
-        "--",
-        "sh",
-        "-c",
-        "kill -9 $$",
-    ]);
+    let out = h.exec("m1", &["sh", "-c", "kill -9 $$"]);
     assert_eq!(out.status.code(), Some(128 + 9), "killed by SIGKILL → 137");
-    let out = h.run(&["machine", "exec", "--name", "m1", "--", "no-such-command"]);
+    let out = h.exec("m1", &["no-such-command"]);
     assert_eq!(out.status.code(), Some(127));
     assert!(
         stderr(&out).contains("no-such-command: executable file not found"),
         "{}",
         stderr(&out)
     );
-    h.ok(&[
-        "machine",
-        "exec",
-        "--name",
-        "m1",
-        "--",
-        "sh",
-        "-c",
-        "echo data > /tmp/not-exec",
-    ]);
-    let out = h.run(&["machine", "exec", "--name", "m1", "--", "/tmp/not-exec"]);
+    h.exec_ok("m1", &["sh", "-c", "echo data > /tmp/not-exec"]);
+    let out = h.exec("m1", &["/tmp/not-exec"]);
     assert_eq!(out.status.code(), Some(126), "{}", stderr(&out));
     let out = h.run(&[
         "machine", "exec", "--name", "m1", "-w", "/nope", "--", "true",
@@ -158,34 +123,14 @@ fn exec_in_a_running_machine() {
 
     // Two execs at once both complete (each sleeps, so they overlap).
     let began = Instant::now();
-    let a = h
-        .cmd(&[
-            "machine",
-            "exec",
-            "--name",
-            "m1",
-            "--",
-            "sh",
-            "-c",
-            "sleep 1; echo a",
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let b = h
-        .cmd(&[
-            "machine",
-            "exec",
-            "--name",
-            "m1",
-            "--",
-            "sh",
-            "-c",
-            "sleep 1; echo b",
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let spawn = |word: &str| {
+        let script = format!("sleep 1; echo {word}");
+        h.cmd(&["machine", "exec", "--name", "m1", "--", "sh", "-c", &script])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn("a"), spawn("b"));
     let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
     assert_eq!(
         (a.stdout.as_slice(), b.stdout.as_slice()),
@@ -208,7 +153,7 @@ fn exec_in_a_running_machine() {
     raw.read_to_end(&mut reply).unwrap();
     let text = String::from_utf8_lossy(&reply);
     assert!(text.contains("malformed frame"), "reply: {text}");
-    h.ok(&["machine", "exec", "--name", "m1", "--", "true"]);
+    h.exec_ok("m1", &["true"]);
 
     // Starting it again says so.
     let out = h.run(&["machine", "start", "--name", "m1"]);
@@ -227,7 +172,7 @@ fn exec_in_a_running_machine() {
     assert!(process_gone(monitor), "monitor {monitor} still running");
     let status = h.ok(&["machine", "status", "--name", "m1"]);
     assert!(status.contains("state:    stopped"), "{status}");
-    let out = h.run(&["machine", "exec", "--name", "m1", "--", "true"]);
+    let out = h.exec("m1", &["true"]);
     assert_eq!(out.status.code(), Some(125));
     assert!(
         stderr(&out).contains("machine 'm1' is not running"),
@@ -245,7 +190,7 @@ fn a_machine_whose_qemu_died_says_so() {
     unsafe { libc::kill(qemu, libc::SIGKILL) };
     let deadline = Instant::now() + Duration::from_secs(10);
     let err = loop {
-        let out = h.run(&["machine", "exec", "--name", "m2", "--", "true"]);
+        let out = h.exec("m2", &["true"]);
         let err = stderr(&out);
         if err.contains("not running") || Instant::now() > deadline {
             assert_eq!(out.status.code(), Some(125));
@@ -259,7 +204,7 @@ fn a_machine_whose_qemu_died_says_so() {
     // And it can be started again.
     drop(m);
     let again = h.start("m2");
-    h.ok(&["machine", "exec", "--name", "m2", "--", "true"]);
+    h.exec_ok("m2", &["true"]);
     drop(again);
 }
 
@@ -299,6 +244,10 @@ fn bad_environment_gets_one_line_errors() {
         .output()
         .unwrap();
     assert_one_line_error(&out, "apt-get install qemu-system-x86");
+
+    // A name that would reach outside the machines directory.
+    let out = h.run(&["machine", "start", "--name", "../evil"]);
+    assert_one_line_error(&out, "invalid machine name");
 
     // Commands against a machine that never existed.
     let out = h.run(&["machine", "exec", "--", "true"]);

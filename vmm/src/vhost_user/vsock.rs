@@ -11,7 +11,7 @@ use std::sync::{Arc, RwLock};
 use vhost::vhost_user::message::{VhostUserProtocolFeatures, VhostUserVirtioFeatures};
 use vhost_user_backend::{VhostUserBackendMut, VhostUserDaemon, VringRwLock, VringT};
 use virtio_bindings::virtio_config::VIRTIO_F_VERSION_1;
-use virtio_queue::QueueT;
+use virtio_queue::{Queue, QueueT};
 use vm_memory::{GuestAddressSpace, GuestMemoryAtomic, GuestMemoryMmap};
 use vmm_sys_util::epoll::EventSet;
 use vmm_sys_util::event::{
@@ -46,35 +46,32 @@ fn is_ready(vring: &VringRwLock) -> bool {
 }
 
 impl VsockBackend {
-    /// Runs the rx side and signals the guest when buffers were used.
-    fn fill_rx(&mut self, vrings: &[VringRwLock]) -> io::Result<()> {
-        if !is_ready(&vrings[RX_QUEUE]) {
+    /// Runs `process` on one queue (if the driver has set it up) and signals
+    /// the guest when buffers were used.
+    fn run_queue(
+        &mut self,
+        vrings: &[VringRwLock],
+        index: usize,
+        process: fn(&mut VsockDevice, &GuestMemoryMmap, &mut Queue) -> bool,
+    ) -> io::Result<()> {
+        let vring = &vrings[index];
+        if !is_ready(vring) {
             return Ok(());
         }
         let mem = self.mem.memory();
-        let used = {
-            let mut state = vrings[RX_QUEUE].get_mut();
-            self.device.process_rx(&*mem, state.get_queue_mut())
-        };
+        let used = process(&mut self.device, &mem, vring.get_mut().get_queue_mut());
         if used {
-            vrings[RX_QUEUE].signal_used_queue()?;
+            vring.signal_used_queue()?;
         }
         Ok(())
     }
 
+    fn fill_rx(&mut self, vrings: &[VringRwLock]) -> io::Result<()> {
+        self.run_queue(vrings, RX_QUEUE, |d, m, q| d.process_rx(m, q))
+    }
+
     fn drain_tx(&mut self, vrings: &[VringRwLock]) -> io::Result<()> {
-        if !is_ready(&vrings[TX_QUEUE]) {
-            return Ok(());
-        }
-        let mem = self.mem.memory();
-        let used = {
-            let mut state = vrings[TX_QUEUE].get_mut();
-            self.device.process_tx(&*mem, state.get_queue_mut())
-        };
-        if used {
-            vrings[TX_QUEUE].signal_used_queue()?;
-        }
-        Ok(())
+        self.run_queue(vrings, TX_QUEUE, |d, m, q| d.process_tx(m, q))
     }
 }
 
