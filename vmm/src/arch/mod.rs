@@ -1,0 +1,2 @@
+#[cfg(target_arch = "x86_64")]
+pub mod x86_64;

@@ -1,0 +1,305 @@
+//! Runs a machine on our own VMM: guest memory, boot, legacy devices, one
+//! thread per vCPU, until the guest resets, a vCPU fails, or someone asks it
+//! to stop.
+
+use crate::arch::x86_64::boot::{long_mode_state, ram_regions, write_cpu_tables};
+use crate::arch::x86_64::{layout, load_linux, BootError};
+use crate::devices::bus::{Bus, VmAction};
+use crate::devices::legacy::i8042::{I8042_BASE, I8042_LEN};
+use crate::devices::legacy::{SerialConsole, I8042, SERIAL_IRQ, SERIAL_PORT};
+use crate::hypervisor::kvm::KvmHypervisor;
+use crate::hypervisor::{Hypervisor, HypervisorError, Vcpu, VcpuExit, Vm};
+use std::io::Write;
+use std::os::unix::thread::JoinHandleExt;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
+use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap, GuestMemoryRegion};
+use vmm_sys_util::eventfd::EventFd;
+
+pub enum Boot {
+    /// A Linux kernel (ELF vmlinux or bzImage) with the 64-bit boot protocol.
+    Linux {
+        kernel: PathBuf,
+        initramfs: Option<PathBuf>,
+        cmdline: String,
+    },
+    /// Raw 64-bit kernel-mode code loaded at `load_addr`; every vCPU starts
+    /// there with its index in RDI and its own stack (synthetic test guests).
+    Raw { code: Vec<u8>, load_addr: u64 },
+}
+
+pub struct MachineConfig {
+    pub cpus: u32,
+    pub memory_mib: u32,
+    pub boot: Boot,
+    /// Where the serial console goes.
+    pub console: Box<dyn Write + Send>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MachineExit {
+    /// The guest reset itself: hutch's way of powering off.
+    Reset,
+    /// Every vCPU halted.
+    Halted,
+    /// [`StopHandle::stop`] was called.
+    Stopped,
+    VcpuFailed {
+        vcpu: u32,
+        reason: String,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum VmmError {
+    #[error(transparent)]
+    Hypervisor(#[from] HypervisorError),
+    #[error("guest memory: {0}")]
+    Memory(String),
+    #[error(transparent)]
+    Boot(#[from] BootError),
+    #[error("opening {path}: {source}")]
+    Open {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Setup(String),
+}
+
+/// Asks a running machine to stop from another thread.
+#[derive(Clone)]
+pub struct StopHandle {
+    tx: mpsc::Sender<VcpuEvent>,
+}
+
+impl StopHandle {
+    pub fn stop(&self) {
+        let _ = self.tx.send(VcpuEvent::StopRequested);
+    }
+}
+
+enum VcpuEvent {
+    Exited(MachineExit),
+    StopRequested,
+}
+
+/// Guest RAM size limits: room for the boot structures, and the MP table's
+/// CPU limit.
+const MIN_MEMORY_MIB: u32 = 16;
+
+fn kick_signal() -> i32 {
+    vmm_sys_util::signal::SIGRTMIN()
+}
+
+extern "C" fn on_kick(_: libc::c_int, _: *mut libc::siginfo_t, _: *mut libc::c_void) {}
+
+pub struct Machine {
+    config: MachineConfig,
+    tx: mpsc::Sender<VcpuEvent>,
+    rx: mpsc::Receiver<VcpuEvent>,
+}
+
+impl Machine {
+    pub fn new(config: MachineConfig) -> Self {
+        let (tx, rx) = mpsc::channel();
+        Machine { config, tx, rx }
+    }
+
+    pub fn stop_handle(&self) -> StopHandle {
+        StopHandle {
+            tx: self.tx.clone(),
+        }
+    }
+
+    /// Boots and runs the machine until it ends; returns why it ended.
+    pub fn run(self) -> Result<MachineExit, VmmError> {
+        let Machine { config, tx, rx } = self;
+        if config.memory_mib < MIN_MEMORY_MIB {
+            return Err(VmmError::Setup(format!(
+                "at least {MIN_MEMORY_MIB} MiB of memory are needed"
+            )));
+        }
+        let mem_size = config.memory_mib as u64 * 1024 * 1024;
+        let hv = KvmHypervisor::new()?;
+        let vm = Arc::new(hv.create_vm()?);
+        let mem = GuestMemoryMmap::<()>::from_ranges(&ram_regions(mem_size))
+            .map_err(|e| VmmError::Memory(e.to_string()))?;
+        for (slot, region) in mem.iter().enumerate() {
+            let host = mem
+                .get_host_address(region.start_addr())
+                .map_err(|e| VmmError::Memory(e.to_string()))?;
+            // SAFETY: `mem` is kept alive until every vCPU thread has been
+            // joined and the VM dropped, at the end of this function.
+            unsafe { vm.map_memory(slot as u32, region.start_addr().0, region.len(), host)? };
+        }
+
+        let mut states = Vec::new();
+        match &config.boot {
+            Boot::Linux {
+                kernel,
+                initramfs,
+                cmdline,
+            } => {
+                let open = |p: &PathBuf| {
+                    std::fs::File::open(p).map_err(|source| VmmError::Open {
+                        path: p.clone(),
+                        source,
+                    })
+                };
+                let mut kernel = open(kernel)?;
+                let mut initrd = initramfs.as_ref().map(open).transpose()?;
+                let boot = load_linux(
+                    &mem,
+                    mem_size,
+                    config.cpus,
+                    &mut kernel,
+                    initrd.as_mut(),
+                    cmdline,
+                )?;
+                states.push(boot.boot_cpu);
+            }
+            Boot::Raw { code, load_addr } => {
+                mem.write_slice(code, GuestAddress(*load_addr))
+                    .map_err(|e| VmmError::Memory(e.to_string()))?;
+                write_cpu_tables(&mem)?;
+                for id in 0..config.cpus {
+                    let mut s = long_mode_state(*load_addr);
+                    s.rsp = layout::BOOT_STACK - id as u64 * 0x100;
+                    s.rdi = id as u64;
+                    states.push(s);
+                }
+            }
+        }
+
+        let mut pio = Bus::default();
+        let serial_irq =
+            EventFd::new(libc::EFD_NONBLOCK).map_err(|e| VmmError::Setup(e.to_string()))?;
+        vm.register_irqfd(&serial_irq, SERIAL_IRQ)?;
+        let serial = SerialConsole::new(serial_irq, config.console);
+        pio.insert(SERIAL_PORT, 8, Arc::new(Mutex::new(serial)))
+            .map_err(|e| VmmError::Setup(e.to_string()))?;
+        pio.insert(I8042_BASE, I8042_LEN, Arc::new(Mutex::new(I8042)))
+            .map_err(|e| VmmError::Setup(e.to_string()))?;
+        let mmio = Bus::default();
+
+        vmm_sys_util::signal::register_signal_handler(kick_signal(), on_kick)
+            .map_err(|e| VmmError::Setup(e.to_string()))?;
+        let stopping = Arc::new(AtomicBool::new(false));
+        let mut threads = Vec::new();
+        for id in 0..config.cpus {
+            let mut vcpu = vm.create_vcpu(id, config.cpus)?;
+            if let Some(state) = states.get(id as usize) {
+                vcpu.set_boot_state(state)?;
+            }
+            let (pio, mmio, tx, stopping) =
+                (pio.clone(), mmio.clone(), tx.clone(), stopping.clone());
+            let handle = std::thread::Builder::new()
+                .name(format!("vcpu{id}"))
+                .spawn(move || {
+                    let exit = run_vcpu(id, &mut vcpu, &pio, &mmio, &stopping);
+                    let _ = tx.send(VcpuEvent::Exited(exit));
+                })
+                .map_err(|e| VmmError::Setup(e.to_string()))?;
+            threads.push(handle);
+        }
+        drop(tx);
+
+        // The first vCPU to end (or a stop request) decides how the machine ends.
+        let mut outcome = None;
+        let mut running = threads.len();
+        while running > 0 {
+            let event = if outcome.is_some() {
+                // Keep kicking until every vCPU thread has left KVM_RUN.
+                for t in &threads {
+                    // SAFETY: pthread_kill on a thread we spawned and have not joined.
+                    unsafe { libc::pthread_kill(t.as_pthread_t(), kick_signal()) };
+                }
+                match rx.recv_timeout(Duration::from_millis(10)) {
+                    Ok(e) => e,
+                    Err(_) => continue,
+                }
+            } else {
+                match rx.recv() {
+                    Ok(e) => e,
+                    Err(_) => break,
+                }
+            };
+            match event {
+                VcpuEvent::Exited(exit) => {
+                    running -= 1;
+                    let ends_machine = exit != MachineExit::Halted || running == 0;
+                    if outcome.is_none() && ends_machine {
+                        outcome = Some(exit);
+                    }
+                }
+                VcpuEvent::StopRequested => {
+                    outcome.get_or_insert(MachineExit::Stopped);
+                }
+            }
+            if outcome.is_some() {
+                stopping.store(true, Ordering::SeqCst);
+            }
+        }
+        for t in threads {
+            let _ = t.join();
+        }
+        drop(vm);
+        drop(mem);
+        Ok(outcome.unwrap_or(MachineExit::Halted))
+    }
+}
+
+fn run_vcpu<V: Vcpu>(
+    id: u32,
+    vcpu: &mut V,
+    pio: &Bus,
+    mmio: &Bus,
+    stopping: &AtomicBool,
+) -> MachineExit {
+    loop {
+        if stopping.load(Ordering::SeqCst) {
+            return MachineExit::Stopped;
+        }
+        let exit = match vcpu.run() {
+            Ok(exit) => exit,
+            Err(e) => {
+                return MachineExit::VcpuFailed {
+                    vcpu: id,
+                    reason: e.to_string(),
+                }
+            }
+        };
+        let action = match exit {
+            VcpuExit::IoOut { port, data } => pio.write(port as u64, data),
+            VcpuExit::IoIn { port, data } => {
+                if !pio.read(port as u64, data) {
+                    data.fill(0xff); // nothing there: an open bus
+                }
+                None
+            }
+            VcpuExit::MmioWrite { addr, data } => mmio.write(addr, data),
+            VcpuExit::MmioRead { addr, data } => {
+                if !mmio.read(addr, data) {
+                    data.fill(0xff);
+                }
+                None
+            }
+            VcpuExit::Interrupted => None,
+            VcpuExit::Halt => return MachineExit::Halted,
+            VcpuExit::Shutdown => return MachineExit::Reset,
+            VcpuExit::InternalError => {
+                return MachineExit::VcpuFailed {
+                    vcpu: id,
+                    reason: "KVM internal error (the hypervisor could not continue the guest, e.g. an exception a paravirtual KVM cannot deliver)".into(),
+                }
+            }
+            VcpuExit::Other(what) => return MachineExit::VcpuFailed { vcpu: id, reason: format!("unexpected exit: {what}") },
+        };
+        if action == Some(VmAction::Reset) {
+            return MachineExit::Reset;
+        }
+    }
+}
