@@ -7,8 +7,11 @@ use crate::arch::x86_64::{layout, load_linux, BootError};
 use crate::devices::bus::{Bus, VmAction};
 use crate::devices::legacy::i8042::{I8042_BASE, I8042_LEN};
 use crate::devices::legacy::{SerialConsole, I8042, SERIAL_IRQ, SERIAL_PORT};
+use crate::devices::virtio::mmio::{MmioTransport, QUEUE_NOTIFY};
+use crate::devices::virtio::vsock::mmio_device::VsockMmio;
+use crate::devices::virtio::VirtioDevice;
 use crate::hypervisor::kvm::KvmHypervisor;
-use crate::hypervisor::{Hypervisor, HypervisorError, Vcpu, VcpuExit, Vm};
+use crate::hypervisor::{Hypervisor, HypervisorError, IoEventAddress, Vcpu, VcpuExit, Vm};
 use std::io::Write;
 use std::os::unix::thread::JoinHandleExt;
 use std::path::PathBuf;
@@ -30,7 +33,14 @@ pub enum Boot {
     Raw { code: Vec<u8>, load_addr: u64 },
 }
 
+/// The in-process vsock device: host clients use the hybrid Unix socket.
+pub struct VsockConfig {
+    pub uds: PathBuf,
+    pub guest_cid: u64,
+}
+
 pub struct MachineConfig {
+    pub vsock: Option<VsockConfig>,
     pub cpus: u32,
     pub memory_mib: u32,
     pub boot: Boot,
@@ -136,6 +146,17 @@ impl Machine {
             unsafe { vm.map_memory(slot as u32, region.start_addr().0, region.len(), host)? };
         }
 
+        let mut mmio = Bus::default();
+        let mut device_args = String::new();
+        if let Some(v) = &config.vsock {
+            let device =
+                VsockMmio::new(v.guest_cid, &v.uds).map_err(|e| VmmError::Setup(e.to_string()))?;
+            let (base, irq) = (layout::MMIO_START, layout::FIRST_DEVICE_IRQ);
+            add_virtio_device(&*vm, &mut mmio, &mem, Box::new(device), base, irq)?;
+            let size_k = layout::MMIO_DEVICE_SIZE / 1024;
+            device_args.push_str(&format!(" virtio_mmio.device={size_k}K@{base:#x}:{irq}"));
+        }
+
         let mut states = Vec::new();
         match &config.boot {
             Boot::Linux {
@@ -143,6 +164,7 @@ impl Machine {
                 initramfs,
                 cmdline,
             } => {
+                let cmdline = format!("{cmdline}{device_args}");
                 let open = |p: &PathBuf| {
                     std::fs::File::open(p).map_err(|source| VmmError::Open {
                         path: p.clone(),
@@ -157,7 +179,7 @@ impl Machine {
                     config.cpus,
                     &mut kernel,
                     initrd.as_mut(),
-                    cmdline,
+                    &cmdline,
                 )?;
                 states.push(boot.boot_cpu);
             }
@@ -183,7 +205,6 @@ impl Machine {
             .map_err(|e| VmmError::Setup(e.to_string()))?;
         pio.insert(I8042_BASE, I8042_LEN, Arc::new(Mutex::new(I8042)))
             .map_err(|e| VmmError::Setup(e.to_string()))?;
-        let mmio = Bus::default();
 
         vmm_sys_util::signal::register_signal_handler(kick_signal(), on_kick)
             .map_err(|e| VmmError::Setup(e.to_string()))?;
@@ -250,6 +271,35 @@ impl Machine {
         drop(mem);
         Ok(outcome.unwrap_or(MachineExit::Halted))
     }
+}
+
+/// Puts a virtio device behind an MMIO transport at `base`, with its queue
+/// notifications as ioeventfds and its interrupt as an irqfd on `irq`.
+fn add_virtio_device<V: Vm>(
+    vm: &V,
+    bus: &mut Bus,
+    mem: &GuestMemoryMmap,
+    device: Box<dyn VirtioDevice>,
+    base: u64,
+    irq: u32,
+) -> Result<(), VmmError> {
+    let irqfd = EventFd::new(libc::EFD_NONBLOCK).map_err(|e| VmmError::Setup(e.to_string()))?;
+    let transport = MmioTransport::new(device, mem.clone(), irqfd)
+        .map_err(|e| VmmError::Setup(e.to_string()))?;
+    vm.register_irqfd(transport.interrupt().irqfd(), irq)?;
+    for (i, ev) in transport.queue_events().iter().enumerate() {
+        vm.register_ioevent(
+            ev,
+            IoEventAddress::Mmio(base + QUEUE_NOTIFY),
+            Some(i as u32),
+        )?;
+    }
+    bus.insert(
+        base,
+        layout::MMIO_DEVICE_SIZE,
+        Arc::new(Mutex::new(transport)),
+    )
+    .map_err(|e| VmmError::Setup(e.to_string()))
 }
 
 fn run_vcpu<V: Vcpu>(

@@ -34,6 +34,7 @@ impl Console {
 fn run_raw(code: Vec<u8>, cpus: u32) -> (MachineExit, String) {
     let console = Console::default();
     let machine = Machine::new(MachineConfig {
+        vsock: None,
         cpus,
         memory_mib: 64,
         boot: Boot::Raw {

@@ -87,15 +87,21 @@ impl Vm for KvmVm {
         Ok(KvmVcpu { fd })
     }
 
-    fn register_ioevent(&self, fd: &EventFd, addr: IoEventAddress) -> Result<()> {
+    fn register_ioevent(
+        &self,
+        fd: &EventFd,
+        addr: IoEventAddress,
+        datamatch: Option<u32>,
+    ) -> Result<()> {
         let addr = match addr {
             IoEventAddress::Pio(p) => kvm_ioctls::IoEventAddress::Pio(p as u64),
             IoEventAddress::Mmio(a) => kvm_ioctls::IoEventAddress::Mmio(a),
         };
-        call(
-            "KVM_IOEVENTFD",
-            self.vm.register_ioevent(fd, &addr, kvm_ioctls::NoDatamatch),
-        )
+        let registered = match datamatch {
+            Some(value) => self.vm.register_ioevent(fd, &addr, value),
+            None => self.vm.register_ioevent(fd, &addr, kvm_ioctls::NoDatamatch),
+        };
+        call("KVM_IOEVENTFD", registered)
     }
 
     fn register_irqfd(&self, fd: &EventFd, line: u32) -> Result<()> {

@@ -80,8 +80,14 @@ pub trait Vm: Send + Sync {
     /// Creates vCPU `id` of `count` (the topology is reported to the guest).
     fn create_vcpu(&self, id: u32, count: u32) -> Result<Self::Vcpu>;
 
-    /// A guest write to `addr` signals `fd` instead of exiting.
-    fn register_ioevent(&self, fd: &EventFd, addr: IoEventAddress) -> Result<()>;
+    /// A guest write to `addr` (of the 32-bit value `datamatch`, if given)
+    /// signals `fd` instead of exiting.
+    fn register_ioevent(
+        &self,
+        fd: &EventFd,
+        addr: IoEventAddress,
+        datamatch: Option<u32>,
+    ) -> Result<()>;
 
     /// Signalling `fd` raises interrupt line `line`.
     fn register_irqfd(&self, fd: &EventFd, line: u32) -> Result<()>;

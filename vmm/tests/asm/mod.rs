@@ -1,9 +1,14 @@
 //! A tiny x86_64 assembler for the synthetic guests: only what they use.
 
+// Each test binary uses a subset of it.
+#![allow(dead_code)]
+
 #[derive(Default)]
 pub struct Asm {
     pub code: Vec<u8>,
     spin_fixup: Option<usize>,
+    /// Positions of rel32 jumps to the failure path, patched by `fail_target`.
+    fail_fixups: Vec<usize>,
 }
 
 impl Asm {
@@ -75,5 +80,79 @@ impl Asm {
             self.code[after_jnz - 4..after_jnz].copy_from_slice(&rel.to_le_bytes());
         }
         self.emit(&[0xf3, 0x90, 0xeb, 0xfc]);
+    }
+
+    /// mov rbx, value
+    pub fn mov_rbx(&mut self, value: u64) {
+        self.emit(&[0x48, 0xbb]);
+        self.emit(&value.to_le_bytes());
+    }
+
+    /// mov dword [rbx+offset], value
+    pub fn write32_rbx(&mut self, offset: u32, value: u32) {
+        self.emit(&[0xc7, 0x83]);
+        self.emit(&offset.to_le_bytes());
+        self.emit(&value.to_le_bytes());
+    }
+
+    fn jne_fail(&mut self) {
+        self.emit(&[0x0f, 0x85, 0, 0, 0, 0]);
+        self.fail_fixups.push(self.code.len());
+    }
+
+    /// Fails unless dword [rbx+offset] == value.
+    pub fn expect32_rbx(&mut self, offset: u32, value: u32) {
+        self.emit(&[0x8b, 0x83]); // mov eax, [rbx+offset]
+        self.emit(&offset.to_le_bytes());
+        self.emit(&[0x3d]); // cmp eax, value
+        self.emit(&value.to_le_bytes());
+        self.jne_fail();
+    }
+
+    /// mov word [addr], value
+    pub fn write16_abs(&mut self, addr: u32, value: u16) {
+        self.emit(&[0x66, 0xc7, 0x04, 0x25]);
+        self.emit(&addr.to_le_bytes());
+        self.emit(&value.to_le_bytes());
+    }
+
+    /// Fails unless word [addr] == value.
+    pub fn expect16_abs(&mut self, addr: u32, value: u16) {
+        self.emit(&[0x66, 0x81, 0x3c, 0x25]);
+        self.emit(&addr.to_le_bytes());
+        self.emit(&value.to_le_bytes());
+        self.jne_fail();
+    }
+
+    /// Loops until word [addr] >= n.
+    pub fn wait16_abs_at_least(&mut self, addr: u32, n: u8) {
+        let top = self.code.len();
+        self.emit(&[0xf3, 0x90]); // pause
+        self.emit(&[0x0f, 0xb7, 0x04, 0x25]); // movzx eax, word [addr]
+        self.emit(&addr.to_le_bytes());
+        self.emit(&[0x83, 0xf8, n]); // cmp eax, n
+        let rel = top as i64 - (self.code.len() as i64 + 2);
+        self.emit(&[0x72, rel as i8 as u8]); // jb top
+    }
+
+    /// Copies `len` bytes at `addr` to the serial port.
+    pub fn serial_from_mem(&mut self, addr: u32, len: u32) {
+        self.emit(&[0xbe]); // mov esi, addr
+        self.emit(&addr.to_le_bytes());
+        self.emit(&[0xb9]); // mov ecx, len
+        self.emit(&len.to_le_bytes());
+        self.mov_dx(0x3f8);
+        self.emit(&[0xac, 0xee, 0xe2, 0xfc]); // lodsb; out dx, al; loop
+    }
+
+    /// The failure path: prints "FAIL" and resets. Patches every jump to it.
+    pub fn fail_target(&mut self) {
+        let here = self.code.len();
+        for after in std::mem::take(&mut self.fail_fixups) {
+            let rel = (here as i64 - after as i64) as i32;
+            self.code[after - 4..after].copy_from_slice(&rel.to_le_bytes());
+        }
+        self.serial_str("FAIL");
+        self.i8042_reset();
     }
 }

@@ -1,1 +1,68 @@
+//! virtio devices: the MMIO transport, and device cores that both our VMM
+//! (through the transport) and QEMU (through vhost-user) run.
+
+pub mod mmio;
 pub mod vsock;
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use virtio_queue::Queue;
+use vm_memory::GuestMemoryMmap;
+use vmm_sys_util::eventfd::EventFd;
+
+/// VIRTIO_F_VERSION_1: the only transport generation we speak.
+pub const VIRTIO_F_VERSION_1: u64 = 1 << 32;
+pub const INTERRUPT_USED_RING: u32 = 1;
+
+/// A device's interrupt: the status bits the driver reads, and the irqfd
+/// that raises its line.
+pub struct Interrupt {
+    status: AtomicU32,
+    irqfd: EventFd,
+}
+
+impl Interrupt {
+    pub fn new(irqfd: EventFd) -> Self {
+        Interrupt {
+            status: AtomicU32::new(0),
+            irqfd,
+        }
+    }
+
+    pub fn irqfd(&self) -> &EventFd {
+        &self.irqfd
+    }
+
+    /// Tells the driver that used rings changed.
+    pub fn signal_used(&self) {
+        self.status.fetch_or(INTERRUPT_USED_RING, Ordering::SeqCst);
+        if let Err(e) = self.irqfd.write(1) {
+            tracing::warn!("raising virtio interrupt: {e}");
+        }
+    }
+
+    pub fn status(&self) -> u32 {
+        self.status.load(Ordering::SeqCst)
+    }
+
+    pub fn ack(&self, bits: u32) {
+        self.status.fetch_and(!bits, Ordering::SeqCst);
+    }
+}
+
+/// What the MMIO transport needs from a device.
+pub trait VirtioDevice: Send {
+    fn device_type(&self) -> u32;
+    fn queue_max_sizes(&self) -> &[u16];
+    fn features(&self) -> u64;
+    fn read_config(&self, offset: u64, data: &mut [u8]);
+    /// The driver set DRIVER_OK: start serving. `queue_events[i]` is
+    /// signalled when the driver notifies queue i.
+    fn activate(
+        &mut self,
+        mem: GuestMemoryMmap,
+        queues: Vec<Queue>,
+        queue_events: Vec<EventFd>,
+        interrupt: Arc<Interrupt>,
+    ) -> Result<(), String>;
+}

@@ -10,6 +10,7 @@
 
 pub mod connection;
 pub mod device;
+pub mod mmio_device;
 pub mod muxer;
 pub mod packet;
 
