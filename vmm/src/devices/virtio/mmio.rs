@@ -109,7 +109,7 @@ impl MmioTransport {
         let Some(q) = self.selected_queue() else {
             return;
         };
-        let (lo, hi) = if offset % 8 == 0 {
+        let (lo, hi) = if offset.is_multiple_of(8) {
             (Some(value), None)
         } else {
             (None, Some(value))
@@ -232,7 +232,7 @@ impl BusDevice for MmioTransport {
     fn read(&mut self, offset: u64, data: &mut [u8]) {
         if offset >= CONFIG_SPACE {
             self.device.read_config(offset - CONFIG_SPACE, data);
-        } else if data.len() == 4 && offset % 4 == 0 {
+        } else if data.len() == 4 && offset.is_multiple_of(4) {
             data.copy_from_slice(&self.read_register(offset).to_le_bytes());
         } else {
             data.fill(0);
@@ -240,7 +240,7 @@ impl BusDevice for MmioTransport {
     }
 
     fn write(&mut self, offset: u64, data: &[u8]) -> Option<VmAction> {
-        if offset < CONFIG_SPACE && data.len() == 4 && offset % 4 == 0 {
+        if offset < CONFIG_SPACE && data.len() == 4 && offset.is_multiple_of(4) {
             let value = u32::from_le_bytes([data[0], data[1], data[2], data[3]]);
             self.write_register(offset, value);
         }
