@@ -35,6 +35,9 @@ enum MachineCommand {
     Start {
         #[arg(long, default_value = "default")]
         name: String,
+        /// Machine backend
+        #[arg(long, value_enum, default_value_t = machine::BackendChoice::Auto)]
+        backend: machine::BackendChoice,
         #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
         cpus: u32,
         /// Memory in MiB
@@ -85,6 +88,8 @@ enum MachineCommand {
         kernel: PathBuf,
         #[arg(long)]
         initramfs: PathBuf,
+        #[arg(long, value_enum)]
+        backend: machine::Backend,
         #[arg(long)]
         kvm: bool,
         #[arg(long)]
@@ -112,6 +117,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
     let Command::Machine(cmd) = cli.command;
     if let MachineCommand::Monitor {
         name,
+        backend,
         cpus,
         memory,
         kernel,
@@ -120,9 +126,10 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         accel_reason,
     } = cmd
     {
-        // The monitor is synchronous: threads for the device, one child.
+        // The monitor is synchronous: threads for devices and vCPUs.
         machine::monitor::run(machine::monitor::MonitorArgs {
             name,
+            backend,
             cpus,
             memory_mib: memory,
             kvm,
@@ -140,12 +147,14 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         match cmd {
             MachineCommand::Start {
                 name,
+                backend,
                 cpus,
                 memory,
                 timeout,
             } => {
                 machine::start(machine::StartOptions {
                     name,
+                    backend,
                     cpus,
                     memory_mib: memory,
                     timeout: Duration::from_secs(timeout),

@@ -112,7 +112,7 @@ impl Hutch {
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         (
             v["monitor_pid"].as_i64().unwrap() as i32,
-            v["qemu_pid"].as_i64().unwrap() as i32,
+            v["vm_pid"].as_i64().unwrap() as i32,
         )
     }
 

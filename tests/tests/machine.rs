@@ -258,3 +258,39 @@ fn bad_environment_gets_one_line_errors() {
     let out = h.ok(&["machine", "stop"]);
     assert!(out.contains("not running"));
 }
+
+/// `--backend native` runs the guest on our own VMM. Where KVM can run a
+/// guest kernel it boots like the qemu backend; where it cannot (PVM, as on
+/// hutch's CI machine) the probe warns, the kernel stops at its first
+/// exception, and start reports the vCPU failure and leaves nothing behind.
+#[test]
+fn native_backend_boots_or_reports_why_not() {
+    let h = Hutch::new("native");
+    let out = h.run(&["machine", "start", "--name", "n1", "--backend", "native"]);
+    let err = stderr(&out);
+    if out.status.success() {
+        let uname = h.exec_ok("n1", &["uname", "-r"]);
+        assert!(uname.starts_with("6.1."), "{uname}");
+        let status = h.ok(&["machine", "status", "--name", "n1"]);
+        assert!(status.contains("backend:  native (accel kvm)"), "{status}");
+        h.ok(&["machine", "stop", "--name", "n1"]);
+    } else {
+        assert_eq!(out.status.code(), Some(125));
+        assert!(
+            err.contains("the native backend was asked for, so it is tried anyway"),
+            "{err}"
+        );
+        assert!(
+            err.contains("machine 'n1' failed to start: vCPU 0 failed: KVM internal error"),
+            "{err}"
+        );
+        let status = h.ok(&["machine", "status", "--name", "n1"]);
+        assert!(
+            status.contains("state:    stopped") && status.contains("vCPU 0 failed"),
+            "{status}"
+        );
+    }
+    // Either way, no monitor is left running.
+    let lock_free = h.run(&["machine", "exec", "--name", "n1", "--", "true"]);
+    assert_eq!(lock_free.status.code(), Some(125));
+}

@@ -16,8 +16,72 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use vmm::probe::{probe_kvm, KvmVerdict};
 
+/// Which machine backend runs the guest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Backend {
+    /// Our own VMM on KVM.
+    Native,
+    /// QEMU, with our device cores over vhost-user; KVM or TCG.
+    Qemu,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Native => "native",
+            Backend::Qemu => "qemu",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BackendChoice {
+    /// native where KVM can run a guest kernel, else qemu
+    Auto,
+    Native,
+    Qemu,
+}
+
+/// The backend to use, whether it gets KVM, and why.
+struct Choice {
+    backend: Backend,
+    kvm: bool,
+    why: String,
+}
+
+fn choose_backend(choice: BackendChoice) -> Result<Choice> {
+    let verdict = probe_kvm();
+    let backend = match (choice, &verdict) {
+        (BackendChoice::Qemu, _) => Backend::Qemu,
+        (BackendChoice::Native, _) => Backend::Native,
+        (BackendChoice::Auto, KvmVerdict::Usable) => Backend::Native,
+        (BackendChoice::Auto, KvmVerdict::Unusable(_)) => Backend::Qemu,
+    };
+    if backend == Backend::Qemu {
+        qemu::find_qemu()?;
+    }
+    let (kvm, why) = match verdict {
+        KvmVerdict::Usable => (
+            true,
+            "a KVM probe guest took an exception through its own IDT".to_string(),
+        ),
+        KvmVerdict::Unusable(why) if backend == Backend::Native => {
+            eprintln!(
+                "hutch: warning: {why}; the native backend was asked for, so it is tried anyway"
+            );
+            (true, why)
+        }
+        KvmVerdict::Unusable(why) => {
+            eprintln!("hutch: {why}; using the qemu backend with software emulation (TCG)");
+            (false, why)
+        }
+    };
+    Ok(Choice { backend, kvm, why })
+}
+
 pub struct StartOptions {
     pub name: String,
+    pub backend: BackendChoice,
     pub cpus: u32,
     pub memory_mib: u32,
     pub timeout: Duration,
@@ -75,17 +139,7 @@ pub async fn start(opts: StartOptions) -> Result<()> {
         bail!("machine '{}' is already running", opts.name);
     }
     let guest = guest_files()?;
-    qemu::find_qemu()?;
-    let (kvm, accel_reason) = match probe_kvm() {
-        KvmVerdict::Usable => (
-            true,
-            "KVM probe guest took an exception through its IDT".to_string(),
-        ),
-        KvmVerdict::Unusable(why) => (false, why),
-    };
-    if !kvm {
-        eprintln!("hutch: using software emulation (TCG): {accel_reason}");
-    }
+    let choice = choose_backend(opts.backend)?;
 
     let began = Instant::now();
     let exe = std::env::current_exe().context("locating the hutch binary")?;
@@ -98,11 +152,12 @@ pub async fn start(opts: StartOptions) -> Result<()> {
         .arg(&guest.kernel)
         .arg("--initramfs")
         .arg(&guest.initramfs)
-        .args(["--accel-reason", &accel_reason])
+        .args(["--backend", choice.backend.name()])
+        .args(["--accel-reason", &choice.why])
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log);
-    if kvm {
+    if choice.kvm {
         cmd.arg("--kvm");
     }
     // SAFETY: setsid in the forked child; async-signal-safe. The monitor
@@ -122,10 +177,18 @@ pub async fn start(opts: StartOptions) -> Result<()> {
             let reason = state::last_exit(&paths)
                 .or_else(|| log.lines().last().map(str::to_string))
                 .unwrap_or_else(|| format!("monitor exited with {status}"));
+            let console = state::console_tail(&paths, 10);
+            let console = if console.is_empty() {
+                format!(
+                    "(nothing on the console: {})",
+                    paths.console_log().display()
+                )
+            } else {
+                console
+            };
             bail!(
-                "machine '{}' failed to start: {reason}\n{}",
-                opts.name,
-                state::console_tail(&paths, 10)
+                "machine '{}' failed to start: {reason}\n{console}",
+                opts.name
             );
         }
         if paths.vsock().exists() {
@@ -149,9 +212,10 @@ pub async fn start(opts: StartOptions) -> Result<()> {
     }
     let state = MachineState::load(&paths);
     println!(
-        "machine '{}' started in {:.2}s (backend qemu, accel {})",
+        "machine '{}' started in {:.2}s (backend {}, accel {})",
         opts.name,
         began.elapsed().as_secs_f64(),
+        choice.backend.name(),
         state.map(|s| s.accel).unwrap_or_default()
     );
     Ok(())
@@ -160,7 +224,7 @@ pub async fn start(opts: StartOptions) -> Result<()> {
 /// Kills what a machine left running, QEMU first (the monitor then records it).
 fn stop_processes(paths: &MachinePaths) {
     if let Some(s) = MachineState::load(paths) {
-        for pid in [s.qemu_pid, s.monitor_pid] {
+        for pid in [s.vm_pid, s.monitor_pid] {
             // SAFETY: kill(2); the pids come from the live machine's state file.
             unsafe { libc::kill(pid as i32, libc::SIGKILL) };
         }
@@ -235,9 +299,6 @@ pub async fn status(name: &str) -> Result<()> {
     println!("cpus:     {}", info.cpus);
     println!("memory:   {} MiB", info.memory_bytes >> 20);
     println!("kernel:   {}", info.kernel);
-    println!(
-        "pid:      {} (monitor), {} (qemu)",
-        s.monitor_pid, s.qemu_pid
-    );
+    println!("pid:      {} (monitor), {} (qemu)", s.monitor_pid, s.vm_pid);
     Ok(())
 }

@@ -1,17 +1,21 @@
 //! The monitor: a detached `hutch` process that owns one running machine.
-//! It holds the machine lock, serves the vsock device to QEMU over
-//! vhost-user, runs QEMU, and records why the machine stopped.
+//! It holds the machine lock, runs the machine on its backend (QEMU with our
+//! vsock device over vhost-user, or our own VMM in this process), and
+//! records why the machine stopped.
 
 use super::qemu::{self, QemuConfig, GUEST_CID};
 use super::state::{self, MachineState};
+use super::Backend;
 use crate::paths::MachinePaths;
 use anyhow::{bail, Context, Result};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+use vmm::runner::{Boot, Machine, MachineConfig, MachineExit, VsockConfig};
 
 pub struct MonitorArgs {
     pub name: String,
+    pub backend: Backend,
     pub cpus: u32,
     pub memory_mib: u32,
     pub kvm: bool,
@@ -21,7 +25,7 @@ pub struct MonitorArgs {
 }
 
 /// Unix socket paths are limited to 108 bytes; say so instead of failing oddly.
-fn check_socket_path(p: &std::path::Path) -> Result<()> {
+fn check_socket_path(p: &Path) -> Result<()> {
     if p.as_os_str().len() >= 100 {
         bail!(
             "socket path {} is too long for a Unix socket; use a shorter HUTCH_HOME",
@@ -29,6 +33,11 @@ fn check_socket_path(p: &std::path::Path) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The kernel command line both backends boot with (devices are added by each).
+fn kernel_cmdline(hostname: &str) -> String {
+    format!("console=ttyS0 reboot=k panic=-1 quiet hutch.hostname={hostname}")
 }
 
 pub fn run(args: MonitorArgs) -> Result<()> {
@@ -40,8 +49,30 @@ pub fn run(args: MonitorArgs) -> Result<()> {
     let _ = std::fs::remove_file(paths.console_log());
     check_socket_path(&paths.vsock())?;
     check_socket_path(&paths.vhost_vsock())?;
+    let mut record = MachineState {
+        name: args.name.clone(),
+        backend: args.backend.name().into(),
+        accel: if args.kvm { "kvm" } else { "tcg" }.into(),
+        accel_reason: args.accel_reason.clone(),
+        cpus: args.cpus,
+        memory_mib: args.memory_mib,
+        monitor_pid: std::process::id(),
+        vm_pid: std::process::id(),
+        started_at_ms: state::now_ms(),
+    };
+    let why = match args.backend {
+        Backend::Qemu => run_qemu(&args, &paths, &mut record)?,
+        Backend::Native => run_native(&args, &paths, &record)?,
+    };
+    std::fs::write(paths.last_exit(), &why)?;
+    let _ = std::fs::remove_file(paths.state());
+    let _ = std::fs::remove_file(paths.vsock());
     let _ = std::fs::remove_file(paths.vhost_vsock());
+    Ok(())
+}
 
+fn run_qemu(args: &MonitorArgs, paths: &MachinePaths, record: &mut MachineState) -> Result<String> {
+    let _ = std::fs::remove_file(paths.vhost_vsock());
     let (vhost, uds) = (paths.vhost_vsock(), paths.vsock());
     std::thread::spawn(move || {
         if let Err(e) = vmm::vhost_user::vsock::serve_vsock(&vhost, &uds, GUEST_CID) {
@@ -57,6 +88,7 @@ pub fn run(args: MonitorArgs) -> Result<()> {
     }
 
     let qemu_bin = qemu::find_qemu()?;
+    let cmdline = kernel_cmdline(&args.name);
     let mut cmd = qemu::command(&QemuConfig {
         qemu: &qemu_bin,
         kernel: &args.kernel,
@@ -66,7 +98,7 @@ pub fn run(args: MonitorArgs) -> Result<()> {
         cpus: args.cpus,
         memory_mib: args.memory_mib,
         kvm: args.kvm,
-        hostname: &args.name,
+        cmdline: &cmdline,
     });
     // SAFETY: prctl in the forked child before exec; async-signal-safe.
     unsafe {
@@ -77,29 +109,62 @@ pub fn run(args: MonitorArgs) -> Result<()> {
         });
     }
     let mut child = cmd.spawn().context("starting QEMU")?;
-    MachineState {
-        name: args.name.clone(),
-        backend: "qemu".into(),
-        accel: if args.kvm { "kvm" } else { "tcg" }.into(),
-        accel_reason: args.accel_reason,
-        cpus: args.cpus,
-        memory_mib: args.memory_mib,
-        monitor_pid: std::process::id(),
-        qemu_pid: child.id(),
-        started_at_ms: state::now_ms(),
-    }
-    .save(&paths)?;
+    record.vm_pid = child.id();
+    record.save(paths)?;
 
     let status = child.wait().context("waiting for QEMU")?;
-    let why = match (status.code(), status.signal()) {
+    Ok(match (status.code(), status.signal()) {
         (Some(0), _) => "stopped".to_string(),
         (Some(c), _) => format!("QEMU exited with status {c}"),
         (_, Some(s)) => format!("QEMU was killed by signal {s}"),
         _ => "QEMU exited".to_string(),
+    })
+}
+
+/// Blocks SIGTERM and SIGINT in this thread (and the threads it spawns
+/// later), and stops the machine when one arrives.
+fn stop_on_termination(stop: vmm::runner::StopHandle) {
+    // SAFETY: sigset manipulation on a local set; pthread_sigmask on the
+    // calling thread only.
+    let set = unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        set
     };
-    std::fs::write(paths.last_exit(), &why)?;
-    let _ = std::fs::remove_file(paths.state());
-    let _ = std::fs::remove_file(paths.vsock());
-    let _ = std::fs::remove_file(paths.vhost_vsock());
-    Ok(())
+    std::thread::spawn(move || {
+        let mut sig = 0;
+        // SAFETY: sigwait on a valid set with a valid out-pointer.
+        if unsafe { libc::sigwait(&set, &mut sig) } == 0 {
+            tracing::info!("signal {sig}: stopping the machine");
+            stop.stop();
+        }
+    });
+}
+
+fn run_native(args: &MonitorArgs, paths: &MachinePaths, record: &MachineState) -> Result<String> {
+    let console = std::fs::File::create(paths.console_log()).context("creating the console log")?;
+    let machine = Machine::new(MachineConfig {
+        vsock: Some(VsockConfig {
+            uds: paths.vsock(),
+            guest_cid: GUEST_CID,
+        }),
+        cpus: args.cpus,
+        memory_mib: args.memory_mib,
+        boot: Boot::Linux {
+            kernel: args.kernel.clone(),
+            initramfs: Some(args.initramfs.clone()),
+            cmdline: kernel_cmdline(&args.name),
+        },
+        console: Box::new(console),
+    });
+    stop_on_termination(machine.stop_handle());
+    record.save(paths)?;
+    Ok(match machine.run()? {
+        MachineExit::Reset | MachineExit::Halted => "stopped".to_string(),
+        MachineExit::Stopped => "stopped by a signal".to_string(),
+        MachineExit::VcpuFailed { vcpu, reason } => format!("vCPU {vcpu} failed: {reason}"),
+    })
 }

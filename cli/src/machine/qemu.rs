@@ -29,7 +29,7 @@ pub struct QemuConfig<'a> {
     pub cpus: u32,
     pub memory_mib: u32,
     pub kvm: bool,
-    pub hostname: &'a str,
+    pub cmdline: &'a str,
 }
 
 pub fn command(cfg: &QemuConfig) -> Command {
@@ -55,13 +55,7 @@ pub fn command(cfg: &QemuConfig) -> Command {
     cmd.arg("-kernel").arg(cfg.kernel);
     cmd.arg("-initrd").arg(cfg.initramfs);
     // The agent powers off by resetting; -no-reboot turns that into an exit.
-    cmd.args([
-        "-append",
-        &format!(
-            "console=ttyS0 reboot=k panic=-1 quiet hutch.hostname={}",
-            cfg.hostname
-        ),
-    ]);
+    cmd.args(["-append", cfg.cmdline]);
     cmd.arg("-chardev");
     cmd.arg(format!(
         "socket,id=vsock,path={}",

@@ -20,7 +20,8 @@ pub struct MachineState {
     pub cpus: u32,
     pub memory_mib: u32,
     pub monitor_pid: u32,
-    pub qemu_pid: u32,
+    /// The process running the guest: QEMU, or the monitor itself (native).
+    pub vm_pid: u32,
     pub started_at_ms: u64,
 }
 
