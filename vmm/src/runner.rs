@@ -126,6 +126,12 @@ impl Machine {
 
     /// Boots and runs the machine until it ends; returns why it ended.
     pub fn run(self) -> Result<MachineExit, VmmError> {
+        self.run_with_stats().map(|(exit, _)| exit)
+    }
+
+    /// Like [`Machine::run`], also reporting how much guest memory the run
+    /// touched (for the memory-overhead benchmark).
+    pub fn run_with_stats(self) -> Result<(MachineExit, RunStats), VmmError> {
         let Machine { config, tx, rx } = self;
         if config.memory_mib < MIN_MEMORY_MIB {
             return Err(VmmError::Setup(format!(
@@ -268,9 +274,45 @@ impl Machine {
             let _ = t.join();
         }
         drop(vm);
+        let stats = RunStats {
+            guest_resident_bytes: resident_bytes(&mem),
+        };
         drop(mem);
-        Ok(outcome.unwrap_or(MachineExit::Halted))
+        Ok((outcome.unwrap_or(MachineExit::Halted), stats))
     }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct RunStats {
+    /// Guest RAM pages resident in the host at the end of the run.
+    pub guest_resident_bytes: u64,
+}
+
+/// Resident bytes of guest RAM, page by page (mincore).
+fn resident_bytes(mem: &GuestMemoryMmap) -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as u64;
+    let mut total = 0;
+    for region in mem.iter() {
+        let Ok(host) = mem.get_host_address(region.start_addr()) else {
+            continue;
+        };
+        let pages = region.len().div_ceil(page) as usize;
+        let mut vec = vec![0u8; pages];
+        // SAFETY: `host` is the page-aligned start of a live mapping of
+        // `region.len()` bytes, and `vec` has one byte per page of it.
+        let rc = unsafe {
+            libc::mincore(
+                host as *mut libc::c_void,
+                region.len() as usize,
+                vec.as_mut_ptr(),
+            )
+        };
+        if rc == 0 {
+            total += vec.iter().filter(|b| **b & 1 == 1).count() as u64 * page;
+        }
+    }
+    total
 }
 
 /// Puts a virtio device behind an MMIO transport at `base`, with its queue
