@@ -2,34 +2,13 @@
 //! guests: no exceptions or interrupts are needed, so they run even where
 //! KVM is paravirtual (PVM). Each guest ends by pulsing the i8042 reset line.
 
-mod asm;
+mod support;
 
-use asm::Asm;
 use hutch_vmm::runner::{Boot, Machine, MachineConfig, MachineExit};
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use support::asm::Asm;
+use support::Console;
 
 const LOAD_ADDR: u64 = 0x10_0000;
-
-/// A console sink the test can read afterwards.
-#[derive(Clone, Default)]
-struct Console(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Console {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Console {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
 
 fn run_raw(code: Vec<u8>, cpus: u32) -> (MachineExit, String) {
     let console = Console::default();

@@ -4,14 +4,14 @@
 //! back. Descriptor rings and packets are laid out by the test in the guest
 //! image; the guest code only pokes registers and ring indices.
 
-mod asm;
+mod support;
 
-use asm::Asm;
 use hutch_vmm::runner::{Boot, Machine, MachineConfig, MachineExit, VsockConfig};
 use std::io::{Read, Write};
 use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use support::asm::Asm;
+use support::Console;
 
 const LOAD: u64 = 0x10_0000;
 const MMIO_BASE: u64 = 0xd000_0000;
@@ -30,19 +30,6 @@ const TX_PKTS: u64 = 0x12_0000;
 const OP_REQUEST: u16 = 1;
 const OP_RESPONSE: u16 = 2;
 const OP_RW: u16 = 5;
-
-#[derive(Clone, Default)]
-struct Console(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Console {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 /// The guest image: code at LOAD, data at fixed addresses above it.
 struct Image(Vec<u8>);
@@ -203,7 +190,7 @@ fn run(code: Vec<u8>, uds: PathBuf) -> (MachineExit, String) {
         console: Box::new(console.clone()),
     });
     let exit = machine.run().expect("machine setup");
-    let text = String::from_utf8_lossy(&console.0.lock().unwrap()).into_owned();
+    let text = console.text();
     (exit, text)
 }
 

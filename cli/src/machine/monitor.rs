@@ -35,9 +35,16 @@ fn check_socket_path(p: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The kernel command line both backends boot with (devices are added by each).
-fn kernel_cmdline(hostname: &str) -> String {
-    format!("console=ttyS0 reboot=k panic=-1 quiet hutch.hostname={hostname}")
+/// The kernel command line (devices are added by each backend). The native
+/// backend keeps the kernel's boot messages: when a vCPU fails they are what
+/// explains it; under QEMU, `quiet` keeps TCG boots short.
+fn kernel_cmdline(hostname: &str, backend: Backend) -> String {
+    let quiet = if backend == Backend::Qemu {
+        " quiet"
+    } else {
+        ""
+    };
+    format!("console=ttyS0 reboot=k panic=-1{quiet} hutch.hostname={hostname}")
 }
 
 pub fn run(args: MonitorArgs) -> Result<()> {
@@ -88,7 +95,7 @@ fn run_qemu(args: &MonitorArgs, paths: &MachinePaths, record: &mut MachineState)
     }
 
     let qemu_bin = qemu::find_qemu()?;
-    let cmdline = kernel_cmdline(&args.name);
+    let cmdline = kernel_cmdline(&args.name, Backend::Qemu);
     let mut cmd = qemu::command(&QemuConfig {
         qemu: &qemu_bin,
         kernel: &args.kernel,
@@ -156,7 +163,7 @@ fn run_native(args: &MonitorArgs, paths: &MachinePaths, record: &MachineState) -
         boot: Boot::Linux {
             kernel: args.kernel.clone(),
             initramfs: Some(args.initramfs.clone()),
-            cmdline: kernel_cmdline(&args.name),
+            cmdline: kernel_cmdline(&args.name, Backend::Native),
         },
         console: Box::new(console),
     });

@@ -1,8 +1,5 @@
 //! A tiny x86_64 assembler for the synthetic guests: only what they use.
 
-// Each test binary uses a subset of it.
-#![allow(dead_code)]
-
 #[derive(Default)]
 pub struct Asm {
     pub code: Vec<u8>,
