@@ -1,6 +1,7 @@
 //! `hutch`: Linux containers in a lightweight VM.
 
 mod agent;
+mod image;
 mod machine;
 mod paths;
 
@@ -27,6 +28,52 @@ enum Command {
     /// Manage machines (the VMs containers run in)
     #[command(subcommand)]
     Machine(MachineCommand),
+    /// Manage images
+    #[command(subcommand)]
+    Image(ImageCommand),
+    /// List images
+    Images {
+        /// Only show image IDs
+        #[arg(short, long)]
+        quiet: bool,
+        /// Show manifest digests
+        #[arg(long)]
+        digests: bool,
+    },
+    /// Create a one-layer image from a rootfs tarball (`-` for stdin)
+    Import { file: String, reference: String },
+    /// Give an image another name
+    Tag { source: String, target: String },
+    /// Remove images (layers no other image uses are deleted)
+    Rmi {
+        #[arg(required = true)]
+        images: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ImageCommand {
+    /// Show images' details as JSON
+    Inspect {
+        #[arg(required = true)]
+        images: Vec<String>,
+    },
+    /// List images
+    Ls {
+        #[arg(short, long)]
+        quiet: bool,
+        #[arg(long)]
+        digests: bool,
+    },
+    /// Create a one-layer image from a rootfs tarball (`-` for stdin)
+    Import { file: String, reference: String },
+    /// Give an image another name
+    Tag { source: String, target: String },
+    /// Remove images
+    Rm {
+        #[arg(required = true)]
+        images: Vec<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -114,7 +161,14 @@ fn main() {
 }
 
 fn run(cli: Cli) -> anyhow::Result<i32> {
-    let Command::Machine(cmd) = cli.command;
+    let cmd = match cli.command {
+        Command::Machine(cmd) => cmd,
+        Command::Image(cmd) => return run_image(cmd).map(|_| 0),
+        Command::Images { quiet, digests } => return image::images(quiet, digests).map(|_| 0),
+        Command::Import { file, reference } => return image::import(&file, &reference).map(|_| 0),
+        Command::Tag { source, target } => return image::tag(&source, &target).map(|_| 0),
+        Command::Rmi { images } => return image::rmi(&images).map(|_| 0),
+    };
     if let MachineCommand::Monitor {
         name,
         backend,
@@ -186,4 +240,14 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             MachineCommand::Monitor { .. } => Ok(0),
         }
     })
+}
+
+fn run_image(cmd: ImageCommand) -> anyhow::Result<()> {
+    match cmd {
+        ImageCommand::Inspect { images } => image::inspect(&images),
+        ImageCommand::Ls { quiet, digests } => image::images(quiet, digests),
+        ImageCommand::Import { file, reference } => image::import(&file, &reference),
+        ImageCommand::Tag { source, target } => image::tag(&source, &target),
+        ImageCommand::Rm { images } => image::rmi(&images),
+    }
 }

@@ -1,0 +1,78 @@
+//! `hutch import`: a plain rootfs tarball (optionally gzipped) becomes a
+//! one-layer image.
+
+use super::manifest::{CONFIG_MEDIA_TYPE, LAYER_GZIP_MEDIA_TYPE, MANIFEST_MEDIA_TYPE};
+use super::store::{Digest, HashingWriter, Store};
+use super::time::rfc3339_now;
+use anyhow::{bail, Context, Result};
+use flate2::read::GzDecoder;
+use flate2::write::GzEncoder;
+use std::io::{BufRead, BufReader, Read};
+
+/// Offset and value of the "ustar" magic in a tar header block.
+const USTAR_OFFSET: usize = 257;
+
+/// Opens the input, undoing gzip if it is gzipped, and checks it is a tar.
+fn open_tar(input: Box<dyn Read>, name: &str) -> Result<Box<dyn Read>> {
+    let mut buffered = BufReader::new(input);
+    let head = buffered
+        .fill_buf()
+        .with_context(|| format!("reading {name}"))?;
+    let mut reader: Box<dyn Read> = if head.starts_with(&[0x1f, 0x8b]) {
+        Box::new(BufReader::new(GzDecoder::new(buffered)))
+    } else {
+        Box::new(buffered)
+    };
+    let mut first = vec![0u8; 512];
+    let mut got = 0;
+    while got < first.len() {
+        match reader
+            .read(&mut first[got..])
+            .with_context(|| format!("reading {name}"))?
+        {
+            0 => break,
+            n => got += n,
+        }
+    }
+    if got < 512 || &first[USTAR_OFFSET..USTAR_OFFSET + 5] != b"ustar" {
+        bail!("{name} is not a tar archive (a rootfs tarball is expected)");
+    }
+    Ok(Box::new(std::io::Cursor::new(first).chain(reader)))
+}
+
+/// Stores the layer, config and manifest; returns the manifest digest.
+pub fn import(store: &Store, input: Box<dyn Read>, name: &str) -> Result<Digest> {
+    let mut tar = open_tar(input, name)?;
+
+    // One pass: the tar is hashed (diff_id) and gzipped into a temp blob,
+    // which is hashed again as it is written (the layer digest).
+    let (file, tmp) = store.temp_file()?;
+    let gz = GzEncoder::new(HashingWriter::new(file), flate2::Compression::fast());
+    let mut diff = HashingWriter::new(gz);
+    let copied = std::io::copy(&mut tar, &mut diff).with_context(|| format!("reading {name}"));
+    if let Err(e) = copied {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    let (gz, diff_id, _unpacked) = diff.finish();
+    let (file, layer_digest, layer_size) = gz.finish().context("compressing the layer")?.finish();
+    let layer = store.commit_temp(file, &tmp, Some(&layer_digest))?;
+
+    let config = serde_json::json!({
+        "created": rfc3339_now(),
+        "architecture": "amd64",
+        "os": "linux",
+        "config": {},
+        "rootfs": { "type": "layers", "diff_ids": [diff_id.as_str()] },
+        "history": [{ "created": rfc3339_now(), "created_by": format!("hutch import {name}") }],
+    });
+    let config_bytes = serde_json::to_vec(&config)?;
+    let config_digest = store.put_bytes(&config_bytes, None)?;
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": MANIFEST_MEDIA_TYPE,
+        "config": { "mediaType": CONFIG_MEDIA_TYPE, "digest": config_digest.as_str(), "size": config_bytes.len() },
+        "layers": [{ "mediaType": LAYER_GZIP_MEDIA_TYPE, "digest": layer.as_str(), "size": layer_size }],
+    });
+    store.put_bytes(&serde_json::to_vec(&manifest)?, None)
+}

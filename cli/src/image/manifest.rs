@@ -1,0 +1,55 @@
+//! Reading an image (manifest + config) back from the store, parsed with
+//! `oci-spec`'s types so malformed JSON is an error, not a surprise later.
+
+use super::store::{Digest, Store};
+use anyhow::{Context, Result};
+use oci_spec::image::{ImageConfiguration, ImageManifest};
+
+pub const MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const CONFIG_MEDIA_TYPE: &str = "application/vnd.oci.image.config.v1+json";
+pub const LAYER_GZIP_MEDIA_TYPE: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+
+pub struct Image {
+    pub manifest_digest: Digest,
+    pub manifest: ImageManifest,
+    pub config_digest: Digest,
+    pub config: ImageConfiguration,
+}
+
+fn digest_of(d: &oci_spec::image::Digest) -> Result<Digest> {
+    Digest::try_from(d.to_string()).map_err(anyhow::Error::msg)
+}
+
+impl Image {
+    /// Every blob the image consists of: config and layers.
+    pub fn blobs(&self) -> Vec<Digest> {
+        let mut all = vec![self.config_digest.clone()];
+        all.extend(
+            self.manifest
+                .layers()
+                .iter()
+                .filter_map(|l| digest_of(l.digest()).ok()),
+        );
+        all
+    }
+
+    /// Stored (compressed) bytes of config and layers.
+    pub fn stored_size(&self) -> u64 {
+        self.manifest.config().size() + self.manifest.layers().iter().map(|l| l.size()).sum::<u64>()
+    }
+}
+
+pub fn load(store: &Store, manifest_digest: &Digest) -> Result<Image> {
+    let bytes = store.read_blob(manifest_digest)?;
+    let manifest: ImageManifest = serde_json::from_slice(&bytes)
+        .with_context(|| format!("manifest {manifest_digest} is not a valid OCI image manifest"))?;
+    let config_digest = digest_of(manifest.config().digest())?;
+    let config: ImageConfiguration = serde_json::from_slice(&store.read_blob(&config_digest)?)
+        .with_context(|| format!("config {config_digest} is not a valid OCI image config"))?;
+    Ok(Image {
+        manifest_digest: manifest_digest.clone(),
+        manifest,
+        config_digest,
+        config,
+    })
+}

@@ -1,0 +1,203 @@
+//! Images on the host: the store and the commands over it (`import`,
+//! `images`, `tag`, `rmi`, `image inspect`).
+
+pub mod import;
+pub mod manifest;
+pub mod reference;
+pub mod store;
+pub mod time;
+
+use anyhow::{bail, Context, Result};
+use manifest::Image;
+use reference::Reference;
+use store::Store;
+
+fn open_store() -> Result<Store> {
+    Store::open(&crate::paths::hutch_home()?)
+}
+
+/// Finds an image by reference (`alpine`, `app:v2`) or by image id (a
+/// prefix of at least 4 hex digits of the config digest, as docker allows).
+fn find(store: &Store, name: &str) -> Result<(Option<String>, Image)> {
+    if let Ok(r) = Reference::parse(name) {
+        if let Some(d) = store.resolve(&r.full())? {
+            return Ok((Some(r.full()), manifest::load(store, &d)?));
+        }
+    }
+    let id = name.strip_prefix("sha256:").unwrap_or(name);
+    if id.len() >= 4 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        let mut found: Option<Image> = None;
+        for d in store.tags()?.values() {
+            let image = manifest::load(store, d)?;
+            if image.config_digest.hex().starts_with(id) {
+                if found
+                    .as_ref()
+                    .is_some_and(|f| f.config_digest != image.config_digest)
+                {
+                    bail!("image id {id} is ambiguous; give more digits");
+                }
+                found = Some(image);
+            }
+        }
+        if let Some(image) = found {
+            return Ok((None, image));
+        }
+    }
+    bail!("no such image: {name} (see 'hutch images')")
+}
+
+pub fn import(path: &str, name: &str) -> Result<()> {
+    let reference = Reference::parse(name)?;
+    let store = open_store()?;
+    let input: Box<dyn std::io::Read> = if path == "-" {
+        Box::new(std::io::stdin())
+    } else {
+        Box::new(std::fs::File::open(path).with_context(|| format!("opening {path}"))?)
+    };
+    let manifest = import::import(&store, input, path)?;
+    let lock = store.lock()?;
+    store.set_tag(&lock, &reference.full(), &manifest)?;
+    let image = manifest::load(&store, &manifest)?;
+    println!("{}", image.config_digest);
+    Ok(())
+}
+
+/// A stored full reference as docker shows it.
+fn short_name(full: &str) -> String {
+    Reference::parse(full)
+        .map(|r| r.short())
+        .unwrap_or_else(|_| full.to_string())
+}
+
+fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "kB", "MB", "GB"];
+    let mut v = bytes as f64;
+    let mut unit = 0;
+    while v >= 1000.0 && unit < UNITS.len() - 1 {
+        v /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes}B")
+    } else {
+        format!("{v:.3}{}", UNITS[unit]).replace(".000", "")
+    }
+}
+
+pub fn images(quiet: bool, digests: bool) -> Result<()> {
+    let store = open_store()?;
+    let mut rows = Vec::new();
+    for (full, digest) in store.tags()? {
+        let image = manifest::load(&store, &digest)?;
+        let (repo, tag) = match Reference::parse(&full) {
+            Ok(r) => (r.short_repository(), r.tag),
+            Err(_) => (full.clone(), String::new()),
+        };
+        rows.push((repo, tag, image));
+    }
+    if quiet {
+        let mut seen = std::collections::BTreeSet::new();
+        for (_, _, image) in &rows {
+            if seen.insert(image.config_digest.clone()) {
+                println!("{}", &image.config_digest.hex()[..12]);
+            }
+        }
+        return Ok(());
+    }
+    let header_digest = if digests {
+        format!("{:<72} ", "DIGEST")
+    } else {
+        String::new()
+    };
+    println!(
+        "{:<40} {:<12} {header_digest}{:<14} {:<16} SIZE",
+        "REPOSITORY", "TAG", "IMAGE ID", "CREATED"
+    );
+    for (repo, tag, image) in rows {
+        let created = image
+            .config
+            .created()
+            .as_deref()
+            .map(time::ago)
+            .unwrap_or_else(|| "N/A".into());
+        let digest = if digests {
+            format!("{:<72} ", image.manifest_digest)
+        } else {
+            String::new()
+        };
+        println!(
+            "{repo:<40} {tag:<12} {digest}{:<14} {created:<16} {}",
+            &image.config_digest.hex()[..12],
+            human_size(image.stored_size())
+        );
+    }
+    Ok(())
+}
+
+pub fn tag(source: &str, target: &str) -> Result<()> {
+    let store = open_store()?;
+    let target = Reference::parse(target)?;
+    let (_, image) = find(&store, source)?;
+    let lock = store.lock()?;
+    store.set_tag(&lock, &target.full(), &image.manifest_digest)
+}
+
+/// Removes references; blobs no remaining image uses are deleted.
+pub fn rmi(names: &[String]) -> Result<()> {
+    let store = open_store()?;
+    let lock = store.lock()?;
+    for name in names {
+        let (reference, image) = find(&store, name)?;
+        let tags: Vec<String> = match reference {
+            Some(r) => vec![r],
+            None => store
+                .tags()?
+                .into_iter()
+                .filter(|(_, d)| *d == image.manifest_digest)
+                .map(|(t, _)| t)
+                .collect(),
+        };
+        for t in &tags {
+            store.remove_tag(&lock, t)?;
+            println!("Untagged: {}", short_name(t));
+        }
+        if !store.tags()?.values().any(|d| *d == image.manifest_digest) {
+            println!("Deleted: {}", image.config_digest);
+        }
+    }
+    store.collect_garbage(&lock)?;
+    Ok(())
+}
+
+pub fn inspect(names: &[String]) -> Result<()> {
+    let store = open_store()?;
+    let mut out = Vec::new();
+    for name in names {
+        let (_, image) = find(&store, name)?;
+        let tags: Vec<String> = store
+            .tags()?
+            .into_iter()
+            .filter(|(_, d)| *d == image.manifest_digest)
+            .map(|(t, _)| short_name(&t))
+            .collect();
+        let layers: Vec<String> = image
+            .manifest
+            .layers()
+            .iter()
+            .map(|l| l.digest().to_string())
+            .collect();
+        out.push(serde_json::json!({
+            "Id": image.config_digest.as_str(),
+            "RepoTags": tags,
+            "ManifestDigest": image.manifest_digest.as_str(),
+            "Created": image.config.created(),
+            "Architecture": image.config.architecture().to_string(),
+            "Os": image.config.os().to_string(),
+            "Size": image.stored_size(),
+            "Config": image.config.config(),
+            "RootFS": { "Type": "layers", "DiffIDs": image.config.rootfs().diff_ids(), "Layers": layers },
+        }));
+    }
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(())
+}

@@ -1,0 +1,133 @@
+//! Image references as docker spells them: `alpine` is
+//! `docker.io/library/alpine:latest`, `localhost:5000/app:v2` keeps its
+//! registry. Stored in full; shown short, as `docker images` does.
+
+use anyhow::{bail, Result};
+
+pub const DEFAULT_REGISTRY: &str = "docker.io";
+const DEFAULT_TAG: &str = "latest";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reference {
+    pub registry: String,
+    pub repository: String,
+    pub tag: String,
+}
+
+fn valid_component(c: &str) -> bool {
+    // [a-z0-9]+ separated by single '.', '_', '__' or '-' runs
+    !c.is_empty()
+        && c.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+        && c.as_bytes()[0].is_ascii_alphanumeric()
+        && c.as_bytes()[c.len() - 1].is_ascii_alphanumeric()
+}
+
+fn valid_tag(t: &str) -> bool {
+    !t.is_empty()
+        && t.len() <= 128
+        && (t.as_bytes()[0].is_ascii_alphanumeric() || t.as_bytes()[0] == b'_')
+        && t.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+}
+
+impl Reference {
+    pub fn parse(input: &str) -> Result<Reference> {
+        if input.contains('@') {
+            bail!("{input:?}: references by digest are not supported yet; use name:tag");
+        }
+        let (name, tag) = match input.rsplit_once(':') {
+            Some((n, t)) if !t.contains('/') => (n, t),
+            _ => (input, DEFAULT_TAG),
+        };
+        let (registry, path) = match name.split_once('/') {
+            Some((first, rest))
+                if first.contains('.') || first.contains(':') || first == "localhost" =>
+            {
+                (first.to_string(), rest.to_string())
+            }
+            _ => (DEFAULT_REGISTRY.to_string(), name.to_string()),
+        };
+        let repository = if registry == DEFAULT_REGISTRY && !path.contains('/') {
+            format!("library/{path}")
+        } else {
+            path
+        };
+        if !repository.split('/').all(valid_component) {
+            bail!("invalid image name {input:?}: use lowercase letters, digits and . _ - separated by /");
+        }
+        if !valid_tag(tag) {
+            bail!("invalid tag in {input:?}: use up to 128 letters, digits, '.', '_' or '-'");
+        }
+        Ok(Reference {
+            registry,
+            repository,
+            tag: tag.to_string(),
+        })
+    }
+
+    /// The full form the store keys on.
+    pub fn full(&self) -> String {
+        format!("{}/{}:{}", self.registry, self.repository, self.tag)
+    }
+
+    /// `repository:tag` as docker shows it (`alpine:latest`).
+    pub fn short(&self) -> String {
+        format!("{}:{}", self.short_repository(), self.tag)
+    }
+
+    /// The repository as `docker images` shows it.
+    pub fn short_repository(&self) -> String {
+        if self.registry == DEFAULT_REGISTRY {
+            self.repository
+                .strip_prefix("library/")
+                .unwrap_or(&self.repository)
+                .to_string()
+        } else {
+            format!("{}/{}", self.registry, self.repository)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn docker_hub_names_are_normalised() {
+        let r = Reference::parse("alpine").unwrap();
+        assert_eq!(r.full(), "docker.io/library/alpine:latest");
+        assert_eq!(r.short_repository(), "alpine");
+        assert_eq!(
+            Reference::parse(&r.full()).unwrap(),
+            r,
+            "the full form parses back"
+        );
+        assert_eq!(r.short(), "alpine:latest");
+        let r = Reference::parse("user/app:1.2").unwrap();
+        assert_eq!(r.full(), "docker.io/user/app:1.2");
+        assert_eq!(r.short_repository(), "user/app");
+    }
+
+    #[test]
+    fn registries_with_ports_and_localhost_are_kept() {
+        let r = Reference::parse("localhost:5000/app:v2").unwrap();
+        assert_eq!(
+            (r.registry.as_str(), r.repository.as_str(), r.tag.as_str()),
+            ("localhost:5000", "app", "v2")
+        );
+        assert_eq!(r.short_repository(), "localhost:5000/app");
+        assert_eq!(
+            Reference::parse("localhost/x").unwrap().full(),
+            "localhost/x:latest"
+        );
+        assert_eq!(Reference::parse("quay.io/a/b").unwrap().tag, "latest");
+    }
+
+    #[test]
+    fn bad_names_are_refused() {
+        for bad in ["Alpine", "a//b", "-a", "a:", "a:-x", "a@sha256:00", ""] {
+            assert!(Reference::parse(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+}

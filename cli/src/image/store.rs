@@ -1,0 +1,297 @@
+//! The host image store under `$HUTCH_HOME/store`: blobs by sha256 and
+//! references (name:tag → manifest digest).
+//!
+//! A blob is written to `tmp/`, hashed as it streams, fsynced, checked
+//! against the digest it should have, and only then renamed into `blobs/`:
+//! a process killed at any point leaves no half blob visible. Reference
+//! changes and garbage collection hold an exclusive flock on `lock`, so
+//! concurrent hutch processes do not lose each other's updates.
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
+use std::io::Write;
+use std::os::unix::io::AsRawFd;
+use std::path::{Path, PathBuf};
+
+/// A `sha256:<64 hex>` digest, validated on construction.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Digest(String);
+
+impl Digest {
+    pub fn of(bytes: &[u8]) -> Digest {
+        Digest(format!("sha256:{}", hex::encode(Sha256::digest(bytes))))
+    }
+
+    pub fn hex(&self) -> &str {
+        &self.0["sha256:".len()..]
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for Digest {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        let ok = s.strip_prefix("sha256:").is_some_and(|h| {
+            h.len() == 64
+                && h.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        });
+        if ok {
+            Ok(Digest(s))
+        } else {
+            Err(format!("{s:?} is not a sha256 digest"))
+        }
+    }
+}
+
+impl From<Digest> for String {
+    fn from(d: Digest) -> String {
+        d.0
+    }
+}
+
+impl std::fmt::Display for Digest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Hashes everything written through it.
+pub struct HashingWriter<W> {
+    inner: W,
+    hasher: Sha256,
+    pub written: u64,
+}
+
+impl<W: Write> HashingWriter<W> {
+    pub fn new(inner: W) -> Self {
+        HashingWriter {
+            inner,
+            hasher: Sha256::new(),
+            written: 0,
+        }
+    }
+
+    pub fn finish(self) -> (W, Digest, u64) {
+        let digest = Digest(format!("sha256:{}", hex::encode(self.hasher.finalize())));
+        (self.inner, digest, self.written)
+    }
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.written += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Refs {
+    /// Full reference (e.g. `docker.io/library/alpine:latest`) → manifest digest.
+    tags: BTreeMap<String, Digest>,
+}
+
+pub struct Store {
+    root: PathBuf,
+}
+
+/// Holds the store's exclusive lock until dropped.
+pub struct StoreLock(#[allow(dead_code)] File);
+
+impl Store {
+    pub fn open(home: &Path) -> Result<Store> {
+        let root = home.join("store");
+        for dir in ["blobs/sha256", "tmp"] {
+            crate::paths::ensure_dir(&root.join(dir))?;
+        }
+        Ok(Store { root })
+    }
+
+    pub fn lock(&self) -> Result<StoreLock> {
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(self.root.join("lock"))
+            .context("opening the store lock")?;
+        // SAFETY: flock(2) on an fd we own; blocks until other hutch processes are done.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            bail!(
+                "locking the image store: {}",
+                std::io::Error::last_os_error()
+            );
+        }
+        Ok(StoreLock(file))
+    }
+
+    pub fn blob_path(&self, digest: &Digest) -> PathBuf {
+        self.root.join("blobs/sha256").join(digest.hex())
+    }
+
+    pub fn read_blob(&self, digest: &Digest) -> Result<Vec<u8>> {
+        std::fs::read(self.blob_path(digest))
+            .with_context(|| format!("blob {digest} is missing from the store"))
+    }
+
+    /// A temp file in the store, on the same filesystem as the blobs.
+    pub fn temp_file(&self) -> Result<(File, PathBuf)> {
+        static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = self
+            .root
+            .join("tmp")
+            .join(format!("{}-{n}", std::process::id()));
+        let file = File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+        Ok((file, path))
+    }
+
+    /// Makes a fully written temp file the blob `digest` after checking it
+    /// hashes to that digest. The temp file is removed either way.
+    pub fn commit_temp(&self, file: File, tmp: &Path, expected: Option<&Digest>) -> Result<Digest> {
+        let result = (|| {
+            file.sync_all().context("syncing a blob to disk")?;
+            let mut hasher = HashingWriter::new(std::io::sink());
+            std::io::copy(&mut File::open(tmp)?, &mut hasher)?;
+            let (_, actual, _) = hasher.finish();
+            if let Some(want) = expected {
+                if *want != actual {
+                    bail!("content digest mismatch: expected {want}, got {actual}; nothing was stored");
+                }
+            }
+            std::fs::rename(tmp, self.blob_path(&actual))
+                .context("moving a blob into the store")?;
+            Ok(actual)
+        })();
+        let _ = std::fs::remove_file(tmp);
+        result
+    }
+
+    /// Stores `bytes` as a blob.
+    pub fn put_bytes(&self, bytes: &[u8], expected: Option<&Digest>) -> Result<Digest> {
+        let (mut file, tmp) = self.temp_file()?;
+        file.write_all(bytes).context("writing a blob")?;
+        self.commit_temp(file, &tmp, expected)
+    }
+
+    fn refs_path(&self) -> PathBuf {
+        self.root.join("refs.json")
+    }
+
+    fn load_refs(&self) -> Result<Refs> {
+        match std::fs::read(self.refs_path()) {
+            Ok(bytes) => serde_json::from_slice(&bytes).context("the store's refs.json is corrupt"),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Refs::default()),
+            Err(e) => Err(e).context("reading refs.json"),
+        }
+    }
+
+    fn save_refs(&self, refs: &Refs) -> Result<()> {
+        let (mut file, tmp) = self.temp_file()?;
+        file.write_all(&serde_json::to_vec_pretty(refs)?)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, self.refs_path()).context("saving refs.json")
+    }
+
+    /// All references, sorted.
+    pub fn tags(&self) -> Result<BTreeMap<String, Digest>> {
+        Ok(self.load_refs()?.tags)
+    }
+
+    pub fn resolve(&self, reference: &str) -> Result<Option<Digest>> {
+        Ok(self.load_refs()?.tags.get(reference).cloned())
+    }
+
+    pub fn set_tag(&self, _lock: &StoreLock, reference: &str, manifest: &Digest) -> Result<()> {
+        let mut refs = self.load_refs()?;
+        refs.tags.insert(reference.to_string(), manifest.clone());
+        self.save_refs(&refs)
+    }
+
+    /// Removes a reference; returns the digest it pointed at.
+    pub fn remove_tag(&self, _lock: &StoreLock, reference: &str) -> Result<Option<Digest>> {
+        let mut refs = self.load_refs()?;
+        let old = refs.tags.remove(reference);
+        self.save_refs(&refs)?;
+        Ok(old)
+    }
+
+    /// Deletes every blob no reference reaches (manifest, config, layers).
+    /// Returns the bytes freed.
+    pub fn collect_garbage(&self, _lock: &StoreLock) -> Result<u64> {
+        let mut live = BTreeSet::new();
+        for manifest in self.load_refs()?.tags.values() {
+            live.insert(manifest.clone());
+            if let Ok(m) = super::manifest::load(self, manifest) {
+                live.extend(m.blobs());
+            }
+        }
+        let mut freed = 0;
+        for entry in std::fs::read_dir(self.root.join("blobs/sha256"))? {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Ok(digest) = Digest::try_from(format!("sha256:{name}")) else {
+                continue;
+            };
+            if !live.contains(&digest) {
+                freed += entry.metadata().map(|m| m.len()).unwrap_or(0);
+                std::fs::remove_file(entry.path())?;
+            }
+        }
+        Ok(freed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_store(name: &str) -> (Store, PathBuf) {
+        let home = std::env::temp_dir().join(format!("hutch-store-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&home);
+        (Store::open(&home).unwrap(), home)
+    }
+
+    #[test]
+    fn blobs_are_content_addressed_and_verified() {
+        let (store, home) = temp_store("blobs");
+        let d = store.put_bytes(b"hello", None).unwrap();
+        assert_eq!(
+            d.as_str(),
+            "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
+        );
+        assert_eq!(store.read_blob(&d).unwrap(), b"hello");
+        let wrong = Digest::of(b"other");
+        let err = store.put_bytes(b"hello!", Some(&wrong)).unwrap_err();
+        assert!(err.to_string().contains("digest mismatch"), "{err}");
+        assert!(
+            !store.blob_path(&Digest::of(b"hello!")).exists(),
+            "a mismatching blob is not kept"
+        );
+        assert_eq!(
+            std::fs::read_dir(home.join("store/tmp")).unwrap().count(),
+            0,
+            "no temp files left"
+        );
+        let _ = std::fs::remove_dir_all(home);
+    }
+
+    #[test]
+    fn digests_are_validated() {
+        assert!(Digest::try_from("sha256:abc".to_string()).is_err());
+        assert!(Digest::try_from(format!("sha256:{}", "A".repeat(64))).is_err());
+        assert!(Digest::try_from(format!("sha512:{}", "a".repeat(64))).is_err());
+        assert!(Digest::try_from(format!("sha256:{}", "a".repeat(64))).is_ok());
+    }
+}

@@ -1,0 +1,199 @@
+//! The host image store through the `hutch` binary: import, images, tag,
+//! inspect, rmi, shared layers, bad input and concurrent writers.
+
+use hutch_tests::Hutch;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A small rootfs from Debian's busybox-static, as a tar.
+fn busybox_rootfs_tar(h: &Hutch) -> PathBuf {
+    let root = h.home.join("rootfs");
+    for dir in ["bin", "etc", "tmp"] {
+        std::fs::create_dir_all(root.join(dir)).unwrap();
+    }
+    std::fs::copy("/bin/busybox", root.join("bin/busybox")).expect("busybox-static is installed");
+    std::os::unix::fs::symlink("busybox", root.join("bin/sh")).unwrap();
+    std::fs::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
+    let tar = h.home.join("rootfs.tar");
+    let ok = Command::new("tar")
+        .arg("-C")
+        .arg(&root)
+        .arg("-cf")
+        .arg(&tar)
+        .arg(".")
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    tar
+}
+
+fn blob_count(h: &Hutch) -> usize {
+    std::fs::read_dir(h.home.join("store/blobs/sha256"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+fn temp_count(h: &Hutch) -> usize {
+    std::fs::read_dir(h.home.join("store/tmp"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn import_list_tag_inspect_and_remove() {
+    let h = Hutch::new("images");
+    let tar = busybox_rootfs_tar(&h);
+    let id = h.ok(&["import", path(&tar), "busybox:1"]);
+    assert!(
+        id.trim().starts_with("sha256:") && id.trim().len() == 71,
+        "{id}"
+    );
+    let short_id = &id.trim()["sha256:".len()..][..12];
+
+    let list = h.ok(&["images"]);
+    let mut lines = list.lines();
+    let header: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        header,
+        ["REPOSITORY", "TAG", "IMAGE", "ID", "CREATED", "SIZE"]
+    );
+    let row: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(&row[..3], ["busybox", "1", short_id]);
+    assert!(
+        list.contains("Less than a second ago") || list.contains("seconds ago"),
+        "{list}"
+    );
+
+    h.ok(&["tag", "busybox:1", "localhost:5000/bb:v2"]);
+    let list = h.ok(&["images", "--digests"]);
+    assert!(
+        list.contains("localhost:5000/bb") && list.contains("DIGEST"),
+        "{list}"
+    );
+    assert_eq!(
+        h.ok(&["images", "-q"]).trim(),
+        short_id,
+        "one image, two names"
+    );
+
+    let inspect: serde_json::Value =
+        serde_json::from_str(&h.ok(&["image", "inspect", "busybox:1"])).unwrap();
+    let img = &inspect[0];
+    assert_eq!(img["Id"], id.trim());
+    assert_eq!(img["Os"], "linux");
+    assert_eq!(img["Architecture"], "amd64");
+    assert_eq!(img["RootFS"]["DiffIDs"].as_array().unwrap().len(), 1);
+    let tags: Vec<&str> = img["RepoTags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    assert_eq!(tags, ["busybox:1", "localhost:5000/bb:v2"]);
+    // By id prefix too.
+    let by_id: serde_json::Value =
+        serde_json::from_str(&h.ok(&["image", "inspect", short_id])).unwrap();
+    assert_eq!(by_id[0]["Id"], id.trim());
+
+    assert_eq!(blob_count(&h), 3, "layer, config, manifest");
+    let out = h.ok(&["rmi", "busybox:1"]);
+    assert_eq!(out.trim(), "Untagged: busybox:1");
+    assert_eq!(blob_count(&h), 3, "still used by localhost:5000/bb:v2");
+    let out = h.ok(&["rmi", "localhost:5000/bb:v2"]);
+    assert!(out.contains("Deleted: sha256:"), "{out}");
+    assert_eq!(blob_count(&h), 0);
+    assert_eq!(h.ok(&["images", "-q"]), "");
+}
+
+#[test]
+fn images_share_layers_and_rmi_keeps_what_others_use() {
+    let h = Hutch::new("shared");
+    let tar = busybox_rootfs_tar(&h);
+    h.ok(&["import", path(&tar), "a:1"]);
+    std::thread::sleep(std::time::Duration::from_millis(1100)); // a different creation time
+    h.ok(&["import", path(&tar), "b:1"]);
+    // The same rootfs gives the same layer: stored once.
+    assert_eq!(
+        blob_count(&h),
+        5,
+        "1 shared layer + 2 configs + 2 manifests"
+    );
+    let a: serde_json::Value =
+        serde_json::from_str(&h.ok(&["image", "inspect", "a:1", "b:1"])).unwrap();
+    assert_eq!(a[0]["RootFS"]["Layers"], a[1]["RootFS"]["Layers"]);
+    assert_ne!(a[0]["Id"], a[1]["Id"]);
+    h.ok(&["rmi", "a:1"]);
+    assert_eq!(blob_count(&h), 3);
+    h.ok(&["rmi", "b:1"]);
+    assert_eq!(blob_count(&h), 0);
+}
+
+#[test]
+fn bad_input_is_refused_and_nothing_is_stored() {
+    let h = Hutch::new("images-bad");
+    let tar = busybox_rootfs_tar(&h);
+
+    let not_tar = h.home.join("notes.txt");
+    std::fs::write(&not_tar, "just text\n".repeat(100)).unwrap();
+    let out = h.run(&["import", path(&not_tar), "x:1"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not a tar archive"));
+
+    // A gzip stream cut short.
+    let gz = h.home.join("rootfs.tar.gz");
+    let ok = Command::new("gzip").arg("-kf").arg(&tar).status().unwrap();
+    assert!(ok.success());
+    std::fs::rename(tar.with_extension("tar.gz"), &gz).unwrap();
+    let bytes = std::fs::read(&gz).unwrap();
+    let cut = h.home.join("cut.tar.gz");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let out = h.run(&["import", path(&cut), "x:1"]);
+    assert_eq!(
+        out.status.code(),
+        Some(125),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let out = h.run(&["import", path(&tar), "Bad:Name"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid image name"));
+    let out = h.run(&["rmi", "never-was"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no such image: never-was"));
+
+    assert_eq!(blob_count(&h), 0, "nothing stored");
+    assert_eq!(temp_count(&h), 0, "no temp files left");
+    assert_eq!(h.ok(&["images", "-q"]), "");
+
+    // A whole gzipped rootfs imports fine.
+    h.ok(&["import", path(&gz), "ok:1"]);
+    assert_eq!(h.ok(&["images", "-q"]).lines().count(), 1);
+}
+
+#[test]
+fn concurrent_imports_all_land() {
+    let h = Hutch::new("concurrent");
+    let tar = busybox_rootfs_tar(&h);
+    let children: Vec<_> = (0..6)
+        .map(|i| {
+            h.cmd(&["import", path(&tar), &format!("img:{i}")])
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut c in children {
+        assert!(c.wait().unwrap().success());
+    }
+    let list = h.ok(&["images"]);
+    for i in 0..6 {
+        assert!(
+            list.lines()
+                .any(|l| l.split_whitespace().take(2).eq(["img", &i.to_string()])),
+            "img:{i} missing:\n{list}"
+        );
+    }
+    assert_eq!(temp_count(&h), 0);
+}
