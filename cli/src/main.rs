@@ -44,6 +44,19 @@ enum Command {
     Import { file: String, reference: String },
     /// Give an image another name
     Tag { source: String, target: String },
+    /// Load images from a `docker save` archive or an OCI image-layout tar
+    Load {
+        /// Archive to read (default: standard input)
+        #[arg(short, long)]
+        input: Option<String>,
+    },
+    /// Save images to a tar that `docker load` and skopeo accept
+    Save {
+        #[arg(short, long)]
+        output: String,
+        #[arg(required = true)]
+        images: Vec<String>,
+    },
     /// Remove images (layers no other image uses are deleted)
     Rmi {
         #[arg(required = true)]
@@ -168,6 +181,8 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Import { file, reference } => return image::import(&file, &reference).map(|_| 0),
         Command::Tag { source, target } => return image::tag(&source, &target).map(|_| 0),
         Command::Rmi { images } => return image::rmi(&images).map(|_| 0),
+        Command::Load { input } => return image::load(input.as_deref()).map(|_| 0),
+        Command::Save { output, images } => return image::save(&images, &output).map(|_| 0),
     };
     if let MachineCommand::Monitor {
         name,

@@ -197,3 +197,164 @@ fn concurrent_imports_all_land() {
     }
     assert_eq!(temp_count(&h), 0);
 }
+
+fn skopeo(args: &[&str]) {
+    let out = Command::new("skopeo")
+        .args(args)
+        .output()
+        .expect("skopeo is installed (./install.sh)");
+    assert!(
+        out.status.success(),
+        "skopeo {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn manifest_digest(h: &Hutch, name: &str) -> String {
+    let v: serde_json::Value = serde_json::from_str(&h.ok(&["image", "inspect", name])).unwrap();
+    v[0]["ManifestDigest"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn save_is_read_by_skopeo_and_load_reads_what_skopeo_writes() {
+    let h = Hutch::new("archives");
+    let tar = busybox_rootfs_tar(&h);
+    h.ok(&["import", path(&tar), "busybox:1"]);
+    let saved = h.home.join("saved.tar");
+    h.ok(&["save", "-o", path(&saved), "busybox:1"]);
+
+    // skopeo reads both views of our archive and rewrites them in its own way.
+    let docker = h.home.join("docker.tar");
+    let oci = h.home.join("oci.tar");
+    skopeo(&[
+        "copy",
+        "-q",
+        &format!("docker-archive:{}", path(&saved)),
+        &format!("docker-archive:{}:foo:2", path(&docker)),
+    ]);
+    skopeo(&[
+        "copy",
+        "-q",
+        &format!("oci-archive:{}", path(&saved)),
+        &format!("oci-archive:{}:bar:3", path(&oci)),
+    ]);
+
+    // A fresh store loads skopeo's docker-archive (legacy layout, symlinked layer) and OCI layout.
+    let fresh = Hutch::new("archives-fresh");
+    let out = fresh.ok(&["load", "-i", path(&docker)]);
+    assert_eq!(out.trim(), "Loaded image: foo:2");
+    let out = fresh.ok(&["load", "-i", path(&oci)]);
+    assert_eq!(out.trim(), "Loaded image: bar:3");
+    let a: serde_json::Value =
+        serde_json::from_str(&fresh.ok(&["image", "inspect", "foo:2", "bar:3"])).unwrap();
+    let b: serde_json::Value =
+        serde_json::from_str(&h.ok(&["image", "inspect", "busybox:1"])).unwrap();
+    for img in [&a[0], &a[1]] {
+        assert_eq!(
+            img["RootFS"]["DiffIDs"], b[0]["RootFS"]["DiffIDs"],
+            "the same filesystem content"
+        );
+    }
+
+    // save → load keeps digests.
+    let again = Hutch::new("archives-again");
+    assert_eq!(
+        again.ok(&["load", "-i", path(&saved)]).trim(),
+        "Loaded image: busybox:1"
+    );
+    assert_eq!(
+        manifest_digest(&again, "busybox:1"),
+        manifest_digest(&h, "busybox:1")
+    );
+}
+
+/// Rewrites a tar, letting `edit` change each (path, bytes) or add entries.
+fn rewrite_tar(src: &Path, dst: &Path, edit: impl Fn(&str, &mut Vec<u8>)) {
+    let dir = dst.with_extension("d");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    assert!(Command::new("tar")
+        .arg("-C")
+        .arg(&dir)
+        .arg("-xf")
+        .arg(src)
+        .status()
+        .unwrap()
+        .success());
+    let files = Command::new("tar").arg("-tf").arg(src).output().unwrap();
+    for name in String::from_utf8_lossy(&files.stdout).lines() {
+        let p = dir.join(name);
+        if p.is_file() {
+            let mut bytes = std::fs::read(&p).unwrap();
+            edit(name, &mut bytes);
+            std::fs::write(&p, bytes).unwrap();
+        }
+    }
+    assert!(Command::new("tar")
+        .arg("-C")
+        .arg(&dir)
+        .arg("-cf")
+        .arg(dst)
+        .arg(".")
+        .status()
+        .unwrap()
+        .success());
+}
+
+#[test]
+fn damaged_archives_are_refused_and_nothing_is_stored() {
+    let h = Hutch::new("archives-bad");
+    let tar = busybox_rootfs_tar(&h);
+    h.ok(&["import", path(&tar), "busybox:1"]);
+    let saved = h.home.join("saved.tar");
+    h.ok(&["save", "-o", path(&saved), "busybox:1"]);
+    let layer = {
+        let v: serde_json::Value =
+            serde_json::from_str(&h.ok(&["image", "inspect", "busybox:1"])).unwrap();
+        v[0]["RootFS"]["Layers"][0].as_str().unwrap()["sha256:".len()..].to_string()
+    };
+
+    let fresh = Hutch::new("archives-bad-fresh");
+    let load_fails = |archive: &Path, needle: &str| {
+        let out = fresh.run(&["load", "-i", path(archive)]);
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(125), "{err}");
+        assert!(err.contains(needle), "expected {needle:?} in {err}");
+        assert_eq!(blob_count(&fresh), 0, "nothing stored after: {err}");
+        assert_eq!(temp_count(&fresh), 0);
+    };
+
+    // A layer whose bytes do not match its digest.
+    let tampered = h.home.join("tampered.tar");
+    rewrite_tar(&saved, &tampered, |name, bytes| {
+        if name.ends_with(&layer) {
+            let mid = bytes.len() / 2;
+            bytes[mid] ^= 0xff;
+        }
+    });
+    load_fails(&tampered, "digest mismatch");
+
+    // A truncated archive.
+    let bytes = std::fs::read(&saved).unwrap();
+    let cut = h.home.join("cut.tar");
+    std::fs::write(&cut, &bytes[..bytes.len() * 2 / 3]).unwrap();
+    load_fails(&cut, "damaged");
+
+    // Not an image archive at all.
+    load_fails(&tar, "neither a docker-archive");
+
+    // An entry that climbs out of the archive.
+    let evil = h.home.join("evil.tar");
+    let ok = Command::new("tar")
+        .arg("-cf")
+        .arg(&evil)
+        .arg("--absolute-names")
+        .arg("-C")
+        .arg(&h.home)
+        .arg("--transform=s,^,../../,")
+        .arg("rootfs.tar")
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    load_fails(&evil, "unsafe path");
+}

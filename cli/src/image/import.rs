@@ -12,17 +12,22 @@ use std::io::{BufRead, BufReader, Read};
 /// Offset and value of the "ustar" magic in a tar header block.
 const USTAR_OFFSET: usize = 257;
 
-/// Opens the input, undoing gzip if it is gzipped, and checks it is a tar.
-fn open_tar(input: Box<dyn Read>, name: &str) -> Result<Box<dyn Read>> {
+/// The input with gzip undone if it is gzipped (by its magic bytes).
+pub fn maybe_gunzip(input: Box<dyn Read>, name: &str) -> Result<Box<dyn Read>> {
     let mut buffered = BufReader::new(input);
     let head = buffered
         .fill_buf()
         .with_context(|| format!("reading {name}"))?;
-    let mut reader: Box<dyn Read> = if head.starts_with(&[0x1f, 0x8b]) {
+    Ok(if head.starts_with(&[0x1f, 0x8b]) {
         Box::new(BufReader::new(GzDecoder::new(buffered)))
     } else {
         Box::new(buffered)
-    };
+    })
+}
+
+/// Opens the input, undoing gzip if it is gzipped, and checks it is a tar.
+fn open_tar(input: Box<dyn Read>, name: &str) -> Result<Box<dyn Read>> {
+    let mut reader = maybe_gunzip(input, name)?;
     let mut first = vec![0u8; 512];
     let mut got = 0;
     while got < first.len() {

@@ -1,6 +1,7 @@
 //! Images on the host: the store and the commands over it (`import`,
 //! `images`, `tag`, `rmi`, `image inspect`).
 
+pub mod archive;
 pub mod import;
 pub mod manifest;
 pub mod reference;
@@ -54,8 +55,16 @@ pub fn import(path: &str, name: &str) -> Result<()> {
     } else {
         Box::new(std::fs::File::open(path).with_context(|| format!("opening {path}"))?)
     };
-    let manifest = import::import(&store, input, path)?;
+    // Held throughout: a concurrent rmi's garbage collection must not take
+    // blobs that are stored but not yet tagged.
     let lock = store.lock()?;
+    let manifest = match import::import(&store, input, path) {
+        Ok(m) => m,
+        Err(e) => {
+            store.collect_garbage(&lock)?;
+            return Err(e);
+        }
+    };
     store.set_tag(&lock, &reference.full(), &manifest)?;
     let image = manifest::load(&store, &manifest)?;
     println!("{}", image.config_digest);
@@ -67,6 +76,44 @@ fn short_name(full: &str) -> String {
     Reference::parse(full)
         .map(|r| r.short())
         .unwrap_or_else(|_| full.to_string())
+}
+
+pub fn load(input: Option<&str>) -> Result<()> {
+    let store = open_store()?;
+    let (reader, name): (Box<dyn std::io::Read>, &str) = match input {
+        None | Some("-") => (Box::new(std::io::stdin()), "standard input"),
+        Some(p) => (
+            Box::new(std::fs::File::open(p).with_context(|| format!("opening {p}"))?),
+            p,
+        ),
+    };
+    let lock = store.lock()?;
+    match archive::load(&store, &lock, reader, name) {
+        Ok(names) => {
+            for n in names {
+                println!("Loaded image: {n}");
+            }
+            Ok(())
+        }
+        Err(e) => {
+            // Whatever this load stored and did not name goes again.
+            store.collect_garbage(&lock)?;
+            Err(e)
+        }
+    }
+}
+
+pub fn save(names: &[String], output: &str) -> Result<()> {
+    let store = open_store()?;
+    let mut images = Vec::new();
+    for name in names {
+        let (full, image) = find(&store, name)?;
+        let Some(full) = full else {
+            bail!("save needs an image name, not an id: {name}");
+        };
+        images.push((Reference::parse(&full)?, image));
+    }
+    archive::save(&store, &images, std::path::Path::new(output))
 }
 
 fn human_size(bytes: u64) -> String {
@@ -110,7 +157,7 @@ pub fn images(quiet: bool, digests: bool) -> Result<()> {
         String::new()
     };
     println!(
-        "{:<40} {:<12} {header_digest}{:<14} {:<16} SIZE",
+        "{:<40} {:<12} {header_digest}{:<14} {:<24} SIZE",
         "REPOSITORY", "TAG", "IMAGE ID", "CREATED"
     );
     for (repo, tag, image) in rows {
@@ -126,7 +173,7 @@ pub fn images(quiet: bool, digests: bool) -> Result<()> {
             String::new()
         };
         println!(
-            "{repo:<40} {tag:<12} {digest}{:<14} {created:<16} {}",
+            "{repo:<40} {tag:<12} {digest}{:<14} {created:<24} {}",
             &image.config_digest.hex()[..12],
             human_size(image.stored_size())
         );

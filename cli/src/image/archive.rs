@@ -1,0 +1,380 @@
+//! `hutch load` and `hutch save`: image archives as `docker save` writes
+//! them (manifest.json, legacy or blob paths) and OCI image layouts
+//! (oci-layout, index.json, blobs/sha256). `save` writes both views in one
+//! tar, which `docker load` and `skopeo` (docker-archive: and oci-archive:)
+//! read.
+
+use super::import::maybe_gunzip;
+use super::manifest::{self, CONFIG_MEDIA_TYPE, LAYER_GZIP_MEDIA_TYPE, MANIFEST_MEDIA_TYPE};
+use super::reference::Reference;
+use super::store::{Digest, HashingWriter, Store, StoreLock};
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Read;
+use std::path::{Component, Path, PathBuf};
+
+const LAYER_TAR_MEDIA_TYPE: &str = "application/vnd.oci.image.layer.v1.tar";
+const INDEX_MEDIA_TYPE: &str = "application/vnd.oci.image.index.v1+json";
+/// Metadata files are read into memory; anything larger is a blob.
+const SMALL_FILE: u64 = 4 << 20;
+
+/// The archive's files, each stored as a blob.
+#[derive(Default)]
+struct Contents {
+    files: BTreeMap<PathBuf, Digest>,
+    links: BTreeMap<PathBuf, PathBuf>,
+    small: BTreeMap<PathBuf, Vec<u8>>,
+}
+
+impl Contents {
+    /// The blob at `path`, following symlinks (docker writes repeated layers as links).
+    fn blob(&self, path: &str) -> Result<Digest> {
+        let mut p = normalize(Path::new(path))?;
+        for _ in 0..16 {
+            if let Some(d) = self.files.get(&p) {
+                return Ok(d.clone());
+            }
+            match self.links.get(&p) {
+                Some(target) => p = target.clone(),
+                None => break,
+            }
+        }
+        bail!("the archive lacks {path}")
+    }
+}
+
+/// A relative path with no `..` or root: archives may not point outside.
+fn normalize(path: &Path) -> Result<PathBuf> {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::Normal(n) => out.push(n),
+            Component::CurDir => {}
+            _ => bail!("unsafe path {} in the archive; refusing it", path.display()),
+        }
+    }
+    Ok(out)
+}
+
+/// An entry cut short means the archive was truncated.
+fn check_complete(name: &str, path: &Path, got: u64, size: u64) -> Result<()> {
+    if got != size {
+        bail!(
+            "{name} is damaged: {} ends after {got} of {size} bytes (truncated?)",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+fn expected_digest(path: &Path) -> Option<Digest> {
+    let hex = path.strip_prefix("blobs/sha256").ok()?.to_str()?;
+    Digest::try_from(format!("sha256:{hex}")).ok()
+}
+
+fn read_archive(store: &Store, input: Box<dyn Read>, name: &str) -> Result<Contents> {
+    let mut archive = tar::Archive::new(maybe_gunzip(input, name)?);
+    let mut contents = Contents::default();
+    for entry in archive
+        .entries()
+        .with_context(|| format!("{name} is not a tar archive"))?
+    {
+        let mut entry = entry.with_context(|| format!("{name} is damaged"))?;
+        let path = normalize(&entry.path()?)?;
+        match entry.header().entry_type() {
+            tar::EntryType::Regular | tar::EntryType::Continuous => {
+                let expected = expected_digest(&path);
+                let size = entry.size();
+                let digest = if size <= SMALL_FILE {
+                    let mut bytes = Vec::new();
+                    entry
+                        .read_to_end(&mut bytes)
+                        .with_context(|| format!("{name} is damaged"))?;
+                    check_complete(name, &path, bytes.len() as u64, size)?;
+                    let d = store
+                        .put_bytes(&bytes, expected.as_ref())
+                        .with_context(|| format!("{}", path.display()))?;
+                    contents.small.insert(path.clone(), bytes);
+                    d
+                } else {
+                    let (mut file, tmp) = store.temp_file()?;
+                    let copied = std::io::copy(&mut entry, &mut file)
+                        .with_context(|| format!("{name} is damaged"))
+                        .and_then(|n| check_complete(name, &path, n, size));
+                    if let Err(e) = copied {
+                        let _ = std::fs::remove_file(&tmp);
+                        return Err(e);
+                    }
+                    store
+                        .commit_temp(file, &tmp, expected.as_ref())
+                        .with_context(|| format!("{}", path.display()))?
+                };
+                contents.files.insert(path, digest);
+            }
+            tar::EntryType::Symlink | tar::EntryType::Link => {
+                let target = entry.link_name()?.unwrap_or_default().into_owned();
+                let joined = if entry.header().entry_type() == tar::EntryType::Symlink {
+                    path.parent().unwrap_or(Path::new("")).join(target)
+                } else {
+                    target
+                };
+                // Resolve `..` lexically, staying inside the archive.
+                let mut resolved = PathBuf::new();
+                for c in joined.components() {
+                    match c {
+                        Component::ParentDir if resolved.pop() => {}
+                        Component::Normal(n) => resolved.push(n),
+                        Component::CurDir => {}
+                        _ => bail!("link {} points outside the archive", path.display()),
+                    }
+                }
+                contents.links.insert(path, resolved);
+            }
+            _ => {}
+        }
+    }
+    Ok(contents)
+}
+
+/// Loads every image in the archive; returns the names it tagged.
+pub fn load(
+    store: &Store,
+    lock: &StoreLock,
+    input: Box<dyn Read>,
+    name: &str,
+) -> Result<Vec<String>> {
+    let contents = read_archive(store, input, name)?;
+    let images = if contents.small.contains_key(Path::new("index.json")) {
+        oci_layout_images(store, &contents)?
+    } else if contents.small.contains_key(Path::new("manifest.json")) {
+        docker_archive_images(store, &contents)?
+    } else {
+        bail!("{name} is neither a docker-archive (manifest.json) nor an OCI image layout (index.json)");
+    };
+    if images.is_empty() {
+        bail!("{name} holds no image with a name; nothing was loaded");
+    }
+    let mut names = Vec::new();
+    for (reference, manifest) in images {
+        // Every blob it needs must be here and parse before it gets a name.
+        let image = manifest::load(store, &manifest)?;
+        for blob in image.blobs() {
+            if !store.blob_path(&blob).is_file() {
+                bail!("the archive lacks blob {blob}");
+            }
+        }
+        verify_diff_ids(store, &image)?;
+        store.set_tag(lock, &reference.full(), &manifest)?;
+        names.push(reference.short());
+    }
+    Ok(names)
+}
+
+/// Each layer must unpack to the diff_id its config names.
+fn verify_diff_ids(store: &Store, image: &manifest::Image) -> Result<()> {
+    let diff_ids = image.config.rootfs().diff_ids();
+    if diff_ids.len() != image.manifest.layers().len() {
+        bail!(
+            "image {} has {} layers but its config lists {} diff ids",
+            image.manifest_digest,
+            image.manifest.layers().len(),
+            diff_ids.len()
+        );
+    }
+    for (layer, diff_id) in image.manifest.layers().iter().zip(diff_ids) {
+        let digest = Digest::try_from(layer.digest().to_string()).map_err(anyhow::Error::msg)?;
+        let file = std::fs::File::open(store.blob_path(&digest))?;
+        let mut unpacked = maybe_gunzip(Box::new(file), digest.as_str())?;
+        let mut hasher = HashingWriter::new(std::io::sink());
+        std::io::copy(&mut unpacked, &mut hasher)
+            .with_context(|| format!("layer {digest} is damaged"))?;
+        let (_, actual, _) = hasher.finish();
+        if actual.as_str() != diff_id {
+            bail!("layer {digest} unpacks to {actual}, but the config says {diff_id}; nothing was loaded");
+        }
+    }
+    Ok(())
+}
+
+#[derive(Deserialize)]
+struct OciIndex {
+    manifests: Vec<OciIndexEntry>,
+}
+
+#[derive(Deserialize)]
+struct OciIndexEntry {
+    #[serde(rename = "mediaType", default)]
+    media_type: String,
+    digest: Digest,
+    #[serde(default)]
+    annotations: BTreeMap<String, String>,
+    #[serde(default)]
+    platform: Option<OciPlatform>,
+}
+
+#[derive(Deserialize)]
+struct OciPlatform {
+    architecture: String,
+    os: String,
+}
+
+/// The image's name from the OCI annotations, when they give a full one.
+fn annotated_name(annotations: &BTreeMap<String, String>) -> Option<Reference> {
+    let name = annotations
+        .get("io.containerd.image.name")
+        .or_else(|| annotations.get("org.opencontainers.image.ref.name"))?;
+    // A bare tag ("latest") names no repository.
+    if !name.contains(':') && !name.contains('/') {
+        return None;
+    }
+    Reference::parse(name).ok()
+}
+
+fn oci_layout_images(store: &Store, contents: &Contents) -> Result<Vec<(Reference, Digest)>> {
+    let index: OciIndex = serde_json::from_slice(&contents.small[Path::new("index.json")])
+        .context("index.json is not a valid OCI index")?;
+    let mut images = Vec::new();
+    for entry in index.manifests {
+        let Some(reference) = annotated_name(&entry.annotations) else {
+            continue;
+        };
+        let manifest = if entry.media_type == INDEX_MEDIA_TYPE {
+            pick_platform(store, &entry.digest)?
+        } else {
+            entry.digest
+        };
+        images.push((reference, manifest));
+    }
+    Ok(images)
+}
+
+/// The linux/amd64 manifest of a multi-platform index.
+fn pick_platform(store: &Store, index: &Digest) -> Result<Digest> {
+    let nested: OciIndex = serde_json::from_slice(&store.read_blob(index)?)
+        .context("a nested image index is malformed")?;
+    nested
+        .manifests
+        .into_iter()
+        .find(|m| {
+            m.platform
+                .as_ref()
+                .is_some_and(|p| p.os == "linux" && p.architecture == "amd64")
+        })
+        .map(|m| m.digest)
+        .context("the image has no linux/amd64 variant")
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct DockerManifestEntry {
+    config: String,
+    #[serde(default)]
+    repo_tags: Option<Vec<String>>,
+    layers: Vec<String>,
+}
+
+fn docker_archive_images(store: &Store, contents: &Contents) -> Result<Vec<(Reference, Digest)>> {
+    let entries: Vec<DockerManifestEntry> =
+        serde_json::from_slice(&contents.small[Path::new("manifest.json")])
+            .context("manifest.json is malformed")?;
+    let mut images = Vec::new();
+    for entry in entries {
+        let config = contents.blob(&entry.config)?;
+        let config_size = std::fs::metadata(store.blob_path(&config))?.len();
+        let mut layers = Vec::new();
+        for layer in &entry.layers {
+            let digest = contents.blob(layer)?;
+            let path = store.blob_path(&digest);
+            let mut magic = [0u8; 2];
+            let gzipped =
+                std::fs::File::open(&path)?.read(&mut magic)? == 2 && magic == [0x1f, 0x8b];
+            let media_type = if gzipped {
+                LAYER_GZIP_MEDIA_TYPE
+            } else {
+                LAYER_TAR_MEDIA_TYPE
+            };
+            layers.push(serde_json::json!({ "mediaType": media_type, "digest": digest.as_str(), "size": std::fs::metadata(&path)?.len() }));
+        }
+        let manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": MANIFEST_MEDIA_TYPE,
+            "config": { "mediaType": CONFIG_MEDIA_TYPE, "digest": config.as_str(), "size": config_size },
+            "layers": layers,
+        });
+        let manifest = store.put_bytes(&serde_json::to_vec(&manifest)?, None)?;
+        for tag in entry.repo_tags.unwrap_or_default() {
+            images.push((Reference::parse(&tag)?, manifest.clone()));
+        }
+    }
+    Ok(images)
+}
+
+/// Writes the images as one tar holding both an OCI layout and docker's
+/// manifest.json, to a temp file renamed onto `output` when complete.
+pub fn save(store: &Store, images: &[(Reference, manifest::Image)], output: &Path) -> Result<()> {
+    let tmp = output.with_extension("hutch-partial");
+    let file =
+        std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    let result = (|| -> Result<()> {
+        let mut tar = tar::Builder::new(std::io::BufWriter::new(file));
+        let mut add = |path: &str, bytes: &[u8]| -> Result<()> {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(bytes.len() as u64);
+            header.set_mode(0o644);
+            header.set_cksum();
+            tar.append_data(&mut header, path, bytes)
+                .context("writing the archive")
+        };
+        add("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)?;
+        let mut written = BTreeSet::new();
+        let mut index = Vec::new();
+        let mut docker = Vec::new();
+        for (reference, image) in images {
+            let manifest_bytes = store.read_blob(&image.manifest_digest)?;
+            for blob in std::iter::once(image.manifest_digest.clone()).chain(image.blobs()) {
+                if written.insert(blob.clone()) {
+                    add(
+                        &format!("blobs/sha256/{}", blob.hex()),
+                        &store.read_blob(&blob)?,
+                    )?;
+                }
+            }
+            index.push(serde_json::json!({
+                "mediaType": MANIFEST_MEDIA_TYPE,
+                "digest": image.manifest_digest.as_str(),
+                "size": manifest_bytes.len(),
+                "annotations": { "io.containerd.image.name": reference.full(), "org.opencontainers.image.ref.name": reference.tag },
+            }));
+            let layers: Vec<String> = image.blobs()[1..]
+                .iter()
+                .map(|d| format!("blobs/sha256/{}", d.hex()))
+                .collect();
+            docker.push(serde_json::json!({
+                "Config": format!("blobs/sha256/{}", image.config_digest.hex()),
+                "RepoTags": [reference.short()],
+                "Layers": layers,
+            }));
+        }
+        add(
+            "index.json",
+            &serde_json::to_vec(&serde_json::json!({ "schemaVersion": 2, "manifests": index }))?,
+        )?;
+        add("manifest.json", &serde_json::to_vec(&docker)?)?;
+        let writer = tar.into_inner().context("finishing the archive")?;
+        writer
+            .into_inner()
+            .map_err(|e| e.into_error())?
+            .sync_all()?;
+        Ok(())
+    })();
+    match result {
+        Ok(()) => {
+            std::fs::rename(&tmp, output).with_context(|| format!("writing {}", output.display()))
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
+}
