@@ -44,6 +44,8 @@ enum Command {
     Import { file: String, reference: String },
     /// Give an image another name
     Tag { source: String, target: String },
+    /// Pull an image from a registry (plain HTTP for registries on localhost)
+    Pull { image: String },
     /// Load images from a `docker save` archive or an OCI image-layout tar
     Load {
         /// Archive to read (default: standard input)
@@ -181,6 +183,12 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Import { file, reference } => return image::import(&file, &reference).map(|_| 0),
         Command::Tag { source, target } => return image::tag(&source, &target).map(|_| 0),
         Command::Rmi { images } => return image::rmi(&images).map(|_| 0),
+        Command::Pull { image } => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            return runtime.block_on(image::pull(&image)).map(|_| 0);
+        }
         Command::Load { input } => return image::load(input.as_deref()).map(|_| 0),
         Command::Save { output, images } => return image::save(&images, &output).map(|_| 0),
     };

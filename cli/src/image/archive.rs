@@ -172,7 +172,7 @@ pub fn load(
 }
 
 /// Each layer must unpack to the diff_id its config names.
-fn verify_diff_ids(store: &Store, image: &manifest::Image) -> Result<()> {
+pub fn verify_diff_ids(store: &Store, image: &manifest::Image) -> Result<()> {
     let diff_ids = image.config.rootfs().diff_ids();
     if diff_ids.len() != image.manifest.layers().len() {
         bail!(

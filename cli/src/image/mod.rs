@@ -4,6 +4,7 @@
 pub mod archive;
 pub mod import;
 pub mod manifest;
+pub mod pull;
 pub mod reference;
 pub mod store;
 pub mod time;
@@ -114,6 +115,13 @@ pub fn save(names: &[String], output: &str) -> Result<()> {
         images.push((Reference::parse(&full)?, image));
     }
     archive::save(&store, &images, std::path::Path::new(output))
+}
+
+pub async fn pull(name: &str) -> Result<()> {
+    let store = open_store()?;
+    let lock = store.lock()?;
+    // On failure, finished blobs stay for a rerun to reuse.
+    pull::pull(&store, &lock, name).await.map(|_| ())
 }
 
 fn human_size(bytes: u64) -> String {

@@ -119,6 +119,15 @@ impl Store {
         Ok(Store { root })
     }
 
+    /// The store at an already-created root (for tasks that outlive a borrow).
+    pub fn at(root: PathBuf) -> Store {
+        Store { root }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
     pub fn lock(&self) -> Result<StoreLock> {
         let file = File::options()
             .create(true)

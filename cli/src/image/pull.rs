@@ -1,0 +1,267 @@
+//! `hutch pull`: an image from any OCI-distribution registry into the store.
+//! Blobs already held are skipped, so a rerun after a dropped connection
+//! fetches only what is missing; every blob is verified against its digest
+//! before it becomes visible, and the image is named only once complete.
+
+use super::manifest;
+use super::reference::{Reference, DEFAULT_REGISTRY};
+use super::store::{Digest, Store, StoreLock};
+use anyhow::{anyhow, bail, Context, Result};
+use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::secrets::RegistryAuth;
+use oci_client::Client;
+use serde::Deserialize;
+use std::time::Duration;
+
+const ACCEPTED: &[&str] = &[
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+];
+const ATTEMPTS: u32 = 3;
+
+/// Registries on this machine speak plain HTTP, as docker allows.
+fn is_local(registry: &str) -> bool {
+    let host = registry.split(':').next().unwrap_or(registry);
+    host == "localhost" || host.starts_with("127.") || host == "[::1]"
+}
+
+#[derive(Deserialize)]
+struct Index {
+    manifests: Vec<IndexEntry>,
+}
+
+#[derive(Deserialize)]
+struct IndexEntry {
+    digest: Digest,
+    platform: Option<Platform>,
+}
+
+#[derive(Deserialize)]
+struct Platform {
+    architecture: String,
+    os: String,
+}
+
+#[derive(Deserialize)]
+struct MediaTypeOnly {
+    #[serde(rename = "mediaType", default)]
+    media_type: String,
+    #[serde(default)]
+    manifests: Option<serde_json::Value>,
+}
+
+fn remote(r: &Reference) -> oci_client::Reference {
+    oci_client::Reference::with_tag(r.registry.clone(), r.repository.clone(), r.tag.clone())
+}
+
+async fn with_retries<T, F, Fut>(what: &str, mut f: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let mut attempt = 1;
+    loop {
+        match f().await {
+            Ok(v) => return Ok(v),
+            Err(e) if attempt < ATTEMPTS && !is_permanent(&e) => {
+                eprintln!("{what}: {e:#}; retrying ({attempt}/{})", ATTEMPTS - 1);
+                tokio::time::sleep(Duration::from_millis(500 * attempt as u64)).await;
+                attempt += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Errors a retry cannot fix: the registry said no, or the bytes are wrong.
+fn is_permanent(e: &anyhow::Error) -> bool {
+    let text = format!("{e:#}");
+    [
+        "401",
+        "403",
+        "404",
+        "manifest unknown",
+        "not found",
+        "digest mismatch",
+        "unauthorized",
+        "denied",
+    ]
+    .iter()
+    .any(|s| text.contains(s))
+}
+
+/// Turns a registry failure into what it means for the user.
+fn explain(e: anyhow::Error, r: &Reference) -> anyhow::Error {
+    let text = format!("{e:#}");
+    let registry = if r.registry == DEFAULT_REGISTRY {
+        "Docker Hub"
+    } else {
+        r.registry.as_str()
+    };
+    if text.contains("manifest unknown")
+        || text.contains("404")
+        || text.contains("NAME_UNKNOWN")
+        || text.contains("name unknown")
+    {
+        anyhow!("{} not found in {registry}", r.short())
+    } else if text.contains("401")
+        || text.contains("403")
+        || text.contains("unauthorized")
+        || text.contains("denied")
+    {
+        anyhow!(
+            "{registry} refused access to {} (does it need a login?)",
+            r.short()
+        )
+    } else if text.contains("error sending request") || text.contains("connect") {
+        anyhow!("cannot reach the registry {registry} (is it running, and is the name right?)")
+    } else {
+        e.context(format!("pulling {} from {registry}", r.short()))
+    }
+}
+
+/// Fetches a manifest by reference; checks its bytes against its digest.
+async fn fetch_manifest(
+    client: &Client,
+    image: &oci_client::Reference,
+) -> Result<(Vec<u8>, Digest)> {
+    let (bytes, digest) = with_retries("fetching the manifest", || async {
+        client
+            .pull_manifest_raw(image, &RegistryAuth::Anonymous, ACCEPTED)
+            .await
+            .map_err(|e| anyhow!("{e}"))
+    })
+    .await?;
+    let actual = Digest::of(&bytes);
+    if !digest.is_empty() && digest != actual.as_str() {
+        bail!("manifest digest mismatch: the registry says {digest}, the bytes hash to {actual}");
+    }
+    if let Some(want) = image.digest() {
+        if want != actual.as_str() {
+            bail!("manifest digest mismatch: asked for {want}, got {actual}");
+        }
+    }
+    Ok((bytes.to_vec(), actual))
+}
+
+async fn fetch_blob(
+    client: &Client,
+    store: &Store,
+    image: &oci_client::Reference,
+    digest: &Digest,
+) -> Result<()> {
+    with_retries(&format!("{}", &digest.hex()[..12]), || async {
+        let (file, tmp) = store.temp_file()?;
+        let mut out = tokio::fs::File::from_std(file);
+        let pulled = client.pull_blob(image, digest.as_str(), &mut out).await;
+        let file = out.into_std().await;
+        if let Err(e) = pulled {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(anyhow!("{e}"));
+        }
+        store.commit_temp(file, &tmp, Some(digest)).map(|_| ())
+    })
+    .await
+}
+
+/// Pulls `name`; returns the manifest digest. The caller holds the lock
+/// so that no garbage collection runs while blobs are not yet named.
+pub async fn pull(store: &Store, lock: &StoreLock, name: &str) -> Result<Digest> {
+    let reference = Reference::parse(name)?;
+    let local = is_local(&reference.registry);
+    let client = Client::new(ClientConfig {
+        protocol: if local {
+            ClientProtocol::Http
+        } else {
+            ClientProtocol::Https
+        },
+        ..Default::default()
+    });
+    let image = remote(&reference);
+    let shown = reference.short();
+    let (mut bytes, mut digest) = fetch_manifest(&client, &image)
+        .await
+        .map_err(|e| explain(e, &reference))?;
+
+    // A multi-platform index: take this machine's platform.
+    let kind: MediaTypeOnly =
+        serde_json::from_slice(&bytes).context("the registry sent a malformed manifest")?;
+    if kind.manifests.is_some()
+        || kind.media_type.contains("index")
+        || kind.media_type.contains("list")
+    {
+        let index: Index = serde_json::from_slice(&bytes).context("malformed image index")?;
+        let pick = index
+            .manifests
+            .into_iter()
+            .find(|m| {
+                m.platform
+                    .as_ref()
+                    .is_some_and(|p| p.os == "linux" && p.architecture == "amd64")
+            })
+            .ok_or_else(|| anyhow!("{shown} has no linux/amd64 image"))?;
+        let by_digest = image.clone_with_digest(pick.digest.to_string());
+        (bytes, digest) = fetch_manifest(&client, &by_digest).await?;
+    }
+    let manifest_digest = store.put_bytes(&bytes, Some(&digest))?;
+    let parsed: oci_spec::image::ImageManifest =
+        serde_json::from_slice(&bytes).context("the registry sent a malformed image manifest")?;
+    // (digest, is a layer): docker reports progress for layers only.
+    let mut blobs = vec![(parsed.config().digest().to_string(), false)];
+    blobs.extend(
+        parsed
+            .layers()
+            .iter()
+            .map(|l| (l.digest().to_string(), true)),
+    );
+    let up_to_date = store.resolve(&reference.full())? == Some(manifest_digest.clone());
+
+    println!(
+        "{}: Pulling from {}",
+        reference.tag,
+        reference.short_repository()
+    );
+    let mut tasks = tokio::task::JoinSet::new();
+    for (blob, is_layer) in blobs {
+        let blob = Digest::try_from(blob).map_err(anyhow::Error::msg)?;
+        let short = blob.hex()[..12].to_string();
+        if store.blob_path(&blob).is_file() {
+            if is_layer {
+                println!("{short}: Already exists");
+            }
+            continue;
+        }
+        let (client, image, root) = (client.clone(), image.clone(), store.root().to_path_buf());
+        tasks.spawn(async move {
+            let store = Store::at(root);
+            let result = fetch_blob(&client, &store, &image, &blob).await;
+            (short, is_layer, result)
+        });
+    }
+    let mut failure = None;
+    while let Some(done) = tasks.join_next().await {
+        let (short, is_layer, result) = done.context("a download task failed")?;
+        match result {
+            Ok(()) if is_layer => println!("{short}: Pull complete"),
+            Ok(()) => {}
+            Err(e) => failure = Some(e.context(format!("layer {short}"))),
+        }
+    }
+    if let Some(e) = failure {
+        return Err(e.context(format!(
+            "pulling {shown}; finished layers are kept, rerun to resume"
+        )));
+    }
+    let pulled = manifest::load(store, &manifest_digest)?;
+    super::archive::verify_diff_ids(store, &pulled)?;
+    store.set_tag(lock, &reference.full(), &manifest_digest)?;
+    println!("Digest: {manifest_digest}");
+    if up_to_date {
+        println!("Status: Image is up to date for {shown}");
+    } else {
+        println!("Status: Downloaded newer image for {shown}");
+    }
+    Ok(manifest_digest)
+}
