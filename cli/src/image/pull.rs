@@ -152,7 +152,7 @@ async fn fetch_blob(
     image: &oci_client::Reference,
     digest: &Digest,
 ) -> Result<()> {
-    with_retries(&format!("{}", &digest.hex()[..12]), || async {
+    with_retries(&digest.hex()[..12], || async {
         let (file, tmp) = store.temp_file()?;
         let mut out = tokio::fs::File::from_std(file);
         let pulled = client.pull_blob(image, digest.as_str(), &mut out).await;
