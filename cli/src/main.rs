@@ -32,18 +32,11 @@ enum Command {
     #[command(subcommand)]
     Image(ImageCommand),
     /// List images
-    Images {
-        /// Only show image IDs
-        #[arg(short, long)]
-        quiet: bool,
-        /// Show manifest digests
-        #[arg(long)]
-        digests: bool,
-    },
+    Images(ListArgs),
     /// Create a one-layer image from a rootfs tarball (`-` for stdin)
-    Import { file: String, reference: String },
+    Import(ImportArgs),
     /// Give an image another name
-    Tag { source: String, target: String },
+    Tag(TagArgs),
     /// Pull an image from a registry (plain HTTP for registries on localhost)
     Pull { image: String },
     /// Load images from a `docker save` archive or an OCI image-layout tar
@@ -60,35 +53,50 @@ enum Command {
         images: Vec<String>,
     },
     /// Remove images (layers no other image uses are deleted)
-    Rmi {
-        #[arg(required = true)]
-        images: Vec<String>,
-    },
+    Rmi(ImagesArgs),
+}
+
+#[derive(clap::Args)]
+struct ListArgs {
+    /// Only show image IDs
+    #[arg(short, long)]
+    quiet: bool,
+    /// Show manifest digests
+    #[arg(long)]
+    digests: bool,
+}
+
+#[derive(clap::Args)]
+struct ImportArgs {
+    /// Rootfs tarball, plain or gzipped (`-` for standard input)
+    file: String,
+    reference: String,
+}
+
+#[derive(clap::Args)]
+struct TagArgs {
+    source: String,
+    target: String,
+}
+
+#[derive(clap::Args)]
+struct ImagesArgs {
+    #[arg(required = true)]
+    images: Vec<String>,
 }
 
 #[derive(Subcommand)]
 enum ImageCommand {
     /// Show images' details as JSON
-    Inspect {
-        #[arg(required = true)]
-        images: Vec<String>,
-    },
+    Inspect(ImagesArgs),
     /// List images
-    Ls {
-        #[arg(short, long)]
-        quiet: bool,
-        #[arg(long)]
-        digests: bool,
-    },
+    Ls(ListArgs),
     /// Create a one-layer image from a rootfs tarball (`-` for stdin)
-    Import { file: String, reference: String },
+    Import(ImportArgs),
     /// Give an image another name
-    Tag { source: String, target: String },
+    Tag(TagArgs),
     /// Remove images
-    Rm {
-        #[arg(required = true)]
-        images: Vec<String>,
-    },
+    Rm(ImagesArgs),
 }
 
 #[derive(Subcommand)]
@@ -179,10 +187,10 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
     let cmd = match cli.command {
         Command::Machine(cmd) => cmd,
         Command::Image(cmd) => return run_image(cmd).map(|_| 0),
-        Command::Images { quiet, digests } => return image::images(quiet, digests).map(|_| 0),
-        Command::Import { file, reference } => return image::import(&file, &reference).map(|_| 0),
-        Command::Tag { source, target } => return image::tag(&source, &target).map(|_| 0),
-        Command::Rmi { images } => return image::rmi(&images).map(|_| 0),
+        Command::Images(a) => return run_image(ImageCommand::Ls(a)).map(|_| 0),
+        Command::Import(a) => return run_image(ImageCommand::Import(a)).map(|_| 0),
+        Command::Tag(a) => return run_image(ImageCommand::Tag(a)).map(|_| 0),
+        Command::Rmi(a) => return run_image(ImageCommand::Rm(a)).map(|_| 0),
         Command::Pull { image } => {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -267,10 +275,10 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
 
 fn run_image(cmd: ImageCommand) -> anyhow::Result<()> {
     match cmd {
-        ImageCommand::Inspect { images } => image::inspect(&images),
-        ImageCommand::Ls { quiet, digests } => image::images(quiet, digests),
-        ImageCommand::Import { file, reference } => image::import(&file, &reference),
-        ImageCommand::Tag { source, target } => image::tag(&source, &target),
-        ImageCommand::Rm { images } => image::rmi(&images),
+        ImageCommand::Inspect(a) => image::inspect(&a.images),
+        ImageCommand::Ls(a) => image::images(a.quiet, a.digests),
+        ImageCommand::Import(a) => image::import(&a.file, &a.reference),
+        ImageCommand::Tag(a) => image::tag(&a.source, &a.target),
+        ImageCommand::Rm(a) => image::rmi(&a.images),
     }
 }

@@ -5,6 +5,7 @@
 //! read.
 
 use super::import::maybe_gunzip;
+use super::index;
 use super::manifest::{self, CONFIG_MEDIA_TYPE, LAYER_GZIP_MEDIA_TYPE, MANIFEST_MEDIA_TYPE};
 use super::reference::Reference;
 use super::store::{Digest, HashingWriter, Store, StoreLock};
@@ -197,28 +198,6 @@ pub fn verify_diff_ids(store: &Store, image: &manifest::Image) -> Result<()> {
     Ok(())
 }
 
-#[derive(Deserialize)]
-struct OciIndex {
-    manifests: Vec<OciIndexEntry>,
-}
-
-#[derive(Deserialize)]
-struct OciIndexEntry {
-    #[serde(rename = "mediaType", default)]
-    media_type: String,
-    digest: Digest,
-    #[serde(default)]
-    annotations: BTreeMap<String, String>,
-    #[serde(default)]
-    platform: Option<OciPlatform>,
-}
-
-#[derive(Deserialize)]
-struct OciPlatform {
-    architecture: String,
-    os: String,
-}
-
 /// The image's name from the OCI annotations, when they give a full one.
 fn annotated_name(annotations: &BTreeMap<String, String>) -> Option<Reference> {
     let name = annotations
@@ -232,37 +211,21 @@ fn annotated_name(annotations: &BTreeMap<String, String>) -> Option<Reference> {
 }
 
 fn oci_layout_images(store: &Store, contents: &Contents) -> Result<Vec<(Reference, Digest)>> {
-    let index: OciIndex = serde_json::from_slice(&contents.small[Path::new("index.json")])
+    let top = index::Index::parse(&contents.small[Path::new("index.json")])
         .context("index.json is not a valid OCI index")?;
     let mut images = Vec::new();
-    for entry in index.manifests {
+    for entry in top.manifests {
         let Some(reference) = annotated_name(&entry.annotations) else {
             continue;
         };
         let manifest = if entry.media_type == INDEX_MEDIA_TYPE {
-            pick_platform(store, &entry.digest)?
+            index::Index::parse(&store.read_blob(&entry.digest)?)?.for_machine()?
         } else {
             entry.digest
         };
         images.push((reference, manifest));
     }
     Ok(images)
-}
-
-/// The linux/amd64 manifest of a multi-platform index.
-fn pick_platform(store: &Store, index: &Digest) -> Result<Digest> {
-    let nested: OciIndex = serde_json::from_slice(&store.read_blob(index)?)
-        .context("a nested image index is malformed")?;
-    nested
-        .manifests
-        .into_iter()
-        .find(|m| {
-            m.platform
-                .as_ref()
-                .is_some_and(|p| p.os == "linux" && p.architecture == "amd64")
-        })
-        .map(|m| m.digest)
-        .context("the image has no linux/amd64 variant")
 }
 
 #[derive(Deserialize)]

@@ -3,6 +3,7 @@
 
 pub mod archive;
 pub mod import;
+pub mod index;
 pub mod manifest;
 pub mod pull;
 pub mod reference;

@@ -3,14 +3,13 @@
 //! fetches only what is missing; every blob is verified against its digest
 //! before it becomes visible, and the image is named only once complete.
 
-use super::manifest;
 use super::reference::{Reference, DEFAULT_REGISTRY};
 use super::store::{Digest, Store, StoreLock};
+use super::{index, manifest};
 use anyhow::{anyhow, bail, Context, Result};
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::secrets::RegistryAuth;
 use oci_client::Client;
-use serde::Deserialize;
 use std::time::Duration;
 
 const ACCEPTED: &[&str] = &[
@@ -25,31 +24,6 @@ const ATTEMPTS: u32 = 3;
 fn is_local(registry: &str) -> bool {
     let host = registry.split(':').next().unwrap_or(registry);
     host == "localhost" || host.starts_with("127.") || host == "[::1]"
-}
-
-#[derive(Deserialize)]
-struct Index {
-    manifests: Vec<IndexEntry>,
-}
-
-#[derive(Deserialize)]
-struct IndexEntry {
-    digest: Digest,
-    platform: Option<Platform>,
-}
-
-#[derive(Deserialize)]
-struct Platform {
-    architecture: String,
-    os: String,
-}
-
-#[derive(Deserialize)]
-struct MediaTypeOnly {
-    #[serde(rename = "mediaType", default)]
-    media_type: String,
-    #[serde(default)]
-    manifests: Option<serde_json::Value>,
 }
 
 fn remote(r: &Reference) -> oci_client::Reference {
@@ -186,23 +160,11 @@ pub async fn pull(store: &Store, lock: &StoreLock, name: &str) -> Result<Digest>
         .map_err(|e| explain(e, &reference))?;
 
     // A multi-platform index: take this machine's platform.
-    let kind: MediaTypeOnly =
-        serde_json::from_slice(&bytes).context("the registry sent a malformed manifest")?;
-    if kind.manifests.is_some()
-        || kind.media_type.contains("index")
-        || kind.media_type.contains("list")
-    {
-        let index: Index = serde_json::from_slice(&bytes).context("malformed image index")?;
-        let pick = index
-            .manifests
-            .into_iter()
-            .find(|m| {
-                m.platform
-                    .as_ref()
-                    .is_some_and(|p| p.os == "linux" && p.architecture == "amd64")
-            })
-            .ok_or_else(|| anyhow!("{shown} has no linux/amd64 image"))?;
-        let by_digest = image.clone_with_digest(pick.digest.to_string());
+    if index::is_index(&bytes).context("the registry sent a malformed manifest")? {
+        let pick = index::Index::parse(&bytes)?
+            .for_machine()
+            .with_context(|| shown.clone())?;
+        let by_digest = image.clone_with_digest(pick.to_string());
         (bytes, digest) = fetch_manifest(&client, &by_digest).await?;
     }
     let manifest_digest = store.put_bytes(&bytes, Some(&digest))?;
