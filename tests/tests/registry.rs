@@ -231,3 +231,142 @@ fn pull_fetches_only_the_layers_it_lacks() {
         "{err}"
     );
 }
+
+/// Every blob in the store hashes to its own name.
+fn assert_store_verifies(h: &Hutch) {
+    for entry in std::fs::read_dir(h.home.join("store/blobs/sha256")).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        assert_eq!(
+            sha256(&std::fs::read(entry.path()).unwrap()),
+            format!("sha256:{name}"),
+            "blob {name} is corrupt"
+        );
+    }
+}
+
+fn random_layer(work: &Path, name: &str, mib: usize) -> PathBuf {
+    let root = work.join(name);
+    std::fs::create_dir_all(&root).unwrap();
+    let mut state = 0x1234_5678_9abc_def0u64 ^ name.len() as u64;
+    let data: Vec<u8> = (0..mib << 20)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    std::fs::write(root.join("data.bin"), data).unwrap();
+    let out = work.join(format!("{name}.tar"));
+    tar_of(&root, &out);
+    out
+}
+
+#[test]
+fn a_pull_killed_midway_leaves_a_clean_store_and_a_rerun_completes() {
+    let h = Hutch::new("registry-kill");
+    let work = h.home.join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let layers: Vec<PathBuf> = (0..3)
+        .map(|i| random_layer(&work, &format!("l{i}"), 24))
+        .collect();
+    let refs: Vec<&Path> = layers.iter().map(|p| p.as_path()).collect();
+    let registry = Registry::start(&work);
+    let image = format!("{}/big:1", registry.host());
+    push(&docker_archive(&work, "big:1", &refs), &image);
+
+    for delay_ms in [50u64, 300] {
+        let mut child = h
+            .cmd(&["pull", &image])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_store_verifies(&h);
+    }
+    let out = h.ok(&["pull", &image]);
+    assert!(out.contains("Status: Downloaded newer image"), "{out}");
+    assert_store_verifies(&h);
+    assert_eq!(
+        std::fs::read_dir(h.home.join("store/tmp")).unwrap().count(),
+        0,
+        "killed pulls' temp files are cleaned up"
+    );
+    assert_eq!(manifest_layers(&h, &image).len(), 3);
+}
+
+#[test]
+fn pull_of_a_multi_platform_index_picks_linux_amd64() {
+    let h = Hutch::new("registry-index");
+    let work = h.home.join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let amd = random_layer(&work, "amd", 1);
+    let arm = random_layer(&work, "arm", 1);
+    let registry = Registry::start(&work);
+    let host = registry.host();
+    push(
+        &docker_archive(&work, "amd:1", &[&amd]),
+        &format!("{host}/multi:amd"),
+    );
+    push(
+        &docker_archive(&work, "arm:1", &[&arm]),
+        &format!("{host}/multi:arm"),
+    );
+
+    // Fetch both manifests and publish an index naming them by platform.
+    let fetch = |tag: &str| {
+        let out = Command::new("curl")
+            .args([
+                "-sf",
+                "-H",
+                "Accept: application/vnd.docker.distribution.manifest.v2+json",
+            ])
+            .arg(format!("http://{host}/v2/multi/manifests/{tag}"))
+            .output()
+            .expect("curl");
+        assert!(out.status.success());
+        out.stdout
+    };
+    let (amd_manifest, arm_manifest) = (fetch("amd"), fetch("arm"));
+    let entry = |m: &[u8], arch: &str| {
+        serde_json::json!({
+            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+            "digest": sha256(m), "size": m.len(),
+            "platform": { "os": "linux", "architecture": arch },
+        })
+    };
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.list.v2+json",
+        "manifests": [entry(&arm_manifest, "arm64"), entry(&amd_manifest, "amd64")],
+    });
+    let index_file = work.join("index.json");
+    std::fs::write(&index_file, serde_json::to_vec(&index).unwrap()).unwrap();
+    let put = Command::new("curl")
+        .args([
+            "-sf",
+            "-X",
+            "PUT",
+            "-H",
+            "Content-Type: application/vnd.docker.distribution.manifest.list.v2+json",
+        ])
+        .arg("--data-binary")
+        .arg(format!("@{}", index_file.display()))
+        .arg(format!("http://{host}/v2/multi/manifests/all"))
+        .status()
+        .unwrap();
+    assert!(put.success(), "publishing the index");
+
+    h.ok(&["pull", &format!("{host}/multi:all")]);
+    let v: serde_json::Value =
+        serde_json::from_str(&h.ok(&["image", "inspect", &format!("{host}/multi:all")])).unwrap();
+    assert_eq!(
+        v[0]["ManifestDigest"].as_str().unwrap(),
+        sha256(&amd_manifest),
+        "the amd64 image"
+    );
+}

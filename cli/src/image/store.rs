@@ -116,7 +116,29 @@ impl Store {
         for dir in ["blobs/sha256", "tmp"] {
             crate::paths::ensure_dir(&root.join(dir))?;
         }
-        Ok(Store { root })
+        let store = Store { root };
+        store.remove_orphaned_temp_files();
+        Ok(store)
+    }
+
+    /// Temp files are named `<pid>-<n>`; those of processes that died (a
+    /// killed pull or load) are never going to be committed.
+    fn remove_orphaned_temp_files(&self) {
+        let Ok(entries) = std::fs::read_dir(self.root.join("tmp")) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(pid) = name.split('-').next().and_then(|p| p.parse::<i32>().ok()) else {
+                continue;
+            };
+            // SAFETY: kill(2) with signal 0 only checks whether the pid exists.
+            let gone = unsafe { libc::kill(pid, 0) } != 0
+                && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+            if gone {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
     }
 
     /// The store at an already-created root (for tasks that outlive a borrow).
