@@ -1,6 +1,8 @@
 //! Harness for end-to-end tests: a private `$HUTCH_HOME` per test, the real
 //! `hutch` binary, and a guard that never leaves a machine running.
 
+pub mod registry;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
