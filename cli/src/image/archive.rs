@@ -17,15 +17,17 @@ use std::path::{Component, Path, PathBuf};
 
 const LAYER_TAR_MEDIA_TYPE: &str = "application/vnd.oci.image.layer.v1.tar";
 const INDEX_MEDIA_TYPE: &str = "application/vnd.oci.image.index.v1+json";
-/// Metadata files are read into memory; anything larger is a blob.
+/// Files up to this size are hashed in memory; larger ones stream to disk.
 const SMALL_FILE: u64 = 4 << 20;
+/// The archive's own metadata, kept in memory to be parsed.
+const METADATA: [&str; 3] = ["index.json", "manifest.json", "oci-layout"];
 
 /// The archive's files, each stored as a blob.
 #[derive(Default)]
 struct Contents {
     files: BTreeMap<PathBuf, Digest>,
     links: BTreeMap<PathBuf, PathBuf>,
-    small: BTreeMap<PathBuf, Vec<u8>>,
+    metadata: BTreeMap<PathBuf, Vec<u8>>,
 }
 
 impl Contents {
@@ -96,7 +98,9 @@ fn read_archive(store: &Store, input: Box<dyn Read>, name: &str) -> Result<Conte
                     let d = store
                         .put_bytes(&bytes, expected.as_ref())
                         .with_context(|| format!("{}", path.display()))?;
-                    contents.small.insert(path.clone(), bytes);
+                    if METADATA.iter().any(|m| path == Path::new(m)) {
+                        contents.metadata.insert(path.clone(), bytes);
+                    }
                     d
                 } else {
                     let (mut file, tmp) = store.temp_file()?;
@@ -146,9 +150,9 @@ pub fn load(
     name: &str,
 ) -> Result<Vec<String>> {
     let contents = read_archive(store, input, name)?;
-    let images = if contents.small.contains_key(Path::new("index.json")) {
+    let images = if contents.metadata.contains_key(Path::new("index.json")) {
         oci_layout_images(store, &contents)?
-    } else if contents.small.contains_key(Path::new("manifest.json")) {
+    } else if contents.metadata.contains_key(Path::new("manifest.json")) {
         docker_archive_images(store, &contents)?
     } else {
         bail!("{name} is neither a docker-archive (manifest.json) nor an OCI image layout (index.json)");
@@ -211,7 +215,7 @@ fn annotated_name(annotations: &BTreeMap<String, String>) -> Option<Reference> {
 }
 
 fn oci_layout_images(store: &Store, contents: &Contents) -> Result<Vec<(Reference, Digest)>> {
-    let top = index::Index::parse(&contents.small[Path::new("index.json")])
+    let top = index::Index::parse(&contents.metadata[Path::new("index.json")])
         .context("index.json is not a valid OCI index")?;
     let mut images = Vec::new();
     for entry in top.manifests {
@@ -239,7 +243,7 @@ struct DockerManifestEntry {
 
 fn docker_archive_images(store: &Store, contents: &Contents) -> Result<Vec<(Reference, Digest)>> {
     let entries: Vec<DockerManifestEntry> =
-        serde_json::from_slice(&contents.small[Path::new("manifest.json")])
+        serde_json::from_slice(&contents.metadata[Path::new("manifest.json")])
             .context("manifest.json is malformed")?;
     let mut images = Vec::new();
     for entry in entries {
