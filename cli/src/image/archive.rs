@@ -103,16 +103,11 @@ fn read_archive(store: &Store, input: Box<dyn Read>, name: &str) -> Result<Conte
                     }
                     d
                 } else {
-                    let (mut file, tmp) = store.temp_file()?;
-                    let copied = std::io::copy(&mut entry, &mut file)
-                        .with_context(|| format!("{name} is damaged"))
-                        .and_then(|n| check_complete(name, &path, n, size));
-                    if let Err(e) = copied {
-                        let _ = std::fs::remove_file(&tmp);
-                        return Err(e);
-                    }
-                    store
-                        .commit_temp(file, &tmp, expected.as_ref())
+                    let mut blob = store.blob_writer()?;
+                    let copied = std::io::copy(&mut entry, &mut blob)
+                        .with_context(|| format!("{name} is damaged"))?;
+                    check_complete(name, &path, copied, size)?;
+                    blob.commit(expected.as_ref())
                         .with_context(|| format!("{}", path.display()))?
                 };
                 contents.files.insert(path, digest);

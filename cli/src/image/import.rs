@@ -49,19 +49,15 @@ fn open_tar(input: Box<dyn Read>, name: &str) -> Result<Box<dyn Read>> {
 pub fn import(store: &Store, input: Box<dyn Read>, name: &str) -> Result<Digest> {
     let mut tar = open_tar(input, name)?;
 
-    // One pass: the tar is hashed (diff_id) and gzipped into a temp blob,
-    // which is hashed again as it is written (the layer digest).
-    let (file, tmp) = store.temp_file()?;
-    let gz = GzEncoder::new(HashingWriter::new(file), flate2::Compression::fast());
+    // One pass: the tar is hashed (diff_id) and gzipped into a new blob,
+    // which is hashed as it is written (the layer digest).
+    let gz = GzEncoder::new(store.blob_writer()?, flate2::Compression::fast());
     let mut diff = HashingWriter::new(gz);
-    let copied = std::io::copy(&mut tar, &mut diff).with_context(|| format!("reading {name}"));
-    if let Err(e) = copied {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e);
-    }
+    std::io::copy(&mut tar, &mut diff).with_context(|| format!("reading {name}"))?;
     let (gz, diff_id, _unpacked) = diff.finish();
-    let (file, layer_digest, layer_size) = gz.finish().context("compressing the layer")?.finish();
-    let layer = store.commit_temp(file, &tmp, Some(&layer_digest))?;
+    let blob = gz.finish().context("compressing the layer")?;
+    let layer_size = blob.written();
+    let layer = blob.commit(None)?;
 
     let config = serde_json::json!({
         "created": rfc3339_now(),

@@ -4,12 +4,13 @@
 //! before it becomes visible, and the image is named only once complete.
 
 use super::reference::{Reference, DEFAULT_REGISTRY};
-use super::store::{Digest, Store, StoreLock};
+use super::store::{BlobWriter, Digest, Store, StoreLock};
 use super::{index, manifest};
 use anyhow::{anyhow, bail, Context, Result};
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::secrets::RegistryAuth;
 use oci_client::Client;
+use std::io::Write;
 use std::time::Duration;
 
 const ACCEPTED: &[&str] = &[
@@ -127,17 +128,42 @@ async fn fetch_blob(
     digest: &Digest,
 ) -> Result<()> {
     with_retries(&digest.hex()[..12], || async {
-        let (file, tmp) = store.temp_file()?;
-        let mut out = tokio::fs::File::from_std(file);
-        let pulled = client.pull_blob(image, digest.as_str(), &mut out).await;
-        let file = out.into_std().await;
-        if let Err(e) = pulled {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(anyhow!("{e}"));
-        }
-        store.commit_temp(file, &tmp, Some(digest)).map(|_| ())
+        let mut blob = AsyncBlob(store.blob_writer()?);
+        client
+            .pull_blob(image, digest.as_str(), &mut blob)
+            .await
+            .map_err(|e| anyhow!("{e}"))?;
+        blob.0.commit(Some(digest)).map(|_| ())
     })
     .await
+}
+
+/// Lets the client stream a download into a blob. The writes go to the
+/// page cache and do not block for long, so they are done in place.
+struct AsyncBlob<'a>(BlobWriter<'a>);
+
+impl tokio::io::AsyncWrite for AsyncBlob<'_> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::task::Poll::Ready(self.0.write(buf))
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(self.0.flush())
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
 }
 
 /// Pulls `name`; returns the manifest digest. The caller holds the lock

@@ -107,6 +107,57 @@ pub struct Store {
     root: PathBuf,
 }
 
+/// A blob being written to a temp file in the store. Nothing is visible
+/// until `commit` has fsynced it and checked its digest; dropped without a
+/// commit (an error on the way), the temp file is removed.
+pub struct BlobWriter<'a> {
+    store: &'a Store,
+    out: Option<HashingWriter<File>>,
+    tmp: PathBuf,
+}
+
+impl BlobWriter<'_> {
+    /// Bytes written so far.
+    pub fn written(&self) -> u64 {
+        self.out.as_ref().map_or(0, |o| o.written)
+    }
+
+    /// Makes the blob visible under its digest, which must be `expected`
+    /// when one is given.
+    pub fn commit(mut self, expected: Option<&Digest>) -> Result<Digest> {
+        let out = self.out.take().context("blob already committed")?;
+        let (file, actual, _) = out.finish();
+        file.sync_all().context("syncing a blob to disk")?;
+        if let Some(want) = expected {
+            if *want != actual {
+                bail!("content digest mismatch: expected {want}, got {actual}; nothing was stored");
+            }
+        }
+        std::fs::rename(&self.tmp, self.store.blob_path(&actual))
+            .context("moving a blob into the store")?;
+        Ok(actual)
+    }
+}
+
+impl Write for BlobWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match &mut self.out {
+            Some(out) => out.write(buf),
+            None => Err(std::io::Error::other("blob already committed")),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.as_mut().map_or(Ok(()), |o| o.flush())
+    }
+}
+
+impl Drop for BlobWriter<'_> {
+    fn drop(&mut self) {
+        // After a successful commit the temp name no longer exists.
+        let _ = std::fs::remove_file(&self.tmp);
+    }
+}
+
 /// Holds the store's exclusive lock until dropped.
 pub struct StoreLock(#[allow(dead_code)] File);
 
@@ -177,7 +228,7 @@ impl Store {
     }
 
     /// A temp file in the store, on the same filesystem as the blobs.
-    pub fn temp_file(&self) -> Result<(File, PathBuf)> {
+    fn temp_file(&self) -> Result<(File, PathBuf)> {
         static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let path = self
@@ -188,32 +239,21 @@ impl Store {
         Ok((file, path))
     }
 
-    /// Makes a fully written temp file the blob `digest` after checking it
-    /// hashes to that digest. The temp file is removed either way.
-    pub fn commit_temp(&self, file: File, tmp: &Path, expected: Option<&Digest>) -> Result<Digest> {
-        let result = (|| {
-            file.sync_all().context("syncing a blob to disk")?;
-            let mut hasher = HashingWriter::new(std::io::sink());
-            std::io::copy(&mut File::open(tmp)?, &mut hasher)?;
-            let (_, actual, _) = hasher.finish();
-            if let Some(want) = expected {
-                if *want != actual {
-                    bail!("content digest mismatch: expected {want}, got {actual}; nothing was stored");
-                }
-            }
-            std::fs::rename(tmp, self.blob_path(&actual))
-                .context("moving a blob into the store")?;
-            Ok(actual)
-        })();
-        let _ = std::fs::remove_file(tmp);
-        result
+    /// A new blob, hashed as it is written; it becomes visible on `commit`.
+    pub fn blob_writer(&self) -> Result<BlobWriter<'_>> {
+        let (file, tmp) = self.temp_file()?;
+        Ok(BlobWriter {
+            store: self,
+            out: Some(HashingWriter::new(file)),
+            tmp,
+        })
     }
 
     /// Stores `bytes` as a blob.
     pub fn put_bytes(&self, bytes: &[u8], expected: Option<&Digest>) -> Result<Digest> {
-        let (mut file, tmp) = self.temp_file()?;
-        file.write_all(bytes).context("writing a blob")?;
-        self.commit_temp(file, &tmp, expected)
+        let mut blob = self.blob_writer()?;
+        blob.write_all(bytes).context("writing a blob")?;
+        blob.commit(expected)
     }
 
     fn refs_path(&self) -> PathBuf {
