@@ -50,50 +50,66 @@ where
     }
 }
 
+/// What a registry failure means, read once from the error for both the
+/// retry decision and the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Failure {
+    NotFound,
+    Denied,
+    BadContent,
+    Unreachable,
+    Other,
+}
+
+fn classify(e: &anyhow::Error) -> Failure {
+    let text = format!("{e:#}");
+    let has = |needles: &[&str]| needles.iter().any(|n| text.contains(n));
+    if has(&[
+        "manifest unknown",
+        "404",
+        "NAME_UNKNOWN",
+        "name unknown",
+        "not found",
+    ]) {
+        Failure::NotFound
+    } else if has(&["401", "403", "unauthorized", "denied"]) {
+        Failure::Denied
+    } else if has(&["digest mismatch"]) {
+        Failure::BadContent
+    } else if has(&["error sending request", "connect"]) {
+        Failure::Unreachable
+    } else {
+        Failure::Other
+    }
+}
+
 /// Errors a retry cannot fix: the registry said no, or the bytes are wrong.
 fn is_permanent(e: &anyhow::Error) -> bool {
-    let text = format!("{e:#}");
-    [
-        "401",
-        "403",
-        "404",
-        "manifest unknown",
-        "not found",
-        "digest mismatch",
-        "unauthorized",
-        "denied",
-    ]
-    .iter()
-    .any(|s| text.contains(s))
+    matches!(
+        classify(e),
+        Failure::NotFound | Failure::Denied | Failure::BadContent
+    )
 }
 
 /// Turns a registry failure into what it means for the user.
 fn explain(e: anyhow::Error, r: &Reference) -> anyhow::Error {
-    let text = format!("{e:#}");
     let registry = if r.registry == DEFAULT_REGISTRY {
         "Docker Hub"
     } else {
         r.registry.as_str()
     };
-    if text.contains("manifest unknown")
-        || text.contains("404")
-        || text.contains("NAME_UNKNOWN")
-        || text.contains("name unknown")
-    {
-        anyhow!("{} not found in {registry}", r.short())
-    } else if text.contains("401")
-        || text.contains("403")
-        || text.contains("unauthorized")
-        || text.contains("denied")
-    {
-        anyhow!(
+    match classify(&e) {
+        Failure::NotFound => anyhow!("{} not found in {registry}", r.short()),
+        Failure::Denied => anyhow!(
             "{registry} refused access to {} (does it need a login?)",
             r.short()
-        )
-    } else if text.contains("error sending request") || text.contains("connect") {
-        anyhow!("cannot reach the registry {registry} (is it running, and is the name right?)")
-    } else {
-        e.context(format!("pulling {} from {registry}", r.short()))
+        ),
+        Failure::Unreachable => {
+            anyhow!("cannot reach the registry {registry} (is it running, and is the name right?)")
+        }
+        Failure::BadContent | Failure::Other => {
+            e.context(format!("pulling {} from {registry}", r.short()))
+        }
     }
 }
 
