@@ -143,14 +143,9 @@ impl Machine {
         let vm = Arc::new(hv.create_vm()?);
         let mem = GuestMemoryMmap::<()>::from_ranges(&ram_regions(mem_size))
             .map_err(|e| VmmError::Memory(e.to_string()))?;
-        for (slot, region) in mem.iter().enumerate() {
-            let host = mem
-                .get_host_address(region.start_addr())
-                .map_err(|e| VmmError::Memory(e.to_string()))?;
-            // SAFETY: `mem` is kept alive until every vCPU thread has been
-            // joined and the VM dropped, at the end of this function.
-            unsafe { vm.map_memory(slot as u32, region.start_addr().0, region.len(), host)? };
-        }
+        // SAFETY: `mem` is kept alive until every vCPU thread has been
+        // joined and the VM dropped, at the end of this function.
+        unsafe { map_guest_memory(&*vm, &mem)? };
 
         let mut mmio = Bus::default();
         let mut device_args = String::new();
@@ -313,6 +308,25 @@ fn resident_bytes(mem: &GuestMemoryMmap) -> u64 {
         }
     }
     total
+}
+
+/// Maps every region of `mem` into the VM, one memory slot each.
+///
+/// # Safety
+/// `mem` must stay alive for as long as the VM exists.
+pub(crate) unsafe fn map_guest_memory<V: Vm>(
+    vm: &V,
+    mem: &GuestMemoryMmap,
+) -> Result<(), VmmError> {
+    for (slot, region) in mem.iter().enumerate() {
+        let host = mem
+            .get_host_address(region.start_addr())
+            .map_err(|e| VmmError::Memory(e.to_string()))?;
+        // SAFETY: the caller keeps `mem`, and so this region, alive as long
+        // as the VM.
+        unsafe { vm.map_memory(slot as u32, region.start_addr().0, region.len(), host)? };
+    }
+    Ok(())
 }
 
 /// Puts a virtio device behind an MMIO transport at `base`, with its queue
