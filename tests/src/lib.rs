@@ -6,6 +6,7 @@ pub mod registry;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
+use std::time::Duration;
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -164,4 +165,10 @@ impl Drop for MachineGuard<'_> {
             }
         }
     }
+}
+
+/// The middle of a set of timings (benchmarks report medians).
+pub fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
 }

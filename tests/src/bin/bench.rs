@@ -10,15 +10,10 @@
 //!   to the guest producing the same bytes into /dev/null (the floor TCG
 //!   sets, without our transport).
 
-use hutch_tests::{guest_dir, Hutch};
+use hutch_tests::{guest_dir, median, Hutch};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0

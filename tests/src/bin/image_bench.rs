@@ -7,15 +7,10 @@
 //! - bytes stored for two images sharing a base vs the sum of their sizes.
 
 use hutch_tests::registry::{docker_archive, push, random_layer, Registry};
-use hutch_tests::Hutch;
+use hutch_tests::{median, Hutch};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
 
 fn dir_bytes(dir: &Path) -> u64 {
     std::fs::read_dir(dir)

@@ -10,6 +10,7 @@
 //!   the run touched, for 128 MiB and 1 GiB machines (QEMU's peak RSS for
 //!   the same guest, on KVM, alongside).
 
+use hutch_tests::median;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -133,11 +134,6 @@ fn measure(mut cmd: Command) -> (Duration, u64, String, String) {
 
 /// Builds the command for one run of a contender.
 type Launcher<'a> = Box<dyn Fn() -> Command + 'a>;
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
 
 fn main() {
     let image = std::env::temp_dir().join(format!("hutch-pvh-guest-{}.elf", std::process::id()));
