@@ -4,27 +4,9 @@
 
 mod support;
 
-use hutch_vmm::runner::{Boot, Machine, MachineConfig, MachineExit};
+use hutch_vmm::runner::MachineExit;
 use support::asm::Asm;
-use support::Console;
-
-const LOAD_ADDR: u64 = 0x10_0000;
-
-fn run_raw(code: Vec<u8>, cpus: u32) -> (MachineExit, String) {
-    let console = Console::default();
-    let machine = Machine::new(MachineConfig {
-        vsock: None,
-        cpus,
-        memory_mib: 64,
-        boot: Boot::Raw {
-            code,
-            load_addr: LOAD_ADDR,
-        },
-        console: Box::new(console.clone()),
-    });
-    let exit = machine.run().expect("machine setup");
-    (exit, console.text())
-}
+use support::run_raw;
 
 fn hello_then_reset() -> Vec<u8> {
     let mut a = Asm::default();
@@ -35,7 +17,7 @@ fn hello_then_reset() -> Vec<u8> {
 
 #[test]
 fn kernel_mode_guest_writes_serial_and_resets() {
-    let (exit, console) = run_raw(hello_then_reset(), 1);
+    let (exit, console) = run_raw(hello_then_reset(), 1, None);
     assert_eq!(console, "hello from the guest\n");
     assert_eq!(exit, MachineExit::Reset);
 }
@@ -57,7 +39,7 @@ fn each_cpu_reports(cpus: u32) -> Vec<u8> {
 #[test]
 fn two_and_four_vcpus_each_report_in() {
     for cpus in [2u32, 4] {
-        let (exit, console) = run_raw(each_cpu_reports(cpus), cpus);
+        let (exit, console) = run_raw(each_cpu_reports(cpus), cpus, None);
         assert_eq!(exit, MachineExit::Reset, "{cpus} vCPUs");
         let mut seen: Vec<char> = console.chars().collect();
         seen.sort();

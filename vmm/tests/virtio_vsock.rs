@@ -6,14 +6,13 @@
 
 mod support;
 
-use hutch_vmm::runner::{Boot, Machine, MachineConfig, MachineExit, VsockConfig};
+use hutch_vmm::runner::{MachineExit, VsockConfig};
 use std::io::{Read, Write};
 use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
 use support::asm::Asm;
-use support::Console;
+use support::{run_raw, LOAD_ADDR as LOAD};
 
-const LOAD: u64 = 0x10_0000;
 const MMIO_BASE: u64 = 0xd000_0000;
 const QUEUE_LEN: u16 = 16;
 const GUEST_CID: u64 = 3;
@@ -175,23 +174,11 @@ fn socket_path(test: &str) -> PathBuf {
 }
 
 fn run(code: Vec<u8>, uds: PathBuf) -> (MachineExit, String) {
-    let console = Console::default();
-    let machine = Machine::new(MachineConfig {
-        vsock: Some(VsockConfig {
-            uds,
-            guest_cid: GUEST_CID,
-        }),
-        cpus: 1,
-        memory_mib: 64,
-        boot: Boot::Raw {
-            code,
-            load_addr: LOAD,
-        },
-        console: Box::new(console.clone()),
-    });
-    let exit = machine.run().expect("machine setup");
-    let text = console.text();
-    (exit, text)
+    let vsock = VsockConfig {
+        uds,
+        guest_cid: GUEST_CID,
+    };
+    run_raw(code, 1, Some(vsock))
 }
 
 #[test]

@@ -5,6 +5,7 @@
 
 pub mod asm;
 
+use hutch_vmm::runner::{Boot, Machine, MachineConfig, MachineExit, VsockConfig};
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
@@ -26,4 +27,25 @@ impl Console {
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
     }
+}
+
+/// Where the synthetic guests' code is loaded (and starts).
+pub const LOAD_ADDR: u64 = 0x10_0000;
+
+/// Runs raw guest code on `cpus` vCPUs of a 64 MiB machine until it ends;
+/// returns how it ended and what it printed.
+pub fn run_raw(code: Vec<u8>, cpus: u32, vsock: Option<VsockConfig>) -> (MachineExit, String) {
+    let console = Console::default();
+    let machine = Machine::new(MachineConfig {
+        vsock,
+        cpus,
+        memory_mib: 64,
+        boot: Boot::Raw {
+            code,
+            load_addr: LOAD_ADDR,
+        },
+        console: Box::new(console.clone()),
+    });
+    let exit = machine.run().expect("machine setup");
+    (exit, console.text())
 }
