@@ -15,6 +15,11 @@ use std::sync::{Arc, Mutex};
 
 type Writer = Arc<Mutex<VsockStream>>;
 
+/// How the agent names itself in the handshake.
+fn agent_name() -> String {
+    format!("hutch-agent {}", env!("CARGO_PKG_VERSION"))
+}
+
 pub fn serve_control(listener: VsockListener, table: Arc<ProcessTable>) -> ! {
     loop {
         match listener.accept() {
@@ -70,7 +75,7 @@ fn handle_control(conn: VsockStream, table: Arc<ProcessTable>) {
             match envelope.body {
                 Request::Hello { version } if version == PROTOCOL_VERSION => {
                     greeted = true;
-                    let agent = format!("hutch-agent {}", env!("CARGO_PKG_VERSION"));
+                    let agent = agent_name();
                     reply(
                         &writer,
                         id,
@@ -127,7 +132,7 @@ fn handle_request(request: Request, table: &ProcessTable) -> Response {
     let result = match request {
         Request::Hello { .. } => Ok(Response::Hello {
             version: PROTOCOL_VERSION,
-            agent: format!("hutch-agent {}", env!("CARGO_PKG_VERSION")),
+            agent: agent_name(),
         }),
         Request::Ping => Ok(Response::Pong),
         Request::Info => Ok(Response::Info(info::guest_info())),

@@ -206,18 +206,13 @@ pub fn rmi(names: &[String]) -> Result<()> {
         let (reference, image) = find(&store, name)?;
         let tags: Vec<String> = match reference {
             Some(r) => vec![r],
-            None => store
-                .tags()?
-                .into_iter()
-                .filter(|(_, d)| *d == image.manifest_digest)
-                .map(|(t, _)| t)
-                .collect(),
+            None => store.tags_of(&image.manifest_digest)?,
         };
         for t in &tags {
             store.remove_tag(&lock, t)?;
             println!("Untagged: {}", short_name(t));
         }
-        if !store.tags()?.values().any(|d| *d == image.manifest_digest) {
+        if store.tags_of(&image.manifest_digest)?.is_empty() {
             println!("Deleted: {}", image.config_digest);
         }
     }
@@ -231,10 +226,9 @@ pub fn inspect(names: &[String]) -> Result<()> {
     for name in names {
         let (_, image) = find(&store, name)?;
         let tags: Vec<String> = store
-            .tags()?
-            .into_iter()
-            .filter(|(_, d)| *d == image.manifest_digest)
-            .map(|(t, _)| short_name(&t))
+            .tags_of(&image.manifest_digest)?
+            .iter()
+            .map(|t| short_name(t))
             .collect();
         let layers: Vec<String> = image
             .manifest

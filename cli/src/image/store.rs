@@ -280,6 +280,17 @@ impl Store {
         Ok(self.load_refs()?.tags)
     }
 
+    /// The references that name manifest `digest`, sorted.
+    pub fn tags_of(&self, digest: &Digest) -> Result<Vec<String>> {
+        Ok(self
+            .load_refs()?
+            .tags
+            .into_iter()
+            .filter(|(_, d)| d == digest)
+            .map(|(t, _)| t)
+            .collect())
+    }
+
     pub fn resolve(&self, reference: &str) -> Result<Option<Digest>> {
         Ok(self.load_refs()?.tags.get(reference).cloned())
     }
