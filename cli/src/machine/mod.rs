@@ -178,14 +178,6 @@ pub async fn start(opts: StartOptions) -> Result<()> {
                 .or_else(|| log.lines().last().map(str::to_string))
                 .unwrap_or_else(|| format!("monitor exited with {status}"));
             let console = state::console_tail(&paths, 10);
-            let console = if console.is_empty() {
-                format!(
-                    "(nothing on the console: {})",
-                    paths.console_log().display()
-                )
-            } else {
-                console
-            };
             bail!(
                 "machine '{}' failed to start: {reason}\n{console}",
                 opts.name
@@ -210,13 +202,12 @@ pub async fn start(opts: StartOptions) -> Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let state = MachineState::load(&paths);
     println!(
         "machine '{}' started in {:.2}s (backend {}, accel {})",
         opts.name,
         began.elapsed().as_secs_f64(),
         choice.backend.name(),
-        state.map(|s| s.accel).unwrap_or_default()
+        state::accel_name(choice.kvm)
     );
     Ok(())
 }

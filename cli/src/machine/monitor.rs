@@ -59,7 +59,7 @@ pub fn run(args: MonitorArgs) -> Result<()> {
     let mut record = MachineState {
         name: args.name.clone(),
         backend: args.backend.name().into(),
-        accel: if args.kvm { "kvm" } else { "tcg" }.into(),
+        accel: state::accel_name(args.kvm).into(),
         accel_reason: args.accel_reason.clone(),
         cpus: args.cpus,
         memory_mib: args.memory_mib,

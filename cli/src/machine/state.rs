@@ -69,11 +69,27 @@ pub fn last_exit(paths: &MachinePaths) -> Option<String> {
         .map(|s| s.trim().to_string())
 }
 
-/// The last lines of the guest console, for error messages.
+/// The last lines of the guest console, for error messages (or where the
+/// empty console log is, so the message never ends in nothing).
 pub fn console_tail(paths: &MachinePaths, lines: usize) -> String {
     let text = std::fs::read_to_string(paths.console_log()).unwrap_or_default();
     let all: Vec<&str> = text.lines().collect();
+    if all.is_empty() {
+        return format!(
+            "(nothing on the console: {})",
+            paths.console_log().display()
+        );
+    }
     all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// How acceleration is shown in status and messages.
+pub fn accel_name(kvm: bool) -> &'static str {
+    if kvm {
+        "kvm"
+    } else {
+        "tcg"
+    }
 }
 
 pub fn now_ms() -> u64 {
