@@ -60,7 +60,7 @@ fn cstr(s: &str) -> io::Result<CString> {
     CString::new(s).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
 }
 
-fn mount(
+pub fn mount(
     source: &str,
     target: &str,
     fstype: &str,
@@ -83,6 +83,34 @@ fn mount(
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+pub fn unmount(target: &str) -> io::Result<()> {
+    let target = cstr(target)?;
+    // SAFETY: a valid NUL-terminated path.
+    if unsafe { libc::umount2(target.as_ptr(), 0) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Unmounts image roots and the layer disk, innermost first, so the disk
+/// is clean at power-off; what is still busy is detached.
+fn unmount_data() {
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+    let targets: Vec<&str> = mounts
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .filter(|t| t.starts_with("/run/hutch/") || *t == crate::layers::CACHE_ROOT)
+        .collect();
+    for target in targets.into_iter().rev() {
+        if unmount(target).is_err() {
+            if let Ok(t) = cstr(target) {
+                // SAFETY: a valid NUL-terminated path.
+                unsafe { libc::umount2(t.as_ptr(), libc::MNT_DETACH) };
+            }
+        }
+    }
 }
 
 /// `name=value` from the kernel command line.
@@ -141,6 +169,9 @@ pub fn power_off() -> ! {
     // SAFETY: as above.
     unsafe { libc::kill(-1, libc::SIGKILL) };
     // SAFETY: sync(2) has no preconditions.
+    unsafe { libc::sync() };
+    unmount_data();
+    // SAFETY: as above.
     unsafe { libc::sync() };
     // SAFETY: reboot(2) as root; it only returns on failure.
     unsafe { libc::reboot(libc::RB_AUTOBOOT) };

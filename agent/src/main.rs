@@ -1,40 +1,48 @@
 //! hutch-agent: PID 1 of a hutch machine. It prepares the guest (mounts,
 //! hostname, loopback, reaping) and serves the host over vsock: control
-//! requests on port 1024, process stdio streams on port 1025.
+//! requests on port 1024, process stdio streams on port 1025, layer uploads
+//! on port 1026.
 
 mod exec;
 mod info;
 mod init;
+mod layers;
 mod server;
 mod vsock;
 
 use std::sync::Arc;
 
 fn main() {
-    if std::process::id() == 1 {
-        init::prepare_guest();
+    if std::process::id() != 1 {
+        eprintln!("hutch-agent: runs only as the machine's init (PID 1)");
+        std::process::exit(2);
     }
+    init::prepare_guest();
+    let cache = Arc::new(layers::LayerCache::open_disk());
     let table = Arc::new(exec::ProcessTable::default());
     exec::start_reaper(table.clone());
 
-    let streams = match vsock::VsockListener::bind(protocol::STREAM_PORT) {
-        Ok(l) => l,
-        Err(e) => init::fatal(&format!(
-            "cannot listen on vsock port {}: {e}",
-            protocol::STREAM_PORT
-        )),
-    };
+    let streams = listen(protocol::STREAM_PORT);
     let stream_table = table.clone();
     std::thread::spawn(move || server::serve_streams(streams, stream_table));
 
-    let control = match vsock::VsockListener::bind(protocol::AGENT_PORT) {
-        Ok(l) => l,
-        Err(e) => init::fatal(&format!(
-            "cannot listen on vsock port {}: {e}",
-            protocol::AGENT_PORT
-        )),
-    };
+    let uploads = listen(protocol::LAYER_PORT);
+    let upload_cache = cache.clone();
+    std::thread::spawn(move || server::serve_uploads(uploads, upload_cache));
+
+    let control = listen(protocol::AGENT_PORT);
     init::log("ready");
     // PID 1 must never return: the kernel panics when init exits.
-    server::serve_control(control, table);
+    server::serve_control(
+        control,
+        server::Services {
+            processes: table,
+            cache,
+        },
+    );
+}
+
+fn listen(port: u32) -> vsock::VsockListener {
+    vsock::VsockListener::bind(port)
+        .unwrap_or_else(|e| init::fatal(&format!("cannot listen on vsock port {port}: {e}")))
 }

@@ -1,14 +1,15 @@
-//! The vsock servers: control requests (port 1024) and stdio stream
-//! attachment (port 1025). Each connection and each blocking request runs on
+//! The vsock servers: control requests (port 1024), stdio stream
+//! attachment (port 1025) and layer uploads (port 1026). Each connection and each blocking request runs on
 //! its own thread, and a panic there is caught and answered as an error, so
 //! one bad request never takes the agent down.
 
 use crate::exec::ProcessTable;
+use crate::layers::LayerCache;
 use crate::vsock::{VsockListener, VsockStream};
 use crate::{info, init};
 use protocol::{
-    read_frame, write_frame, AgentError, Envelope, ErrorKind, FrameError, Request, Response,
-    StreamAttach, PROTOCOL_VERSION,
+    read_frame, write_frame, AgentError, Envelope, ErrorKind, FrameError, LayerUpload, Request,
+    Response, StreamAttach, PROTOCOL_VERSION,
 };
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex};
@@ -20,19 +21,37 @@ fn agent_name() -> String {
     format!("hutch-agent {}", env!("CARGO_PKG_VERSION"))
 }
 
-pub fn serve_control(listener: VsockListener, table: Arc<ProcessTable>) -> ! {
+/// What control requests act on.
+#[derive(Clone)]
+pub struct Services {
+    pub processes: Arc<ProcessTable>,
+    pub cache: Arc<LayerCache>,
+}
+
+/// Accepts connections forever, each handled on its own thread.
+fn accept_loop(
+    listener: VsockListener,
+    what: &str,
+    handle: impl Fn(VsockStream) + Clone + Send + 'static,
+) -> ! {
     loop {
         match listener.accept() {
             Ok(conn) => {
-                let table = table.clone();
-                std::thread::spawn(move || handle_control(conn, table));
+                let handle = handle.clone();
+                std::thread::spawn(move || handle(conn));
             }
             Err(e) => {
-                init::log(&format!("accept on control port: {e}"));
+                init::log(&format!("accept on {what} port: {e}"));
                 std::thread::sleep(std::time::Duration::from_millis(100));
             }
         }
     }
+}
+
+pub fn serve_control(listener: VsockListener, services: Services) -> ! {
+    accept_loop(listener, "control", move |conn| {
+        handle_control(conn, services.clone())
+    })
 }
 
 fn reply(writer: &Writer, id: u64, body: Response) {
@@ -48,7 +67,7 @@ fn error(kind: ErrorKind, message: impl Into<String>) -> Response {
     })
 }
 
-fn handle_control(conn: VsockStream, table: Arc<ProcessTable>) {
+fn handle_control(conn: VsockStream, services: Services) {
     let Ok(writer) = conn.try_clone() else {
         return;
     };
@@ -106,18 +125,27 @@ fn handle_control(conn: VsockStream, table: Arc<ProcessTable>) {
             init::log("powering off");
             init::power_off();
         }
-        // Requests that may block (start waits for streams, wait for exit)
-        // get their own thread so the connection keeps serving.
-        let blocking = matches!(envelope.body, Request::Start { .. } | Request::Wait { .. });
-        let (table, writer) = (table.clone(), writer.clone());
+        // Requests that may block (start waits for streams, wait for exit,
+        // mounts and prunes touch the disk) get their own thread so the
+        // connection keeps serving.
+        let blocking = matches!(
+            envelope.body,
+            Request::Start { .. }
+                | Request::Wait { .. }
+                | Request::MountImage { .. }
+                | Request::PruneLayers { .. }
+        );
+        let (services, writer) = (services.clone(), writer.clone());
         let run = move || {
-            let response = catch_unwind(AssertUnwindSafe(|| handle_request(envelope.body, &table)))
-                .unwrap_or_else(|_| {
-                    error(
-                        ErrorKind::Internal,
-                        "the agent hit an internal error handling this request",
-                    )
-                });
+            let response = catch_unwind(AssertUnwindSafe(|| {
+                handle_request(envelope.body, &services)
+            }))
+            .unwrap_or_else(|_| {
+                error(
+                    ErrorKind::Internal,
+                    "the agent hit an internal error handling this request",
+                )
+            });
             reply(&writer, id, response);
         };
         if blocking {
@@ -128,7 +156,8 @@ fn handle_control(conn: VsockStream, table: Arc<ProcessTable>) {
     }
 }
 
-fn handle_request(request: Request, table: &ProcessTable) -> Response {
+fn handle_request(request: Request, services: &Services) -> Response {
+    let (table, cache) = (&services.processes, &services.cache);
     let result = match request {
         Request::Hello { .. } => Ok(Response::Hello {
             version: PROTOCOL_VERSION,
@@ -144,6 +173,17 @@ fn handle_request(request: Request, table: &ProcessTable) -> Response {
         Request::Signal { exec_id, signal } => {
             table.signal(exec_id, signal).map(|_| Response::Done)
         }
+        Request::LayerStatus { diff_ids } => cache
+            .present(&diff_ids)
+            .map(|present| Response::Layers { present }),
+        Request::MountImage { image_id, diff_ids } => cache
+            .mount(&image_id, &diff_ids)
+            .map(|path| Response::Mounted { path }),
+        Request::UnmountImage { image_id } => cache.unmount(&image_id).map(|()| Response::Done),
+        Request::PruneLayers { keep } => cache
+            .prune(&keep)
+            .map(|removed| Response::Pruned { removed }),
+        Request::DiskUsage => cache.usage().map(Response::DiskUsage),
         Request::Shutdown => Err(AgentError {
             kind: ErrorKind::Internal,
             message: "shutdown is handled by the connection".into(),
@@ -152,25 +192,50 @@ fn handle_request(request: Request, table: &ProcessTable) -> Response {
     result.unwrap_or_else(Response::Error)
 }
 
-pub fn serve_streams(listener: VsockListener, table: Arc<ProcessTable>) {
-    loop {
-        match listener.accept() {
-            Ok(mut conn) => {
-                let table = table.clone();
-                std::thread::spawn(move || {
-                    // A malformed or unknown attachment just closes the stream;
-                    // the host learns of it when Start times out or fails.
-                    if let Ok(Some(StreamAttach { exec_id, stream })) = read_frame(&mut conn) {
-                        if let Err(e) = table.attach(exec_id, stream, conn) {
-                            init::log(&format!("stream attach: {}", e.message));
-                        }
-                    }
-                });
-            }
-            Err(e) => {
-                init::log(&format!("accept on stream port: {e}"));
-                std::thread::sleep(std::time::Duration::from_millis(100));
+pub fn serve_streams(listener: VsockListener, table: Arc<ProcessTable>) -> ! {
+    accept_loop(listener, "stream", move |mut conn| {
+        // A malformed or unknown attachment just closes the stream; the
+        // host learns of it when Start times out or fails.
+        if let Ok(Some(StreamAttach { exec_id, stream })) = read_frame(&mut conn) {
+            if let Err(e) = table.attach(exec_id, stream, conn) {
+                init::log(&format!("stream attach: {}", e.message));
             }
         }
-    }
+    })
+}
+
+/// Layer uploads: a [`LayerUpload`] frame, the blob, then one response
+/// frame from us.
+pub fn serve_uploads(listener: VsockListener, cache: Arc<LayerCache>) -> ! {
+    accept_loop(listener, "layer", move |mut conn| {
+        let response = match read_frame::<LayerUpload, _>(&mut conn) {
+            Ok(Some(upload)) => catch_unwind(AssertUnwindSafe(|| {
+                cache
+                    .receive(&upload, &mut conn)
+                    .map(|unpacked_bytes| Response::LayerStored {
+                        diff_id: upload.diff_id.clone(),
+                        unpacked_bytes,
+                    })
+            }))
+            .unwrap_or_else(|_| {
+                Err(AgentError {
+                    kind: ErrorKind::Internal,
+                    message: "the agent hit an internal error unpacking this layer".into(),
+                })
+            })
+            .unwrap_or_else(Response::Error),
+            Ok(None) => return,
+            Err(e) => error(
+                ErrorKind::BadRequest,
+                format!("bad layer upload header: {e}"),
+            ),
+        };
+        let _ = write_frame(
+            &mut conn,
+            &Envelope {
+                id: 0,
+                body: response,
+            },
+        );
+    })
 }

@@ -4,6 +4,8 @@ mod agent;
 mod image;
 mod machine;
 mod paths;
+mod system;
+mod units;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -54,6 +56,9 @@ enum Command {
     },
     /// Remove images (layers no other image uses are deleted)
     Rmi(ImagesArgs),
+    /// Disk usage
+    #[command(subcommand)]
+    System(SystemCommand),
 }
 
 #[derive(clap::Args)]
@@ -97,6 +102,24 @@ enum ImageCommand {
     Tag(TagArgs),
     /// Remove images
     Rm(ImagesArgs),
+    /// Assemble an image's root filesystem (read-only) in the machine and print its path there
+    Mount(MountArgs),
+    /// Undo `image mount`
+    Unmount(MountArgs),
+}
+
+#[derive(clap::Args)]
+struct MountArgs {
+    image: String,
+    /// The machine (started if it is not running)
+    #[arg(long, default_value = "default")]
+    machine: String,
+}
+
+#[derive(Subcommand)]
+enum SystemCommand {
+    /// Show images, layers, shared and unique bytes, host store and machine disk usage
+    Df,
 }
 
 #[derive(Subcommand)]
@@ -108,11 +131,14 @@ enum MachineCommand {
         /// Machine backend
         #[arg(long, value_enum, default_value_t = machine::BackendChoice::Auto)]
         backend: machine::BackendChoice,
-        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
+        #[arg(long, default_value_t = machine::DEFAULT_CPUS, value_parser = clap::value_parser!(u32).range(1..=64))]
         cpus: u32,
         /// Memory in MiB
-        #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u32).range(64..=65536))]
+        #[arg(long, default_value_t = machine::DEFAULT_MEMORY_MIB, value_parser = clap::value_parser!(u32).range(64..=65536))]
         memory: u32,
+        /// Size of the layer-cache disk, used when the disk is created (sparse: it takes host space only as it fills)
+        #[arg(long, default_value = "16g", value_parser = parse_disk_size)]
+        disk_size: u64,
         /// Seconds to wait for the agent
         #[arg(long, default_value_t = 120)]
         timeout: u64,
@@ -155,6 +181,8 @@ enum MachineCommand {
         #[arg(long)]
         memory: u32,
         #[arg(long)]
+        disk_size: u64,
+        #[arg(long)]
         kernel: PathBuf,
         #[arg(long)]
         initramfs: PathBuf,
@@ -165,6 +193,15 @@ enum MachineCommand {
         #[arg(long)]
         accel_reason: String,
     },
+}
+
+/// Disk sizes: docker-style units, at least 64 MiB, whole sectors.
+fn parse_disk_size(text: &str) -> Result<u64, String> {
+    let bytes = units::parse_size(text).map_err(|e| e.to_string())?;
+    if bytes < 64 << 20 {
+        return Err("the disk must be at least 64m".into());
+    }
+    Ok(bytes / 512 * 512)
 }
 
 fn main() {
@@ -191,12 +228,8 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Import(a) => return run_image(ImageCommand::Import(a)).map(|_| 0),
         Command::Tag(a) => return run_image(ImageCommand::Tag(a)).map(|_| 0),
         Command::Rmi(a) => return run_image(ImageCommand::Rm(a)).map(|_| 0),
-        Command::Pull { image } => {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            return runtime.block_on(image::pull(&image)).map(|_| 0);
-        }
+        Command::Pull { image } => return block_on(image::pull(&image)).map(|_| 0),
+        Command::System(SystemCommand::Df) => return block_on(system::df()).map(|_| 0),
         Command::Load { input } => return image::load(input.as_deref()).map(|_| 0),
         Command::Save { output, images } => return image::save(&images, &output).map(|_| 0),
     };
@@ -205,6 +238,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         backend,
         cpus,
         memory,
+        disk_size,
         kernel,
         initramfs,
         kvm,
@@ -217,6 +251,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             backend,
             cpus,
             memory_mib: memory,
+            disk_size,
             kvm,
             accel_reason,
             kernel,
@@ -225,16 +260,14 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         return Ok(0);
     }
     // Everything else talks to agents: async, on one thread.
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async move {
+    block_on(async move {
         match cmd {
             MachineCommand::Start {
                 name,
                 backend,
                 cpus,
                 memory,
+                disk_size,
                 timeout,
             } => {
                 machine::start(machine::StartOptions {
@@ -242,6 +275,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                     backend,
                     cpus,
                     memory_mib: memory,
+                    disk_size,
                     timeout: Duration::from_secs(timeout),
                 })
                 .await?;
@@ -273,6 +307,14 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
     })
 }
 
+/// Runs async work on a single-threaded runtime.
+fn block_on<T>(work: impl std::future::Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(work)
+}
+
 fn run_image(cmd: ImageCommand) -> anyhow::Result<()> {
     match cmd {
         ImageCommand::Inspect(a) => image::inspect(&a.images),
@@ -280,5 +322,7 @@ fn run_image(cmd: ImageCommand) -> anyhow::Result<()> {
         ImageCommand::Import(a) => image::import(&a.file, &a.reference),
         ImageCommand::Tag(a) => image::tag(&a.source, &a.target),
         ImageCommand::Rm(a) => image::rmi(&a.images),
+        ImageCommand::Mount(a) => block_on(image::mount(&a.image, &a.machine)),
+        ImageCommand::Unmount(a) => block_on(image::unmount(&a.image, &a.machine)),
     }
 }

@@ -87,4 +87,12 @@ impl MachinePaths {
     pub fn vhost_vsock(&self) -> PathBuf {
         self.dir.join("vhost-vsock.sock")
     }
+    /// The vhost-user socket QEMU's disk connects to.
+    pub fn vhost_disk(&self) -> PathBuf {
+        self.dir.join("vhost-disk.sock")
+    }
+    /// The machine's persistent, sparse layer-cache disk.
+    pub fn disk(&self) -> PathBuf {
+        self.dir.join("disk.img")
+    }
 }

@@ -7,6 +7,8 @@
 //! stream is its own vsock connection to [`STREAM_PORT`], opened with a
 //! [`StreamAttach`] frame and raw bytes after it.
 
+#[cfg(feature = "compression")]
+pub mod compression;
 pub mod frame;
 pub mod messages;
 
@@ -16,8 +18,10 @@ pub use frame::{read_frame_async, write_frame_async};
 pub use messages::*;
 
 /// Bumped whenever a message changes shape; the handshake refuses a mismatch.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 /// Guest vsock port of the agent's control server.
 pub const AGENT_PORT: u32 = 1024;
 /// Guest vsock port on which stdio streams attach to a process.
 pub const STREAM_PORT: u32 = 1025;
+/// One connection per layer upload; see [`LayerUpload`].
+pub const LAYER_PORT: u32 = 1026;

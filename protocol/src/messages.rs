@@ -18,6 +18,25 @@ pub enum Request {
     },
     Ping,
     Info,
+    /// Which of these layers (by diff id) the machine's layer cache holds.
+    LayerStatus {
+        diff_ids: Vec<String>,
+    },
+    /// Mounts an image's root filesystem read-only from its layers, listed
+    /// bottom to top; answered with the path in the machine.
+    MountImage {
+        image_id: String,
+        diff_ids: Vec<String>,
+    },
+    UnmountImage {
+        image_id: String,
+    },
+    /// Removes cached layers that are not listed, except those in use.
+    PruneLayers {
+        keep: Vec<String>,
+    },
+    /// Space used by the layer cache.
+    DiskUsage,
     /// Prepares a process; it starts on [`Request::Start`], once its stdio
     /// streams have attached.
     Exec(ExecSpec),
@@ -49,11 +68,33 @@ pub struct ExecSpec {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Response {
-    Hello { version: u32, agent: String },
+    Hello {
+        version: u32,
+        agent: String,
+    },
     Pong,
     Info(GuestInfo),
-    ExecCreated { exec_id: u64 },
-    Started { pid: u32 },
+    Layers {
+        present: Vec<String>,
+    },
+    /// A layer was unpacked into the cache (or was already there).
+    LayerStored {
+        diff_id: String,
+        unpacked_bytes: u64,
+    },
+    Mounted {
+        path: String,
+    },
+    Pruned {
+        removed: Vec<String>,
+    },
+    DiskUsage(CacheUsage),
+    ExecCreated {
+        exec_id: u64,
+    },
+    Started {
+        pid: u32,
+    },
     Exited(ExitStatus),
     Done,
     Error(AgentError),
@@ -101,7 +142,39 @@ pub enum ErrorKind {
     VersionMismatch,
     BadRequest,
     UnknownExec,
+    /// A layer is corrupt or unsafe (digest mismatch, path escapes).
+    InvalidLayer,
+    /// The machine's layer disk has no room left.
+    DiskFull,
+    /// The layer disk is missing or failed.
+    Storage,
     Internal,
+}
+
+/// The machine's layer cache: its disk and what it holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CacheUsage {
+    pub disk_bytes: u64,
+    pub used_bytes: u64,
+    pub layers: Vec<CachedLayer>,
+    /// Images mounted now, by id.
+    pub mounted: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CachedLayer {
+    pub diff_id: String,
+    pub unpacked_bytes: u64,
+}
+
+/// First frame on a [`crate::LAYER_PORT`] connection: the layer's blob
+/// (compressed or not) follows as `size` raw bytes, after which the agent
+/// answers with one [`Response`] frame.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayerUpload {
+    /// sha256 of the uncompressed tar, `sha256:<hex>`; the agent checks it.
+    pub diff_id: String,
+    pub size: u64,
 }
 
 /// First frame on a [`crate::STREAM_PORT`] connection; raw bytes follow.

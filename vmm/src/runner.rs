@@ -7,6 +7,8 @@ use crate::arch::x86_64::{layout, load_linux, BootError};
 use crate::devices::bus::{Bus, VmAction};
 use crate::devices::legacy::i8042::{I8042_BASE, I8042_LEN};
 use crate::devices::legacy::{SerialConsole, I8042, SERIAL_IRQ, SERIAL_PORT};
+use crate::devices::virtio::block::mmio_device::BlockMmio;
+use crate::devices::virtio::block::BlockDevice;
 use crate::devices::virtio::mmio::{MmioTransport, QUEUE_NOTIFY};
 use crate::devices::virtio::vsock::mmio_device::VsockMmio;
 use crate::devices::virtio::VirtioDevice;
@@ -41,6 +43,8 @@ pub struct VsockConfig {
 
 pub struct MachineConfig {
     pub vsock: Option<VsockConfig>,
+    /// A disk served as virtio-blk (the guest's /dev/vda).
+    pub disk: Option<BlockDevice>,
     pub cpus: u32,
     pub memory_mib: u32,
     pub boot: Boot,
@@ -147,13 +151,22 @@ impl Machine {
         // joined and the VM dropped, at the end of this function.
         unsafe { map_guest_memory(&*vm, &mem)? };
 
-        let mut mmio = Bus::default();
-        let mut device_args = String::new();
+        let mut devices: Vec<Box<dyn VirtioDevice>> = Vec::new();
         if let Some(v) = &config.vsock {
             let device =
                 VsockMmio::new(v.guest_cid, &v.uds).map_err(|e| VmmError::Setup(e.to_string()))?;
-            let (base, irq) = (layout::MMIO_START, layout::FIRST_DEVICE_IRQ);
-            add_virtio_device(&*vm, &mut mmio, &mem, Box::new(device), base, irq)?;
+            devices.push(Box::new(device));
+        }
+        if let Some(core) = config.disk {
+            let device = BlockMmio::new(core).map_err(|e| VmmError::Setup(e.to_string()))?;
+            devices.push(Box::new(device));
+        }
+        let mut mmio = Bus::default();
+        let mut device_args = String::new();
+        for (slot, device) in devices.into_iter().enumerate() {
+            let base = layout::MMIO_START + slot as u64 * layout::MMIO_DEVICE_SIZE;
+            let irq = layout::FIRST_DEVICE_IRQ + slot as u32;
+            add_virtio_device(&*vm, &mut mmio, &mem, device, base, irq)?;
             let size_k = layout::MMIO_DEVICE_SIZE / 1024;
             device_args.push_str(&format!(" virtio_mmio.device={size_k}K@{base:#x}:{irq}"));
         }

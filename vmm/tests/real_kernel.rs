@@ -46,6 +46,7 @@ fn real_kernel_prints_banner_cmdline_and_our_e820_map() {
     let console = Console::default();
     let machine = Machine::new(MachineConfig {
         vsock: None,
+        disk: None,
         cpus: 1,
         memory_mib: 256,
         boot: Boot::Linux {

@@ -4,7 +4,7 @@
 //! tar, which `docker load` and `skopeo` (docker-archive: and oci-archive:)
 //! read.
 
-use super::import::maybe_gunzip;
+use super::import::decompress;
 use super::index;
 use super::manifest::{self, CONFIG_MEDIA_TYPE, LAYER_GZIP_MEDIA_TYPE, MANIFEST_MEDIA_TYPE};
 use super::reference::Reference;
@@ -77,7 +77,7 @@ fn expected_digest(path: &Path) -> Option<Digest> {
 }
 
 fn read_archive(store: &Store, input: Box<dyn Read>, name: &str) -> Result<Contents> {
-    let mut archive = tar::Archive::new(maybe_gunzip(input, name)?);
+    let mut archive = tar::Archive::new(decompress(input, name)?);
     let mut contents = Contents::default();
     for entry in archive
         .entries()
@@ -173,25 +173,19 @@ pub fn load(
 
 /// Each layer must unpack to the diff_id its config names.
 pub fn verify_diff_ids(store: &Store, image: &manifest::Image) -> Result<()> {
-    let diff_ids = image.config.rootfs().diff_ids();
-    if diff_ids.len() != image.manifest.layers().len() {
-        bail!(
-            "image {} has {} layers but its config lists {} diff ids",
-            image.manifest_digest,
-            image.manifest.layers().len(),
-            diff_ids.len()
-        );
-    }
-    for (layer, diff_id) in image.manifest.layers().iter().zip(diff_ids) {
-        let digest = Digest::try_from(layer.digest().to_string()).map_err(anyhow::Error::msg)?;
-        let file = std::fs::File::open(store.blob_path(&digest))?;
-        let mut unpacked = maybe_gunzip(Box::new(file), digest.as_str())?;
+    for layer in super::deliver::layers(image)? {
+        let file = std::fs::File::open(store.blob_path(&layer.blob))?;
+        let mut unpacked = decompress(file, layer.blob.as_str())?;
         let mut hasher = HashingWriter::new(std::io::sink());
         std::io::copy(&mut unpacked, &mut hasher)
-            .with_context(|| format!("layer {digest} is damaged"))?;
+            .with_context(|| format!("layer {} is damaged", layer.blob))?;
         let (_, actual, _) = hasher.finish();
-        if actual.as_str() != diff_id {
-            bail!("layer {digest} unpacks to {actual}, but the config says {diff_id}; nothing was loaded");
+        if actual.as_str() != layer.diff_id {
+            bail!(
+                "layer {} unpacks to {actual}, but the config says {}; nothing was loaded",
+                layer.blob,
+                layer.diff_id
+            );
         }
     }
     Ok(())

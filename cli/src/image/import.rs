@@ -5,29 +5,21 @@ use super::manifest::{CONFIG_MEDIA_TYPE, LAYER_GZIP_MEDIA_TYPE, MANIFEST_MEDIA_T
 use super::store::{Digest, HashingWriter, Store};
 use super::time::rfc3339_now;
 use anyhow::{bail, Context, Result};
-use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 
 /// Offset and value of the "ustar" magic in a tar header block.
 const USTAR_OFFSET: usize = 257;
 
-/// The input with gzip undone if it is gzipped (by its magic bytes).
-pub fn maybe_gunzip(input: Box<dyn Read>, name: &str) -> Result<Box<dyn Read>> {
-    let mut buffered = BufReader::new(input);
-    let head = buffered
-        .fill_buf()
-        .with_context(|| format!("reading {name}"))?;
-    Ok(if head.starts_with(&[0x1f, 0x8b]) {
-        Box::new(BufReader::new(GzDecoder::new(buffered)))
-    } else {
-        Box::new(buffered)
-    })
+/// The input with its compression (gzip or zstd, recognised by magic
+/// bytes) undone.
+pub fn decompress<'a>(input: impl Read + 'a, name: &str) -> Result<Box<dyn Read + 'a>> {
+    protocol::compression::decompressed(input).with_context(|| format!("reading {name}"))
 }
 
-/// Opens the input, undoing gzip if it is gzipped, and checks it is a tar.
+/// Opens the input, undoing its compression, and checks it is a tar.
 fn open_tar(input: Box<dyn Read>, name: &str) -> Result<Box<dyn Read>> {
-    let mut reader = maybe_gunzip(input, name)?;
+    let mut reader = decompress(input, name)?;
     let mut first = vec![0u8; 512];
     let mut got = 0;
     while got < first.len() {

@@ -2,6 +2,7 @@
 //! `images`, `tag`, `rmi`, `image inspect`).
 
 pub mod archive;
+pub mod deliver;
 pub mod import;
 pub mod index;
 pub mod manifest;
@@ -125,21 +126,6 @@ pub async fn pull(name: &str) -> Result<()> {
     pull::pull(&store, &lock, name).await.map(|_| ())
 }
 
-fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 4] = ["B", "kB", "MB", "GB"];
-    let mut v = bytes as f64;
-    let mut unit = 0;
-    while v >= 1000.0 && unit < UNITS.len() - 1 {
-        v /= 1000.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes}B")
-    } else {
-        format!("{v:.3}{}", UNITS[unit]).replace(".000", "")
-    }
-}
-
 pub fn images(quiet: bool, digests: bool) -> Result<()> {
     let store = open_store()?;
     let mut rows = Vec::new();
@@ -184,7 +170,7 @@ pub fn images(quiet: bool, digests: bool) -> Result<()> {
         println!(
             "{repo:<40} {tag:<12} {digest}{:<14} {created:<24} {}",
             &image.config_digest.hex()[..12],
-            human_size(image.stored_size())
+            crate::units::human_size(image.stored_size())
         );
     }
     Ok(())
@@ -217,7 +203,7 @@ pub fn rmi(names: &[String]) -> Result<()> {
         }
     }
     store.collect_garbage(&lock)?;
-    Ok(())
+    prune_machines(&store)
 }
 
 pub fn inspect(names: &[String]) -> Result<()> {
@@ -250,4 +236,85 @@ pub fn inspect(names: &[String]) -> Result<()> {
     }
     println!("{}", serde_json::to_string_pretty(&out)?);
     Ok(())
+}
+
+/// `hutch image mount`: sends the layers the machine lacks, then has the
+/// agent assemble the image's root filesystem; prints its path there.
+pub async fn mount(name: &str, machine: &str) -> Result<()> {
+    let store = open_store()?;
+    let (paths, mut client) = crate::machine::connect_or_start(machine).await?;
+    // Held while layers are sent, so no rmi removes one mid-way.
+    let _lock = store.lock()?;
+    let (_, image) = find(&store, name)?;
+    deliver::deliver(&paths.vsock(), &mut client, &store, &image).await?;
+    let diff_ids = deliver::layers(&image)?
+        .into_iter()
+        .map(|l| l.diff_id)
+        .collect();
+    let request = protocol::Request::MountImage {
+        image_id: image.config_digest.as_str().to_string(),
+        diff_ids,
+    };
+    match client.request(request).await? {
+        protocol::Response::Mounted { path } => println!("{path}"),
+        other => bail!("unexpected reply to mount: {other:?}"),
+    }
+    Ok(())
+}
+
+pub async fn unmount(name: &str, machine: &str) -> Result<()> {
+    let store = open_store()?;
+    let (_, image) = find(&store, name)?;
+    let paths = crate::paths::MachinePaths::new(machine)?;
+    if !crate::machine::state::is_running(&paths) {
+        return Err(crate::machine::not_running(machine, &paths));
+    }
+    let mut client = crate::agent::AgentClient::connect(&paths.vsock()).await?;
+    let request = protocol::Request::UnmountImage {
+        image_id: image.config_digest.as_str().to_string(),
+    };
+    client.request(request).await?;
+    Ok(())
+}
+
+/// Every diff id of every image in the store: what machines keep cached.
+fn all_diff_ids(store: &Store) -> Result<Vec<String>> {
+    let mut ids = std::collections::BTreeSet::new();
+    for digest in store.tags()?.values() {
+        let image = manifest::load(store, digest)?;
+        ids.extend(image.config.rootfs().diff_ids().iter().cloned());
+    }
+    Ok(ids.into_iter().collect())
+}
+
+/// Drops cached layers no image refers to any more from running machines,
+/// which gives their disk space back to the host. A machine that cannot be
+/// reached is told next time; the host store is already right.
+fn prune_machines(store: &Store) -> Result<()> {
+    let machines = crate::machine::running_machines()?;
+    if machines.is_empty() {
+        return Ok(());
+    }
+    let keep = all_diff_ids(store)?;
+    crate::block_on(async {
+        for name in machines {
+            let paths = crate::paths::MachinePaths::new(&name)?;
+            let pruned = async {
+                let mut client = crate::agent::AgentClient::connect(&paths.vsock()).await?;
+                let request = protocol::Request::PruneLayers { keep: keep.clone() };
+                client.request(request).await
+            };
+            match pruned.await {
+                Ok(protocol::Response::Pruned { removed }) if !removed.is_empty() => {
+                    println!(
+                        "Removed {} cached layers from machine '{name}'",
+                        removed.len()
+                    )
+                }
+                Ok(_) => {}
+                Err(e) => eprintln!("hutch: warning: machine '{name}' keeps unused layers: {e:#}"),
+            }
+        }
+        Ok(())
+    })
 }

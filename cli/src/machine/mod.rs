@@ -79,11 +79,63 @@ fn choose_backend(choice: BackendChoice) -> Result<Choice> {
     Ok(Choice { backend, kvm, why })
 }
 
+/// Settings of a machine started on demand (as `machine start` defaults).
+pub const DEFAULT_CPUS: u32 = 2;
+pub const DEFAULT_MEMORY_MIB: u32 = 512;
+pub const DEFAULT_DISK_SIZE: u64 = 16 << 30;
+pub const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Connects to the agent of machine `name`, first starting the machine with
+/// default settings if it is not running, as docker starts its engine.
+pub async fn connect_or_start(name: &str) -> Result<(MachinePaths, AgentClient)> {
+    let paths = MachinePaths::new(name)?;
+    if !state::is_running(&paths) {
+        eprintln!("starting machine '{name}'");
+        start(StartOptions {
+            name: name.to_string(),
+            backend: BackendChoice::Auto,
+            cpus: DEFAULT_CPUS,
+            memory_mib: DEFAULT_MEMORY_MIB,
+            disk_size: DEFAULT_DISK_SIZE,
+            timeout: DEFAULT_START_TIMEOUT,
+        })
+        .await?;
+    }
+    let client = AgentClient::connect(&paths.vsock())
+        .await
+        .with_context(|| format!("contacting the agent of machine '{name}'"))?;
+    Ok((paths, client))
+}
+
+/// Names of every machine that has a directory, sorted.
+pub fn machine_names() -> Result<Vec<String>> {
+    let dir = paths::hutch_home()?.join("machines");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Ok(Vec::new());
+    };
+    let mut names: Vec<String> = entries
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| MachinePaths::new(n).is_ok())
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+/// Names of the machines running now.
+pub fn running_machines() -> Result<Vec<String>> {
+    let mut names = machine_names()?;
+    names.retain(|n| MachinePaths::new(n).is_ok_and(|p| state::is_running(&p)));
+    Ok(names)
+}
+
 pub struct StartOptions {
     pub name: String,
     pub backend: BackendChoice,
     pub cpus: u32,
     pub memory_mib: u32,
+    /// Size of the layer-cache disk if it has to be created.
+    pub disk_size: u64,
     pub timeout: Duration,
 }
 
@@ -148,6 +200,7 @@ pub async fn start(opts: StartOptions) -> Result<()> {
     cmd.args(["machine", "_monitor", "--name", &opts.name])
         .args(["--cpus", &opts.cpus.to_string()])
         .args(["--memory", &opts.memory_mib.to_string()])
+        .args(["--disk-size", &opts.disk_size.to_string()])
         .arg("--kernel")
         .arg(&guest.kernel)
         .arg("--initramfs")

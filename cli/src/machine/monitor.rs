@@ -11,13 +11,18 @@ use anyhow::{bail, Context, Result};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+use vmm::devices::virtio::block::BlockDevice;
 use vmm::runner::{Boot, Machine, MachineConfig, MachineExit, VsockConfig};
+
+/// The serial number the guest reads from its layer disk.
+const DISK_ID: &str = "hutch-layers";
 
 pub struct MonitorArgs {
     pub name: String,
     pub backend: Backend,
     pub cpus: u32,
     pub memory_mib: u32,
+    pub disk_size: u64,
     pub kvm: bool,
     pub accel_reason: String,
     pub kernel: PathBuf,
@@ -56,6 +61,8 @@ pub fn run(args: MonitorArgs) -> Result<()> {
     let _ = std::fs::remove_file(paths.console_log());
     check_socket_path(&paths.vsock())?;
     check_socket_path(&paths.vhost_vsock())?;
+    check_socket_path(&paths.vhost_disk())?;
+    ensure_disk(&paths.disk(), args.disk_size)?;
     let mut record = MachineState {
         name: args.name.clone(),
         backend: args.backend.name().into(),
@@ -75,24 +82,59 @@ pub fn run(args: MonitorArgs) -> Result<()> {
     let _ = std::fs::remove_file(paths.state());
     let _ = std::fs::remove_file(paths.vsock());
     let _ = std::fs::remove_file(paths.vhost_vsock());
+    let _ = std::fs::remove_file(paths.vhost_disk());
+    Ok(())
+}
+
+/// Creates the machine's disk on its first start: a sparse file of `size`
+/// bytes that the agent formats. It appears under its name only once it
+/// has its full size, so a killed start leaves no short disk behind.
+fn ensure_disk(disk: &Path, size: u64) -> Result<()> {
+    if disk.exists() {
+        return Ok(());
+    }
+    let tmp = disk.with_extension("img.tmp");
+    let file = std::fs::File::create(&tmp)
+        .with_context(|| format!("creating the machine disk {}", tmp.display()))?;
+    file.set_len(size)
+        .with_context(|| format!("sizing the machine disk {}", tmp.display()))?;
+    std::fs::rename(&tmp, disk)
+        .with_context(|| format!("creating the machine disk {}", disk.display()))
+}
+
+/// Runs a vhost-user device server on its own thread and waits until its
+/// socket exists, so QEMU can connect to it.
+fn serve_device(
+    what: &'static str,
+    socket: PathBuf,
+    serve: impl FnOnce(&Path) -> Result<(), vmm::vhost_user::ServeError> + Send + 'static,
+) -> Result<()> {
+    let _ = std::fs::remove_file(&socket);
+    let path = socket.clone();
+    std::thread::spawn(move || {
+        if let Err(e) = serve(&path) {
+            tracing::error!("{what} device: {e}");
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !socket.exists() {
+        if Instant::now() > deadline {
+            bail!("the {what} device did not come up");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
     Ok(())
 }
 
 fn run_qemu(args: &MonitorArgs, paths: &MachinePaths, record: &mut MachineState) -> Result<String> {
-    let _ = std::fs::remove_file(paths.vhost_vsock());
-    let (vhost, uds) = (paths.vhost_vsock(), paths.vsock());
-    std::thread::spawn(move || {
-        if let Err(e) = vmm::vhost_user::vsock::serve_vsock(&vhost, &uds, GUEST_CID) {
-            tracing::error!("vsock device: {e}");
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !paths.vhost_vsock().exists() {
-        if Instant::now() > deadline {
-            bail!("the vsock device did not come up");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let uds = paths.vsock();
+    serve_device("vsock", paths.vhost_vsock(), move |s| {
+        vmm::vhost_user::vsock::serve_vsock(s, &uds, GUEST_CID)
+    })?;
+    let disk = BlockDevice::open(&paths.disk(), DISK_ID)?;
+    serve_device("disk", paths.vhost_disk(), move |s| {
+        vmm::vhost_user::block::serve_block(s, disk)
+    })?;
 
     let qemu_bin = qemu::find_qemu()?;
     let cmdline = kernel_cmdline(&args.name, Backend::Qemu);
@@ -102,6 +144,7 @@ fn run_qemu(args: &MonitorArgs, paths: &MachinePaths, record: &mut MachineState)
         initramfs: &args.initramfs,
         console_log: &paths.console_log(),
         vhost_vsock: &paths.vhost_vsock(),
+        vhost_disk: &paths.vhost_disk(),
         cpus: args.cpus,
         memory_mib: args.memory_mib,
         kvm: args.kvm,
@@ -158,6 +201,7 @@ fn run_native(args: &MonitorArgs, paths: &MachinePaths, record: &MachineState) -
             uds: paths.vsock(),
             guest_cid: GUEST_CID,
         }),
+        disk: Some(BlockDevice::open(&paths.disk(), DISK_ID)?),
         cpus: args.cpus,
         memory_mib: args.memory_mib,
         boot: Boot::Linux {

@@ -1,5 +1,5 @@
-//! The `qemu` backend: qemu-system-x86_64 `-M microvm` with our vsock device
-//! core served to it over vhost-user.
+//! The `qemu` backend: qemu-system-x86_64 `-M microvm` with our vsock and
+//! block device cores served to it over vhost-user.
 
 use anyhow::{bail, Result};
 use std::path::{Path, PathBuf};
@@ -26,6 +26,7 @@ pub struct QemuConfig<'a> {
     pub initramfs: &'a Path,
     pub console_log: &'a Path,
     pub vhost_vsock: &'a Path,
+    pub vhost_disk: &'a Path,
     pub cpus: u32,
     pub memory_mib: u32,
     pub kvm: bool,
@@ -62,5 +63,8 @@ pub fn command(cfg: &QemuConfig) -> Command {
         cfg.vhost_vsock.display()
     ));
     cmd.args(["-device", "vhost-user-vsock-device,chardev=vsock"]);
+    cmd.arg("-chardev");
+    cmd.arg(format!("socket,id=disk,path={}", cfg.vhost_disk.display()));
+    cmd.args(["-device", "vhost-user-blk,chardev=disk,num-queues=1"]);
     cmd
 }

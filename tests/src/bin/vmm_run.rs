@@ -18,6 +18,7 @@ fn main() {
     };
     let machine = Machine::new(MachineConfig {
         vsock: None,
+        disk: None,
         cpus: 1,
         memory_mib,
         boot: Boot::Linux {

@@ -2,9 +2,8 @@
 //! (`-device vhost-user-vsock-device`). QEMU owns the transport and guest
 //! memory mapping; this process owns the queues' contents.
 
-use crate::devices::virtio::vsock::{
-    VsockDevice, VsockError, EVENT_QUEUE, NUM_QUEUES, RX_QUEUE, TX_QUEUE,
-};
+use super::{config_slice, ServeError};
+use crate::devices::virtio::vsock::{VsockDevice, EVENT_QUEUE, NUM_QUEUES, RX_QUEUE, TX_QUEUE};
 use std::io;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
@@ -25,14 +24,6 @@ type Memory = GuestMemoryAtomic<GuestMemoryMmap>;
 const HOST_EVENT: u16 = NUM_QUEUES as u16 + 1;
 /// QEMU asks for 1024-entry queues for vhost-user-vsock.
 const QUEUE_SIZE: usize = 1024;
-
-#[derive(Debug, thiserror::Error)]
-pub enum ServeError {
-    #[error(transparent)]
-    Device(#[from] VsockError),
-    #[error("vhost-user daemon: {0}")]
-    Daemon(String),
-}
 
 struct VsockBackend {
     device: VsockDevice,
@@ -99,10 +90,7 @@ impl VhostUserBackendMut for VsockBackend {
     fn set_event_idx(&mut self, _enabled: bool) {}
 
     fn get_config(&self, offset: u32, size: u32) -> Vec<u8> {
-        let config = self.device.config_space();
-        let start = (offset as usize).min(config.len());
-        let end = start.saturating_add(size as usize).min(config.len());
-        config[start..end].to_vec()
+        config_slice(&self.device.config_space(), offset, size)
     }
 
     fn update_memory(&mut self, mem: Memory) -> io::Result<()> {

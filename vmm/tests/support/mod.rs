@@ -38,6 +38,7 @@ pub fn run_raw(code: Vec<u8>, cpus: u32, vsock: Option<VsockConfig>) -> (Machine
     let console = Console::default();
     let machine = Machine::new(MachineConfig {
         vsock,
+        disk: None,
         cpus,
         memory_mib: 64,
         boot: Boot::Raw {

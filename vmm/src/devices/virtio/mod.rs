@@ -1,8 +1,13 @@
 //! virtio devices: the MMIO transport, and device cores that both our VMM
 //! (through the transport) and QEMU (through vhost-user) run.
 
+pub mod block;
 pub mod mmio;
 pub mod vsock;
+pub mod worker;
+
+#[cfg(test)]
+pub mod test_driver;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
@@ -65,4 +70,15 @@ pub trait VirtioDevice: Send {
         queue_events: Vec<EventFd>,
         interrupt: Arc<Interrupt>,
     ) -> Result<(), String>;
+}
+
+/// Copies the part of a device's configuration space at `offset` into
+/// `data`; bytes past its end read as zero.
+pub fn read_config_bytes(config: &[u8], offset: u64, data: &mut [u8]) {
+    data.fill(0);
+    let start = usize::try_from(offset)
+        .unwrap_or(usize::MAX)
+        .min(config.len());
+    let end = start.saturating_add(data.len()).min(config.len());
+    data[..end - start].copy_from_slice(&config[start..end]);
 }

@@ -1,0 +1,441 @@
+//! The machine's layer cache: each layer unpacked once, keyed by its diff
+//! id, on the layer disk; read-only image roots assembled from them.
+//!
+//! Layout under the cache root: `layers/<hex>/root` (the unpacked layer)
+//! and `layers/<hex>/size`; `tmp/` holds layers being unpacked or deleted,
+//! so a layer appears under `layers/` whole (by rename) or not at all.
+
+mod disk;
+pub mod unpack;
+
+use protocol::compression::decompressed;
+use protocol::{AgentError, CacheUsage, CachedLayer, ErrorKind, LayerUpload};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use unpack::{unpack, UnpackError};
+
+pub const CACHE_ROOT: &str = "/var/lib/hutch";
+const MOUNT_ROOT: &str = "/run/hutch/images";
+/// Overlay takes its options in one page.
+const MAX_MOUNT_OPTIONS: usize = 4095;
+
+pub struct LayerCache {
+    root: PathBuf,
+    /// Why the cache cannot be used, if it cannot.
+    broken: Option<String>,
+    /// Mounted images by id: their path and layers (which prune keeps).
+    mounts: Mutex<BTreeMap<String, (String, Vec<String>)>>,
+    counter: AtomicU64,
+}
+
+fn failure(kind: ErrorKind, message: impl Into<String>) -> AgentError {
+    AgentError {
+        kind,
+        message: message.into(),
+    }
+}
+
+fn storage(what: &str, path: &Path, e: io::Error) -> AgentError {
+    failure(
+        ErrorKind::Storage,
+        format!("{what} {}: {e}", path.display()),
+    )
+}
+
+/// The hex part of a `sha256:<64 hex>` digest; anything else is refused,
+/// so a digest can be used as a file name.
+fn digest_hex(digest: &str) -> Result<&str, AgentError> {
+    match digest.strip_prefix("sha256:") {
+        Some(hex)
+            if hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) =>
+        {
+            Ok(hex)
+        }
+        _ => Err(failure(
+            ErrorKind::BadRequest,
+            format!("{digest:?} is not a sha256 digest"),
+        )),
+    }
+}
+
+impl LayerCache {
+    /// Mounts the layer disk (formatting it on first boot) and clears what
+    /// an interrupted unpack or delete left. A failure is kept and reported
+    /// by every request that needs the cache.
+    pub fn open_disk() -> Self {
+        let root = PathBuf::from(CACHE_ROOT);
+        let broken = disk::mount_layer_disk(&root)
+            .and_then(|()| Self::prepare_dirs(&root))
+            .err();
+        if let Some(why) = &broken {
+            crate::init::log(&format!("layer cache unavailable: {why}"));
+        }
+        Self::with_root(root, broken)
+    }
+
+    fn with_root(root: PathBuf, broken: Option<String>) -> Self {
+        LayerCache {
+            root,
+            broken,
+            mounts: Mutex::new(BTreeMap::new()),
+            counter: AtomicU64::new(0),
+        }
+    }
+
+    fn prepare_dirs(root: &Path) -> Result<(), String> {
+        let tmp = root.join("tmp");
+        if tmp.exists() {
+            std::fs::remove_dir_all(&tmp)
+                .map_err(|e| format!("clearing {}: {e}", tmp.display()))?;
+        }
+        for dir in [root.join("layers"), tmp] {
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| format!("creating {}: {e}", dir.display()))?;
+        }
+        Ok(())
+    }
+
+    fn check(&self) -> Result<(), AgentError> {
+        match &self.broken {
+            Some(why) => Err(failure(
+                ErrorKind::Storage,
+                format!("the machine's layer cache is unavailable: {why}"),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    fn layer_dir(&self, diff_id: &str) -> Result<PathBuf, AgentError> {
+        Ok(self.root.join("layers").join(digest_hex(diff_id)?))
+    }
+
+    fn scratch(&self, hex: &str) -> PathBuf {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        self.root.join("tmp").join(format!("{hex}.{n}"))
+    }
+
+    /// The listed layers that the cache holds.
+    pub fn present(&self, diff_ids: &[String]) -> Result<Vec<String>, AgentError> {
+        self.check()?;
+        let mut present = Vec::new();
+        for id in diff_ids {
+            if self.layer_dir(id)?.join("root").is_dir() {
+                present.push(id.clone());
+            }
+        }
+        Ok(present)
+    }
+
+    /// Unpacks one uploaded layer blob read from `input`; returns the
+    /// layer's unpacked size. The layer becomes visible only once whole and
+    /// verified against its diff id; on any failure nothing is left.
+    pub fn receive(&self, upload: &LayerUpload, input: impl Read) -> Result<u64, AgentError> {
+        self.check()?;
+        let dir = self.layer_dir(&upload.diff_id)?;
+        let mut body = Counted::new(input.take(upload.size));
+        if dir.is_dir() {
+            // Stored meanwhile by another upload: take the bytes, keep ours.
+            io::copy(&mut body, &mut io::sink()).map_err(|e| storage("reading", &dir, e))?;
+            return Ok(read_size(&dir));
+        }
+        let tmp = self.scratch(digest_hex(&upload.diff_id)?);
+        let result = self.unpack_verified(upload, &mut body, &tmp);
+        let result = result.and_then(|size| match std::fs::rename(&tmp, &dir) {
+            Ok(()) => Ok(size),
+            Err(_) if dir.is_dir() => Ok(size),
+            Err(e) => Err(storage("storing", &dir, e)),
+        });
+        if tmp.exists() {
+            let _ = std::fs::remove_dir_all(&tmp);
+        }
+        result
+    }
+
+    fn unpack_verified(
+        &self,
+        upload: &LayerUpload,
+        body: &mut Counted<impl Read>,
+        tmp: &Path,
+    ) -> Result<u64, AgentError> {
+        let root = tmp.join("root");
+        std::fs::create_dir_all(&root).map_err(|e| storage("creating", &root, e))?;
+        let unpacked = {
+            let plain = decompressed(&mut *body)
+                .map_err(|e| failure(ErrorKind::InvalidLayer, format!("reading the layer: {e}")))?;
+            let mut hashed = Hashed::new(plain);
+            let result = unpack(&mut hashed, &root);
+            result.map(|stats| (stats, hashed.digest()))
+        };
+        let (stats, digest) = unpacked.map_err(|e| self.unpack_failure(e))?;
+        io::copy(body, &mut io::sink()).map_err(|e| storage("reading", tmp, e))?;
+        if body.count != upload.size {
+            return Err(failure(
+                ErrorKind::InvalidLayer,
+                format!(
+                    "the upload ended after {} of {} bytes",
+                    body.count, upload.size
+                ),
+            ));
+        }
+        if digest != upload.diff_id {
+            return Err(failure(
+                ErrorKind::InvalidLayer,
+                format!(
+                    "layer content does not match its diff id: expected {}, got {digest}",
+                    upload.diff_id
+                ),
+            ));
+        }
+        let size_file = tmp.join("size");
+        std::fs::write(&size_file, stats.file_bytes.to_string()).map_err(|e| {
+            self.unpack_failure(UnpackError::Io {
+                path: size_file.display().to_string(),
+                source: e,
+            })
+        })?;
+        sync_fs(&self.root).map_err(|e| storage("syncing", &self.root, e))?;
+        Ok(stats.file_bytes)
+    }
+
+    fn unpack_failure(&self, e: UnpackError) -> AgentError {
+        if e.is_disk_full() {
+            let (total, used) = disk_space(&self.root).unwrap_or((0, 0));
+            return failure(
+                ErrorKind::DiskFull,
+                format!(
+                    "the machine's layer disk is full ({} of {} MiB used): remove unused images with 'hutch rmi', or recreate the machine with a larger --disk-size",
+                    used >> 20,
+                    total >> 20
+                ),
+            );
+        }
+        match e {
+            UnpackError::Io { .. } => failure(ErrorKind::Storage, e.to_string()),
+            _ => failure(ErrorKind::InvalidLayer, e.to_string()),
+        }
+    }
+
+    /// Mounts an image's root filesystem read-only (layers bottom to top);
+    /// mounting a mounted image returns its path again.
+    pub fn mount(&self, image_id: &str, diff_ids: &[String]) -> Result<String, AgentError> {
+        self.check()?;
+        let mut mounts = self.mounts.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((path, _)) = mounts.get(image_id) {
+            return Ok(path.clone());
+        }
+        let short = &digest_hex(image_id)?[..12];
+        let mut lower = Vec::new();
+        for id in diff_ids.iter().rev() {
+            let root = self.layer_dir(id)?.join("root");
+            if !root.is_dir() {
+                return Err(failure(
+                    ErrorKind::BadRequest,
+                    format!("layer {id} is not in the machine's cache"),
+                ));
+            }
+            lower.push(root.to_string_lossy().into_owned());
+        }
+        let path = format!("{MOUNT_ROOT}/{short}");
+        let mounted = match lower.as_slice() {
+            [] => Err(failure(ErrorKind::BadRequest, "the image has no layers")),
+            // Overlay wants two lower layers when there is no upper one.
+            [only] => bind_read_only(only, &path),
+            _ => {
+                let options = format!("lowerdir={}", lower.join(":"));
+                if options.len() > MAX_MOUNT_OPTIONS {
+                    return Err(failure(
+                        ErrorKind::BadRequest,
+                        format!("the image has too many layers ({}) to mount", lower.len()),
+                    ));
+                }
+                crate::init::mount("overlay", &path, "overlay", libc::MS_RDONLY, &options)
+                    .map_err(|e| failure(ErrorKind::Storage, format!("mounting {path}: {e}")))
+            }
+        };
+        mounted?;
+        mounts.insert(image_id.to_string(), (path.clone(), diff_ids.to_vec()));
+        Ok(path)
+    }
+
+    pub fn unmount(&self, image_id: &str) -> Result<(), AgentError> {
+        let mut mounts = self.mounts.lock().unwrap_or_else(|p| p.into_inner());
+        let Some((path, _)) = mounts.get(image_id) else {
+            return Err(failure(
+                ErrorKind::BadRequest,
+                format!("image {image_id} is not mounted"),
+            ));
+        };
+        crate::init::unmount(path)
+            .map_err(|e| failure(ErrorKind::Storage, format!("unmounting {path}: {e}")))?;
+        let _ = std::fs::remove_dir(path);
+        mounts.remove(image_id);
+        Ok(())
+    }
+
+    /// Removes every cached layer not in `keep` and not used by a mount.
+    /// A layer is first renamed into `tmp/`, so none is ever half there.
+    pub fn prune(&self, keep: &[String]) -> Result<Vec<String>, AgentError> {
+        self.check()?;
+        let mounts = self.mounts.lock().unwrap_or_else(|p| p.into_inner());
+        let mut wanted: BTreeSet<&str> = keep.iter().map(String::as_str).collect();
+        for (_, layers) in mounts.values() {
+            wanted.extend(layers.iter().map(String::as_str));
+        }
+        let layers = self.root.join("layers");
+        let entries = std::fs::read_dir(&layers).map_err(|e| storage("listing", &layers, e))?;
+        let mut removed = Vec::new();
+        for entry in entries.flatten() {
+            let hex = entry.file_name().to_string_lossy().into_owned();
+            let id = format!("sha256:{hex}");
+            if wanted.contains(id.as_str()) {
+                continue;
+            }
+            let doomed = self.scratch(&hex);
+            std::fs::rename(entry.path(), &doomed)
+                .map_err(|e| storage("removing", &entry.path(), e))?;
+            std::fs::remove_dir_all(&doomed).map_err(|e| storage("removing", &doomed, e))?;
+            removed.push(id);
+        }
+        sync_fs(&self.root).map_err(|e| storage("syncing", &self.root, e))?;
+        Ok(removed)
+    }
+
+    pub fn usage(&self) -> Result<CacheUsage, AgentError> {
+        self.check()?;
+        let (disk_bytes, used_bytes) =
+            disk_space(&self.root).map_err(|e| storage("measuring", &self.root, e))?;
+        let layers_dir = self.root.join("layers");
+        let entries =
+            std::fs::read_dir(&layers_dir).map_err(|e| storage("listing", &layers_dir, e))?;
+        let mut layers: Vec<CachedLayer> = entries
+            .flatten()
+            .map(|e| CachedLayer {
+                diff_id: format!("sha256:{}", e.file_name().to_string_lossy()),
+                unpacked_bytes: read_size(&e.path()),
+            })
+            .collect();
+        layers.sort_by(|a, b| a.diff_id.cmp(&b.diff_id));
+        let mounted = self
+            .mounts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .cloned()
+            .collect();
+        Ok(CacheUsage {
+            disk_bytes,
+            used_bytes,
+            layers,
+            mounted,
+        })
+    }
+}
+
+fn read_size(layer_dir: &Path) -> u64 {
+    std::fs::read_to_string(layer_dir.join("size"))
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn bind_read_only(source: &str, target: &str) -> Result<(), AgentError> {
+    let fail = |e: io::Error| failure(ErrorKind::Storage, format!("mounting {target}: {e}"));
+    crate::init::mount(source, target, "", libc::MS_BIND, "").map_err(fail)?;
+    let ro = libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY;
+    crate::init::mount("", target, "", ro, "").map_err(fail)
+}
+
+/// (size, used) of the file system holding `path`, in bytes.
+fn disk_space(path: &Path) -> io::Result<(u64, u64)> {
+    let p = std::ffi::CString::new(path.to_string_lossy().as_bytes())
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: statvfs is plain data; zeroed is valid.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: valid path and out-pointer.
+    if unsafe { libc::statvfs(p.as_ptr(), &mut st) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let frsize = st.f_frsize as u64;
+    let total = st.f_blocks as u64 * frsize;
+    Ok((total, total - st.f_bfree as u64 * frsize))
+}
+
+/// Flushes the file system holding `path`, so a stored layer survives a
+/// power cut.
+fn sync_fs(path: &Path) -> io::Result<()> {
+    let dir = std::fs::File::open(path)?;
+    // SAFETY: syncfs on an fd we own.
+    if unsafe { libc::syncfs(std::os::unix::io::AsRawFd::as_raw_fd(&dir)) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Counts the bytes read through it.
+struct Counted<R> {
+    inner: R,
+    count: u64,
+}
+
+impl<R> Counted<R> {
+    fn new(inner: R) -> Self {
+        Counted { inner, count: 0 }
+    }
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count += n as u64;
+        Ok(n)
+    }
+}
+
+/// sha256 of the bytes read through it.
+struct Hashed<R> {
+    inner: R,
+    hasher: Sha256,
+}
+
+impl<R> Hashed<R> {
+    fn new(inner: R) -> Self {
+        Hashed {
+            inner,
+            hasher: Sha256::new(),
+        }
+    }
+
+    fn digest(self) -> String {
+        format!("sha256:{}", hex::encode(self.hasher.finalize()))
+    }
+}
+
+impl<R: Read> Read for Hashed<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_sha256_digests_name_layers() {
+        assert!(digest_hex(&format!("sha256:{}", "a".repeat(64))).is_ok());
+        for bad in [
+            "sha256:../../etc".to_string(),
+            format!("sha256:{}", "A".repeat(64)),
+            format!("sha512:{}", "a".repeat(64)),
+            format!("sha256:{}/", "a".repeat(63)),
+        ] {
+            assert!(digest_hex(&bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! Sending an image's layers into a machine: the agent says which layers
+//! its cache lacks, and each of those is streamed once, compressed as
+//! stored, over its own vsock connection. The agent unpacks and verifies.
+
+use super::manifest::Image;
+use super::store::{Digest, Store};
+use crate::agent::{connect_port, AgentClient, AgentFailure};
+use crate::units::human_size;
+use anyhow::{anyhow, bail, Context, Result};
+use protocol::{
+    read_frame_async, write_frame_async, Envelope, LayerUpload, Request, Response, LAYER_PORT,
+};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// What one delivery did.
+#[derive(Debug, Default)]
+pub struct Delivery {
+    pub layers_sent: usize,
+    pub bytes_sent: u64,
+    pub elapsed: Duration,
+}
+
+/// A layer: its blob in the host store and its diff id.
+pub struct Layer {
+    pub blob: Digest,
+    pub size: u64,
+    pub diff_id: String,
+}
+
+/// The image's layers bottom to top, paired with their diff ids.
+pub fn layers(image: &Image) -> Result<Vec<Layer>> {
+    let diff_ids = image.config.rootfs().diff_ids();
+    if diff_ids.len() != image.manifest.layers().len() {
+        bail!(
+            "image {} has {} layers but its config lists {} diff ids",
+            image.manifest_digest,
+            image.manifest.layers().len(),
+            diff_ids.len()
+        );
+    }
+    image
+        .manifest
+        .layers()
+        .iter()
+        .zip(diff_ids)
+        .map(|(l, diff_id)| {
+            Ok(Layer {
+                blob: Digest::try_from(l.digest().to_string()).map_err(anyhow::Error::msg)?,
+                size: l.size(),
+                diff_id: diff_id.clone(),
+            })
+        })
+        .collect()
+}
+
+/// Makes sure the machine behind `uds` holds every layer of `image`.
+pub async fn deliver(
+    uds: &Path,
+    client: &mut AgentClient,
+    store: &Store,
+    image: &Image,
+) -> Result<Delivery> {
+    let began = Instant::now();
+    let layers = layers(image)?;
+    let wanted: Vec<String> = layers.iter().map(|l| l.diff_id.clone()).collect();
+    let Response::Layers { present } = client
+        .request(Request::LayerStatus { diff_ids: wanted })
+        .await?
+    else {
+        bail!("unexpected reply to a layer status request");
+    };
+    let mut delivery = Delivery::default();
+    for layer in layers.iter().filter(|l| !present.contains(&l.diff_id)) {
+        eprintln!(
+            "{}: copying into the machine ({})",
+            short(&layer.diff_id),
+            human_size(layer.size)
+        );
+        upload(uds, store, layer).await?;
+        delivery.layers_sent += 1;
+        delivery.bytes_sent += layer.size;
+    }
+    delivery.elapsed = began.elapsed();
+    Ok(delivery)
+}
+
+fn short(digest: &str) -> &str {
+    let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
+    &hex[..hex.len().min(12)]
+}
+
+async fn upload(uds: &Path, store: &Store, layer: &Layer) -> Result<()> {
+    let path = store.blob_path(&layer.blob);
+    let mut file = tokio::fs::File::open(&path)
+        .await
+        .with_context(|| format!("opening layer {}", layer.blob))?;
+    let size = file.metadata().await?.len();
+    let mut conn = connect_port(uds, LAYER_PORT).await?;
+    let header = LayerUpload {
+        diff_id: layer.diff_id.clone(),
+        size,
+    };
+    write_frame_async(&mut conn, &header).await?;
+    // When the agent refuses a layer it stops reading and answers; its
+    // answer explains the failed write better than the write error does.
+    let sent = tokio::io::copy(&mut file, &mut conn).await;
+    let reply = read_frame_async::<Envelope<Response>, _>(&mut conn).await;
+    match (reply, sent) {
+        (
+            Ok(Some(Envelope {
+                body: Response::LayerStored { .. },
+                ..
+            })),
+            Ok(_),
+        ) => Ok(()),
+        (
+            Ok(Some(Envelope {
+                body: Response::Error(e),
+                ..
+            })),
+            _,
+        ) => Err(anyhow!(AgentFailure(e)))
+            .with_context(|| format!("layer {} was not stored in the machine", layer.blob)),
+        (_, Err(e)) => Err(anyhow!(e)).context(format!("sending layer {}", layer.blob)),
+        (other, Ok(_)) => bail!("unexpected answer to layer upload: {other:?}"),
+    }
+}

@@ -1,0 +1,142 @@
+//! The thread that serves an activated device behind our own virtio-mmio
+//! transport: it waits on the queue notifications (ioeventfds) and, for
+//! devices with a host side, one host fd, lets the device core work, and
+//! raises the interrupt (irqfd) when used rings changed.
+
+use super::Interrupt;
+use std::os::unix::io::{AsRawFd, RawFd};
+use std::sync::Arc;
+use virtio_queue::Queue;
+use vm_memory::GuestMemoryMmap;
+use vmm_sys_util::epoll::{ControlOperation, Epoll, EpollEvent, EventSet};
+use vmm_sys_util::eventfd::EventFd;
+
+/// What a device core does when its worker wakes up.
+pub trait QueueHandler: Send + 'static {
+    /// A host-side fd to wait on besides the queue notifications.
+    fn host_fd(&self) -> Option<RawFd> {
+        None
+    }
+
+    /// The host fd became readable.
+    fn host_event(&mut self) {}
+
+    /// The driver notified queue `index`; returns whether used rings changed.
+    fn queue_notified(&mut self, mem: &GuestMemoryMmap, queues: &mut [Queue], index: usize)
+        -> bool;
+
+    /// Runs after every batch of events; returns whether used rings changed.
+    fn after_events(&mut self, _mem: &GuestMemoryMmap, _queues: &mut [Queue]) -> bool {
+        false
+    }
+}
+
+/// Stops the worker thread when dropped (with the device that owns it).
+pub struct WorkerStop(EventFd);
+
+impl WorkerStop {
+    pub fn new() -> std::io::Result<Self> {
+        Ok(WorkerStop(EventFd::new(libc::EFD_NONBLOCK)?))
+    }
+}
+
+impl Drop for WorkerStop {
+    fn drop(&mut self) {
+        let _ = self.0.write(1);
+    }
+}
+
+/// Starts the worker thread `name` serving `handler`.
+pub fn spawn_worker<H: QueueHandler>(
+    name: &str,
+    handler: H,
+    mem: GuestMemoryMmap,
+    queues: Vec<Queue>,
+    queue_events: Vec<EventFd>,
+    interrupt: Arc<Interrupt>,
+    stop: &WorkerStop,
+) -> Result<(), String> {
+    let stop = stop.0.try_clone().map_err(|e| e.to_string())?;
+    let epoll = Epoll::new().map_err(|e| e.to_string())?;
+    let stop_token = queue_events.len() as u64;
+    let host_token = stop_token + 1;
+    let watch = |fd: RawFd, token: u64| {
+        epoll
+            .ctl(
+                ControlOperation::Add,
+                fd,
+                EpollEvent::new(EventSet::IN, token),
+            )
+            .map_err(|e| e.to_string())
+    };
+    for (i, ev) in queue_events.iter().enumerate() {
+        watch(ev.as_raw_fd(), i as u64)?;
+    }
+    watch(stop.as_raw_fd(), stop_token)?;
+    if let Some(fd) = handler.host_fd() {
+        watch(fd, host_token)?;
+    }
+    let worker = Worker {
+        handler,
+        mem,
+        queues,
+        queue_events,
+        interrupt,
+        epoll,
+        stop,
+        stop_token,
+        host_token,
+    };
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || worker.run())
+        .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+struct Worker<H> {
+    handler: H,
+    mem: GuestMemoryMmap,
+    queues: Vec<Queue>,
+    queue_events: Vec<EventFd>,
+    interrupt: Arc<Interrupt>,
+    epoll: Epoll,
+    stop: EventFd,
+    stop_token: u64,
+    host_token: u64,
+}
+
+impl<H: QueueHandler> Worker<H> {
+    fn run(mut self) {
+        let mut events = vec![EpollEvent::default(); 16];
+        loop {
+            let n = match self.epoll.wait(-1, &mut events) {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    tracing::error!("virtio worker: {e}");
+                    return;
+                }
+            };
+            let mut used = false;
+            for ev in &events[..n] {
+                let token = ev.data();
+                if token == self.stop_token {
+                    let _ = self.stop.read();
+                    return;
+                } else if token == self.host_token {
+                    self.handler.host_event();
+                } else if let Some(e) = self.queue_events.get(token as usize) {
+                    let _ = e.read();
+                    used |=
+                        self.handler
+                            .queue_notified(&self.mem, &mut self.queues, token as usize);
+                }
+            }
+            used |= self.handler.after_events(&self.mem, &mut self.queues);
+            if used {
+                self.interrupt.signal_used();
+            }
+        }
+    }
+}
