@@ -9,4 +9,5 @@ export HUTCH_BIN_DIR="$PWD/target/bin"
 ./install.sh --no-demo
 cargo fmt --all --check
 cargo clippy --locked --all-targets -- -D warnings
+cargo clippy --locked -p hutch-agent --target x86_64-unknown-linux-musl -- -D warnings
 cargo test --locked --workspace

@@ -122,12 +122,7 @@ impl Hutch {
     /// Starts `name` and returns a guard that stops it when dropped.
     pub fn start(&self, name: &str) -> MachineGuard<'_> {
         self.ok(&["machine", "start", "--name", name]);
-        let pids = self.pids(name);
-        MachineGuard {
-            hutch: self,
-            name: name.to_string(),
-            pids,
-        }
+        MachineGuard::adopt(self, name)
     }
 }
 
@@ -153,6 +148,17 @@ pub struct MachineGuard<'a> {
     pub name: String,
     /// (monitor, qemu)
     pub pids: (i32, i32),
+}
+
+impl<'a> MachineGuard<'a> {
+    /// Takes charge of stopping machine `name`, started by the caller.
+    pub fn adopt(hutch: &'a Hutch, name: &str) -> Self {
+        MachineGuard {
+            hutch,
+            name: name.to_string(),
+            pids: hutch.pids(name),
+        }
+    }
 }
 
 impl Drop for MachineGuard<'_> {

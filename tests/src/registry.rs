@@ -155,3 +155,35 @@ pub fn random_layer(work: &Path, name: &str, mib: usize) -> PathBuf {
     tar_of(&root, &out);
     out
 }
+
+/// A layer tar written entry by entry with raw names, bypassing the checks
+/// a well-behaved tar tool makes, as a hostile image would.
+pub fn raw_layer(out: &Path, entries: &[RawEntry]) -> PathBuf {
+    let mut builder = tar::Builder::new(Vec::new());
+    for e in entries {
+        let mut h = tar::Header::new_gnu();
+        let (kind, data, link) = match e {
+            RawEntry::File(_, data) => (tar::EntryType::Regular, data.as_bytes(), None),
+            RawEntry::Symlink(_, target) => (tar::EntryType::Symlink, &b""[..], Some(*target)),
+        };
+        let name = match e {
+            RawEntry::File(n, _) | RawEntry::Symlink(n, _) => n.as_bytes(),
+        };
+        h.set_entry_type(kind);
+        h.set_mode(0o644);
+        h.set_size(data.len() as u64);
+        h.as_old_mut().name[..name.len()].copy_from_slice(name);
+        if let Some(target) = link {
+            h.set_link_name(target).unwrap();
+        }
+        h.set_cksum();
+        builder.append(&h, data).unwrap();
+    }
+    std::fs::write(out, builder.into_inner().unwrap()).unwrap();
+    out.to_path_buf()
+}
+
+pub enum RawEntry<'a> {
+    File(&'a str, &'a str),
+    Symlink(&'a str, &'a str),
+}
