@@ -71,18 +71,38 @@ pub async fn deliver(
         bail!("unexpected reply to a layer status request");
     };
     let mut delivery = Delivery::default();
-    for layer in layers.iter().filter(|l| !present.contains(&l.diff_id)) {
+    // A few layers at a time: the agent unpacks each on its own thread.
+    let mut running = tokio::task::JoinSet::new();
+    for layer in layers.into_iter().filter(|l| !present.contains(&l.diff_id)) {
+        if running.len() >= PARALLEL_UPLOADS {
+            finished(running.join_next().await)?;
+        }
         eprintln!(
             "{}: copying into the machine ({})",
             short(&layer.diff_id),
             human_size(layer.size)
         );
-        upload(uds, store, layer).await?;
         delivery.layers_sent += 1;
         delivery.bytes_sent += layer.size;
+        let (uds, blob) = (uds.to_path_buf(), store.blob_path(&layer.blob));
+        running.spawn(async move { upload(&uds, &blob, &layer).await });
+    }
+    while let Some(done) = running.join_next().await {
+        finished(Some(done))?;
     }
     delivery.elapsed = began.elapsed();
     Ok(delivery)
+}
+
+/// Layers uploaded at once.
+const PARALLEL_UPLOADS: usize = 3;
+
+fn finished(done: Option<Result<Result<()>, tokio::task::JoinError>>) -> Result<()> {
+    match done {
+        Some(Ok(result)) => result,
+        Some(Err(e)) => Err(anyhow!("layer upload task failed: {e}")),
+        None => Ok(()),
+    }
 }
 
 fn short(digest: &str) -> &str {
@@ -90,9 +110,8 @@ fn short(digest: &str) -> &str {
     &hex[..hex.len().min(12)]
 }
 
-async fn upload(uds: &Path, store: &Store, layer: &Layer) -> Result<()> {
-    let path = store.blob_path(&layer.blob);
-    let mut file = tokio::fs::File::open(&path)
+async fn upload(uds: &Path, blob: &Path, layer: &Layer) -> Result<()> {
+    let mut file = tokio::fs::File::open(blob)
         .await
         .with_context(|| format!("opening layer {}", layer.blob))?;
     let size = file.metadata().await?.len();

@@ -4,7 +4,10 @@
 //!
 //! - pull of a ~100 MiB four-layer image from a local registry: hutch vs
 //!   `skopeo copy` to an OCI directory (median of 3, each into an empty store);
-//! - bytes stored for two images sharing a base vs the sum of their sizes.
+//! - bytes stored for two images sharing a base vs the sum of their sizes;
+//! - layer delivery into a running machine (`image mount` of that image
+//!   into an empty layer cache: upload, unpack, verify) against the raw
+//!   vsock stream (`machine exec -i cat > /dev/null` of the same bytes).
 
 use hutch_tests::registry::{docker_archive, push, random_layer, Registry};
 use hutch_tests::{median, Hutch};
@@ -109,5 +112,53 @@ fn main() {
         "  bytes stored        {:8.1} MiB ({:.0}% of the sum)",
         stored as f64 / 1048576.0,
         100.0 * stored as f64 / sum as f64
+    );
+
+    deliver(&h, &host, &layers, &work);
+}
+
+/// Times the delivery of app:1 (already pulled into `h`) into a fresh
+/// machine and the raw transport floor for the same bytes.
+fn deliver(h: &Hutch, host: &str, layers: &[std::path::PathBuf], work: &Path) {
+    let _machine = h.start("default");
+    let image = format!("{host}/app:1");
+    let began = Instant::now();
+    h.ok(&["image", "mount", &image]);
+    let cold = began.elapsed();
+    let began = Instant::now();
+    h.ok(&["image", "mount", &image]);
+    let warm = began.elapsed();
+    let bytes: u64 = layers
+        .iter()
+        .map(|l| std::fs::metadata(l).unwrap().len())
+        .sum();
+    let all = work.join("all-layers.bin");
+    let mut out = std::fs::File::create(&all).unwrap();
+    for l in layers {
+        std::io::copy(&mut std::fs::File::open(l).unwrap(), &mut out).unwrap();
+    }
+    let began = Instant::now();
+    let status = h
+        .cmd(&["machine", "exec", "-i", "--", "sh", "-c", "cat > /dev/null"])
+        .stdin(std::fs::File::open(&all).unwrap())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let raw = began.elapsed();
+    let mib = bytes as f64 / 1048576.0;
+    println!("layer delivery of {mib:.0} MiB (4 layers) into a running machine");
+    println!(
+        "  image mount, cold   {:8.0} ms  {:6.1} MiB/s (upload, unpack, verify)",
+        cold.as_secs_f64() * 1e3,
+        mib / cold.as_secs_f64()
+    );
+    println!(
+        "  image mount, cached {:8.0} ms",
+        warm.as_secs_f64() * 1e3
+    );
+    println!(
+        "  raw vsock stream    {:8.0} ms  {:6.1} MiB/s (exec -i cat > /dev/null)",
+        raw.as_secs_f64() * 1e3,
+        mib / raw.as_secs_f64()
     );
 }
