@@ -222,3 +222,46 @@ fn pull_of_a_multi_platform_index_picks_linux_amd64() {
         "the amd64 image"
     );
 }
+
+#[test]
+fn pull_by_digest_stores_that_manifest_untagged() {
+    let h = Hutch::new("registry-digest");
+    let work = h.home.join("work");
+    let layer = random_layer(&work, "digest-layer", 1);
+    let registry = Registry::start(&work);
+    let host = registry.host();
+    push(
+        &docker_archive(&work, "app:1", &[&layer]),
+        &format!("{host}/app:1"),
+    );
+    let tagged = Hutch::new("registry-digest-tagged");
+    let out = tagged.ok(&["pull", &format!("{host}/app:1")]);
+    let digest = out
+        .lines()
+        .find_map(|l| l.strip_prefix("Digest: "))
+        .expect("pull prints the digest")
+        .to_string();
+
+    let by_digest = format!("{host}/app@{digest}");
+    let out = h.ok(&["pull", &by_digest]);
+    assert!(out.contains("Pull complete"), "{out}");
+    let images = h.ok(&["images", "--digests"]);
+    let row = images.lines().nth(1).unwrap_or_default();
+    assert!(
+        row.contains(&format!("{host}/app")) && row.contains("<none>") && row.contains(&digest),
+        "{images}"
+    );
+    let inspect: serde_json::Value =
+        serde_json::from_str(&h.ok(&["image", "inspect", &by_digest])).unwrap();
+    assert_eq!(inspect[0]["ManifestDigest"], digest.as_str());
+
+    // A digest the registry does not have is a clear error.
+    let missing = format!("{host}/app@sha256:{}", "0".repeat(64));
+    let out = h.run(&["pull", &missing]);
+    assert_eq!(out.status.code(), Some(125));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("not found") || err.contains("unknown"),
+        "{err}"
+    );
+}

@@ -132,7 +132,7 @@ pub fn images(quiet: bool, digests: bool) -> Result<()> {
     for (full, digest) in store.tags()? {
         let image = manifest::load(&store, &digest)?;
         let (repo, tag) = match Reference::parse(&full) {
-            Ok(r) => (r.short_repository(), r.tag),
+            Ok(r) => (r.short_repository(), r.shown_tag().to_string()),
             Err(_) => (full.clone(), String::new()),
         };
         rows.push((repo, tag, image));

@@ -28,7 +28,14 @@ fn is_local(registry: &str) -> bool {
 }
 
 fn remote(r: &Reference) -> oci_client::Reference {
-    oci_client::Reference::with_tag(r.registry.clone(), r.repository.clone(), r.tag.clone())
+    match &r.digest {
+        Some(d) => {
+            oci_client::Reference::with_digest(r.registry.clone(), r.repository.clone(), d.clone())
+        }
+        None => {
+            oci_client::Reference::with_tag(r.registry.clone(), r.repository.clone(), r.tag.clone())
+        }
+    }
 }
 
 async fn with_retries<T, F, Fut>(what: &str, mut f: F) -> Result<T>
@@ -200,6 +207,13 @@ pub async fn pull(store: &Store, lock: &StoreLock, name: &str) -> Result<Digest>
     let (mut bytes, mut digest) = fetch_manifest(&client, &image)
         .await
         .map_err(|e| explain(e, &reference))?;
+    if let Some(wanted) = &reference.digest {
+        // Whatever the registry says, the bytes must hash to what was asked.
+        let actual = Digest::of(&bytes);
+        if actual.as_str() != wanted {
+            bail!("the registry sent manifest {actual} for {shown}; nothing was stored");
+        }
+    }
 
     // A multi-platform index: take this machine's platform.
     if index::is_index(&bytes).context("the registry sent a malformed manifest")? {
@@ -224,7 +238,7 @@ pub async fn pull(store: &Store, lock: &StoreLock, name: &str) -> Result<Digest>
 
     println!(
         "{}: Pulling from {}",
-        reference.tag,
+        reference.digest.as_deref().unwrap_or(&reference.tag),
         reference.short_repository()
     );
     let mut tasks = tokio::task::JoinSet::new();

@@ -12,6 +12,8 @@ pub struct Reference {
     pub registry: String,
     pub repository: String,
     pub tag: String,
+    /// `sha256:<hex>` for `name@sha256:...`: the exact manifest, no tag.
+    pub digest: Option<String>,
 }
 
 fn valid_component(c: &str) -> bool {
@@ -33,9 +35,20 @@ fn valid_tag(t: &str) -> bool {
 
 impl Reference {
     pub fn parse(input: &str) -> Result<Reference> {
-        if input.contains('@') {
-            bail!("{input:?}: references by digest are not supported yet; use name:tag");
-        }
+        let (input, digest) = match input.split_once('@') {
+            Some((name, digest)) => {
+                let hex = digest.strip_prefix("sha256:").unwrap_or("");
+                if hex.len() != 64
+                    || !hex
+                        .bytes()
+                        .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+                {
+                    bail!("invalid digest in {input:?}: use name@sha256:<64 lowercase hex digits>");
+                }
+                (name, Some(digest.to_string()))
+            }
+            None => (input, None),
+        };
         let (name, tag) = match input.rsplit_once(':') {
             Some((n, t)) if !t.contains('/') => (n, t),
             _ => (input, DEFAULT_TAG),
@@ -63,17 +76,32 @@ impl Reference {
             registry,
             repository,
             tag: tag.to_string(),
+            digest,
         })
     }
 
     /// The full form the store keys on.
     pub fn full(&self) -> String {
-        format!("{}/{}:{}", self.registry, self.repository, self.tag)
+        match &self.digest {
+            Some(d) => format!("{}/{}@{d}", self.registry, self.repository),
+            None => format!("{}/{}:{}", self.registry, self.repository, self.tag),
+        }
     }
 
-    /// `repository:tag` as docker shows it (`alpine:latest`).
+    /// `repository:tag` (or `repository@digest`) as docker shows it.
     pub fn short(&self) -> String {
-        format!("{}:{}", self.short_repository(), self.tag)
+        match &self.digest {
+            Some(d) => format!("{}@{d}", self.short_repository()),
+            None => format!("{}:{}", self.short_repository(), self.tag),
+        }
+    }
+
+    /// The tag column of `docker images`: `<none>` for a digest reference.
+    pub fn shown_tag(&self) -> &str {
+        match self.digest {
+            Some(_) => "<none>",
+            None => &self.tag,
+        }
     }
 
     /// The repository as `docker images` shows it.
@@ -107,6 +135,17 @@ mod tests {
         let r = Reference::parse("user/app:1.2").unwrap();
         assert_eq!(r.full(), "docker.io/user/app:1.2");
         assert_eq!(r.short_repository(), "user/app");
+    }
+
+    #[test]
+    fn digest_references_name_one_manifest() {
+        let hex = "a".repeat(64);
+        let r = Reference::parse(&format!("localhost:5000/app@sha256:{hex}")).unwrap();
+        assert_eq!(r.full(), format!("localhost:5000/app@sha256:{hex}"));
+        assert_eq!(Reference::parse(&r.full()).unwrap(), r);
+        assert_eq!(r.shown_tag(), "<none>");
+        assert!(Reference::parse("app@sha256:abc").is_err());
+        assert!(Reference::parse(&format!("app@md5:{hex}")).is_err());
     }
 
     #[test]

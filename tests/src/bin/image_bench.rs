@@ -152,10 +152,7 @@ fn deliver(h: &Hutch, host: &str, layers: &[std::path::PathBuf], work: &Path) {
         cold.as_secs_f64() * 1e3,
         mib / cold.as_secs_f64()
     );
-    println!(
-        "  image mount, cached {:8.0} ms",
-        warm.as_secs_f64() * 1e3
-    );
+    println!("  image mount, cached {:8.0} ms", warm.as_secs_f64() * 1e3);
     println!(
         "  raw vsock stream    {:8.0} ms  {:6.1} MiB/s (exec -i cat > /dev/null)",
         raw.as_secs_f64() * 1e3,
