@@ -7,10 +7,10 @@ use crate::arch::x86_64::{layout, load_linux, BootError};
 use crate::devices::bus::{Bus, VmAction};
 use crate::devices::legacy::i8042::{I8042_BASE, I8042_LEN};
 use crate::devices::legacy::{SerialConsole, I8042, SERIAL_IRQ, SERIAL_PORT};
-use crate::devices::virtio::block::mmio_device::BlockMmio;
+use crate::devices::virtio::block::mmio_device::block_mmio;
 use crate::devices::virtio::block::BlockDevice;
 use crate::devices::virtio::mmio::{MmioTransport, QUEUE_NOTIFY};
-use crate::devices::virtio::vsock::mmio_device::VsockMmio;
+use crate::devices::virtio::vsock::mmio_device::vsock_mmio;
 use crate::devices::virtio::VirtioDevice;
 use crate::hypervisor::kvm::KvmHypervisor;
 use crate::hypervisor::{Hypervisor, HypervisorError, IoEventAddress, Vcpu, VcpuExit, Vm};
@@ -154,11 +154,11 @@ impl Machine {
         let mut devices: Vec<Box<dyn VirtioDevice>> = Vec::new();
         if let Some(v) = &config.vsock {
             let device =
-                VsockMmio::new(v.guest_cid, &v.uds).map_err(|e| VmmError::Setup(e.to_string()))?;
+                vsock_mmio(v.guest_cid, &v.uds).map_err(|e| VmmError::Setup(e.to_string()))?;
             devices.push(Box::new(device));
         }
         if let Some(core) = config.disk {
-            let device = BlockMmio::new(core).map_err(|e| VmmError::Setup(e.to_string()))?;
+            let device = block_mmio(core).map_err(|e| VmmError::Setup(e.to_string()))?;
             devices.push(Box::new(device));
         }
         let mut mmio = Bus::default();

@@ -3,7 +3,7 @@
 //! devices with a host side, one host fd, lets the device core work, and
 //! raises the interrupt (irqfd) when used rings changed.
 
-use super::Interrupt;
+use super::{read_config_bytes, Interrupt, VirtioDevice};
 use std::os::unix::io::{AsRawFd, RawFd};
 use std::sync::Arc;
 use virtio_queue::Queue;
@@ -32,10 +32,10 @@ pub trait QueueHandler: Send + 'static {
 }
 
 /// Stops the worker thread when dropped (with the device that owns it).
-pub struct WorkerStop(EventFd);
+struct WorkerStop(EventFd);
 
 impl WorkerStop {
-    pub fn new() -> std::io::Result<Self> {
+    fn new() -> std::io::Result<Self> {
         Ok(WorkerStop(EventFd::new(libc::EFD_NONBLOCK)?))
     }
 }
@@ -46,8 +46,84 @@ impl Drop for WorkerStop {
     }
 }
 
+/// A device core behind our virtio-mmio transport: what the transport
+/// reads before activation, and the core, which activation moves into a
+/// worker thread.
+pub struct WorkerDevice<H> {
+    name: &'static str,
+    device_type: u32,
+    queue_sizes: Vec<u16>,
+    features: u64,
+    config: Vec<u8>,
+    core: Option<H>,
+    stop: WorkerStop,
+}
+
+impl<H: QueueHandler> WorkerDevice<H> {
+    /// `features` are the device's own bits (the transport adds
+    /// VIRTIO_F_VERSION_1); `config` is its configuration space.
+    pub fn new(
+        name: &'static str,
+        device_type: u32,
+        queue_sizes: Vec<u16>,
+        features: u64,
+        config: Vec<u8>,
+        core: H,
+    ) -> std::io::Result<Self> {
+        Ok(WorkerDevice {
+            name,
+            device_type,
+            queue_sizes,
+            features,
+            config,
+            core: Some(core),
+            stop: WorkerStop::new()?,
+        })
+    }
+}
+
+impl<H: QueueHandler> VirtioDevice for WorkerDevice<H> {
+    fn device_type(&self) -> u32 {
+        self.device_type
+    }
+
+    fn queue_max_sizes(&self) -> &[u16] {
+        &self.queue_sizes
+    }
+
+    fn features(&self) -> u64 {
+        self.features
+    }
+
+    fn read_config(&self, offset: u64, data: &mut [u8]) {
+        read_config_bytes(&self.config, offset, data);
+    }
+
+    fn activate(
+        &mut self,
+        mem: GuestMemoryMmap,
+        queues: Vec<Queue>,
+        queue_events: Vec<EventFd>,
+        interrupt: Arc<Interrupt>,
+    ) -> Result<(), String> {
+        let core = self
+            .core
+            .take()
+            .ok_or_else(|| format!("{} device activated twice", self.name))?;
+        spawn_worker(
+            self.name,
+            core,
+            mem,
+            queues,
+            queue_events,
+            interrupt,
+            &self.stop,
+        )
+    }
+}
+
 /// Starts the worker thread `name` serving `handler`.
-pub fn spawn_worker<H: QueueHandler>(
+fn spawn_worker<H: QueueHandler>(
     name: &str,
     handler: H,
     mem: GuestMemoryMmap,

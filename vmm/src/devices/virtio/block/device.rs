@@ -89,10 +89,6 @@ impl BlockDevice {
         })
     }
 
-    pub fn capacity_sectors(&self) -> u64 {
-        self.sectors
-    }
-
     /// Device feature bits (the transport adds VIRTIO_F_VERSION_1).
     pub fn features(&self) -> u64 {
         VIRTIO_BLK_F_SEG_MAX | VIRTIO_BLK_F_FLUSH | VIRTIO_BLK_F_DISCARD | VIRTIO_BLK_F_WRITE_ZEROES
@@ -158,10 +154,10 @@ impl BlockDevice {
                     .write_all(&self.id[..n])
                     .map_err(|e| e.to_string())
             }
-            Operation::Discard => self.for_segments(req, |d, s| {
+            Operation::Discard => self.for_segments(req, |d, (offset, len)| {
                 // Discard is advisory: a host file system without hole
                 // punching keeps the blocks, and the guest is not told.
-                let _ = d.punch_hole(s.0, s.1);
+                let _ = punch_hole(&d.file, offset, len);
                 Ok(())
             }),
             Operation::WriteZeroes => self.for_segments(req, |d, s| d.zero(s.0, s.1)),
@@ -195,41 +191,52 @@ impl BlockDevice {
         }
     }
 
-    fn read(&mut self, sector: u64, req: &mut Request) -> Result<(), String> {
-        let mut left = req.data_out.available_bytes();
-        let mut offset = self.checked_range(sector, left as u64)?;
+    /// Runs `step(file, chunk, byte offset)` over `len` bytes from byte
+    /// `offset`, one buffer-sized chunk at a time.
+    fn in_chunks(
+        &mut self,
+        mut offset: u64,
+        len: usize,
+        mut step: impl FnMut(&File, &mut [u8], u64) -> Result<(), String>,
+    ) -> Result<(), String> {
+        let mut left = len;
         while left > 0 {
-            let (file, buf) = (&self.file, chunk(&mut self.buf, left));
-            file.read_exact_at(buf, offset)
-                .map_err(|e| format!("reading at {offset}: {e}"))?;
-            req.data_out.write_all(buf).map_err(|e| e.to_string())?;
+            let buf = chunk(&mut self.buf, left);
+            step(&self.file, buf, offset)?;
             offset += buf.len() as u64;
             left -= buf.len();
         }
         Ok(())
     }
 
+    fn read(&mut self, sector: u64, req: &mut Request) -> Result<(), String> {
+        let len = req.data_out.available_bytes();
+        let offset = self.checked_range(sector, len as u64)?;
+        self.in_chunks(offset, len, |file, buf, at| {
+            file.read_exact_at(buf, at)
+                .map_err(|e| format!("reading at {at}: {e}"))?;
+            req.data_out.write_all(buf).map_err(|e| e.to_string())
+        })
+    }
+
     fn write(&mut self, sector: u64, req: &mut Request) -> Result<(), String> {
-        let mut left = req.data_in.available_bytes();
-        let mut offset = self.checked_range(sector, left as u64)?;
-        while left > 0 {
-            let (file, buf) = (&self.file, chunk(&mut self.buf, left));
+        let len = req.data_in.available_bytes();
+        let offset = self.checked_range(sector, len as u64)?;
+        self.in_chunks(offset, len, |file, buf, at| {
             req.data_in.read_exact(buf).map_err(|e| e.to_string())?;
-            let len = buf.len() as u64;
             // Zeroed pages (a fresh file system's tables, freed space) are
             // stored as holes rather than as allocated zeros.
-            let punched = offset.is_multiple_of(HOLE_ALIGN)
-                && len.is_multiple_of(HOLE_ALIGN)
+            let n = buf.len() as u64;
+            let punched = at.is_multiple_of(HOLE_ALIGN)
+                && n.is_multiple_of(HOLE_ALIGN)
                 && buf.iter().all(|&b| b == 0)
-                && punch_hole(file, offset, len).is_ok();
-            if !punched {
-                file.write_all_at(buf, offset)
-                    .map_err(|e| format!("writing at {offset}: {e}"))?;
+                && punch_hole(file, at, n).is_ok();
+            if punched {
+                return Ok(());
             }
-            offset += len;
-            left -= len as usize;
-        }
-        Ok(())
+            file.write_all_at(buf, at)
+                .map_err(|e| format!("writing at {at}: {e}"))
+        })
     }
 
     /// Runs `apply(byte offset, byte length)` for each segment of a discard
@@ -262,26 +269,17 @@ impl BlockDevice {
         Ok(())
     }
 
-    fn punch_hole(&self, offset: u64, len: u64) -> Result<(), String> {
-        punch_hole(&self.file, offset, len).map_err(|e| e.to_string())
-    }
-
     /// Zeroes a range: a hole where the host file system can make one,
     /// written zeros where it cannot.
-    fn zero(&mut self, mut offset: u64, len: u64) -> Result<(), String> {
+    fn zero(&mut self, offset: u64, len: u64) -> Result<(), String> {
         if punch_hole(&self.file, offset, len).is_ok() {
             return Ok(());
         }
-        let mut left = len as usize;
-        while left > 0 {
-            let (file, buf) = (&self.file, chunk(&mut self.buf, left));
+        self.in_chunks(offset, len as usize, |file, buf, at| {
             buf.fill(0);
-            file.write_all_at(buf, offset)
-                .map_err(|e| format!("writing at {offset}: {e}"))?;
-            offset += buf.len() as u64;
-            left -= buf.len();
-        }
-        Ok(())
+            file.write_all_at(buf, at)
+                .map_err(|e| format!("writing at {at}: {e}"))
+        })
     }
 }
 

@@ -3,40 +3,34 @@
 //! on the host side.
 
 use super::{VsockDevice, VsockError, NUM_QUEUES, RX_QUEUE, TX_QUEUE, VIRTIO_ID_VSOCK};
-use crate::devices::virtio::worker::{spawn_worker, QueueHandler, WorkerStop};
-use crate::devices::virtio::{read_config_bytes, Interrupt, VirtioDevice};
+use crate::devices::virtio::worker::{QueueHandler, WorkerDevice};
 use std::os::unix::io::RawFd;
 use std::path::Path;
-use std::sync::Arc;
 use virtio_queue::Queue;
 use vm_memory::GuestMemoryMmap;
-use vmm_sys_util::eventfd::EventFd;
 
 const QUEUE_SIZE: u16 = 256;
 
-pub struct VsockMmio {
-    /// Present until activation moves it into the worker.
-    core: Option<VsockDevice>,
-    config: [u8; 8],
-    stop: WorkerStop,
-}
-
-impl VsockMmio {
-    /// Binds the host Unix socket now, so host clients can connect while
-    /// the guest is still booting.
-    pub fn new(guest_cid: u64, uds_path: &Path) -> Result<Self, VsockError> {
-        let core = VsockDevice::new(guest_cid, uds_path)?;
-        let config = core.config_space();
-        let stop = WorkerStop::new().map_err(|source| VsockError::Listen {
-            path: uds_path.display().to_string(),
-            source,
-        })?;
-        Ok(VsockMmio {
-            core: Some(core),
-            config,
-            stop,
-        })
-    }
+/// The device for guest `guest_cid`. It binds the host Unix socket now, so
+/// host clients can connect while the guest is still booting.
+pub fn vsock_mmio(
+    guest_cid: u64,
+    uds_path: &Path,
+) -> Result<WorkerDevice<VsockDevice>, VsockError> {
+    let core = VsockDevice::new(guest_cid, uds_path)?;
+    let config = core.config_space().to_vec();
+    WorkerDevice::new(
+        "vsock",
+        VIRTIO_ID_VSOCK,
+        vec![QUEUE_SIZE; NUM_QUEUES],
+        0,
+        config,
+        core,
+    )
+    .map_err(|source| VsockError::Listen {
+        path: uds_path.display().to_string(),
+        source,
+    })
 }
 
 impl QueueHandler for VsockDevice {
@@ -60,42 +54,5 @@ impl QueueHandler for VsockDevice {
 
     fn after_events(&mut self, mem: &GuestMemoryMmap, queues: &mut [Queue]) -> bool {
         self.process_rx(mem, &mut queues[RX_QUEUE])
-    }
-}
-
-impl VirtioDevice for VsockMmio {
-    fn device_type(&self) -> u32 {
-        VIRTIO_ID_VSOCK
-    }
-
-    fn queue_max_sizes(&self) -> &[u16] {
-        &[QUEUE_SIZE; NUM_QUEUES]
-    }
-
-    fn features(&self) -> u64 {
-        0
-    }
-
-    fn read_config(&self, offset: u64, data: &mut [u8]) {
-        read_config_bytes(&self.config, offset, data);
-    }
-
-    fn activate(
-        &mut self,
-        mem: GuestMemoryMmap,
-        queues: Vec<Queue>,
-        queue_events: Vec<EventFd>,
-        interrupt: Arc<Interrupt>,
-    ) -> Result<(), String> {
-        let core = self.core.take().ok_or("vsock device activated twice")?;
-        spawn_worker(
-            "vsock",
-            core,
-            mem,
-            queues,
-            queue_events,
-            interrupt,
-            &self.stop,
-        )
     }
 }
