@@ -85,10 +85,11 @@ pub fn mount(
     Ok(())
 }
 
-pub fn unmount(target: &str) -> io::Result<()> {
+/// umount2(2) with `flags` (0, or e.g. MNT_DETACH).
+pub fn unmount(target: &str, flags: libc::c_int) -> io::Result<()> {
     let target = cstr(target)?;
     // SAFETY: a valid NUL-terminated path.
-    if unsafe { libc::umount2(target.as_ptr(), 0) } < 0 {
+    if unsafe { libc::umount2(target.as_ptr(), flags) } < 0 {
         return Err(io::Error::last_os_error());
     }
     Ok(())
@@ -104,11 +105,8 @@ fn unmount_data() {
         .filter(|t| t.starts_with("/run/hutch/") || *t == crate::layers::CACHE_ROOT)
         .collect();
     for target in targets.into_iter().rev() {
-        if unmount(target).is_err() {
-            if let Ok(t) = cstr(target) {
-                // SAFETY: a valid NUL-terminated path.
-                unsafe { libc::umount2(t.as_ptr(), libc::MNT_DETACH) };
-            }
+        if unmount(target, 0).is_err() {
+            let _ = unmount(target, libc::MNT_DETACH);
         }
     }
 }
@@ -168,10 +166,9 @@ pub fn power_off() -> ! {
     std::thread::sleep(std::time::Duration::from_millis(200));
     // SAFETY: as above.
     unsafe { libc::kill(-1, libc::SIGKILL) };
-    // SAFETY: sync(2) has no preconditions.
-    unsafe { libc::sync() };
+    // Unmounting flushes the layer disk; sync flushes the rest.
     unmount_data();
-    // SAFETY: as above.
+    // SAFETY: sync(2) has no preconditions.
     unsafe { libc::sync() };
     // SAFETY: reboot(2) as root; it only returns on failure.
     unsafe { libc::reboot(libc::RB_AUTOBOOT) };

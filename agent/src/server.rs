@@ -1,7 +1,8 @@
 //! The vsock servers: control requests (port 1024), stdio stream
-//! attachment (port 1025) and layer uploads (port 1026). Each connection and each blocking request runs on
-//! its own thread, and a panic there is caught and answered as an error, so
-//! one bad request never takes the agent down.
+//! attachment (port 1025) and layer uploads (port 1026). Each connection
+//! and each blocking request runs on its own thread, and a panic there is
+//! caught and answered as an error, so one bad request never takes the
+//! agent down.
 
 use crate::exec::ProcessTable;
 use crate::layers::LayerCache;
@@ -64,6 +65,17 @@ fn error(kind: ErrorKind, message: impl Into<String>) -> Response {
     Response::Error(AgentError {
         kind,
         message: message.into(),
+    })
+}
+
+/// Runs `work`; a panic in it becomes an internal-error answer instead of
+/// taking the agent down.
+fn guarded(doing: &str, work: impl FnOnce() -> Response) -> Response {
+    catch_unwind(AssertUnwindSafe(work)).unwrap_or_else(|_| {
+        error(
+            ErrorKind::Internal,
+            format!("the agent hit an internal error {doing}"),
+        )
     })
 }
 
@@ -137,14 +149,8 @@ fn handle_control(conn: VsockStream, services: Services) {
         );
         let (services, writer) = (services.clone(), writer.clone());
         let run = move || {
-            let response = catch_unwind(AssertUnwindSafe(|| {
+            let response = guarded("handling this request", || {
                 handle_request(envelope.body, &services)
-            }))
-            .unwrap_or_else(|_| {
-                error(
-                    ErrorKind::Internal,
-                    "the agent hit an internal error handling this request",
-                )
             });
             reply(&writer, id, response);
         };
@@ -209,21 +215,15 @@ pub fn serve_streams(listener: VsockListener, table: Arc<ProcessTable>) -> ! {
 pub fn serve_uploads(listener: VsockListener, cache: Arc<LayerCache>) -> ! {
     accept_loop(listener, "layer", move |mut conn| {
         let response = match read_frame::<LayerUpload, _>(&mut conn) {
-            Ok(Some(upload)) => catch_unwind(AssertUnwindSafe(|| {
+            Ok(Some(upload)) => guarded("unpacking this layer", || {
                 cache
                     .receive(&upload, &mut conn)
                     .map(|unpacked_bytes| Response::LayerStored {
                         diff_id: upload.diff_id.clone(),
                         unpacked_bytes,
                     })
-            }))
-            .unwrap_or_else(|_| {
-                Err(AgentError {
-                    kind: ErrorKind::Internal,
-                    message: "the agent hit an internal error unpacking this layer".into(),
-                })
-            })
-            .unwrap_or_else(Response::Error),
+                    .unwrap_or_else(Response::Error)
+            }),
             Ok(None) => return,
             Err(e) => error(
                 ErrorKind::BadRequest,

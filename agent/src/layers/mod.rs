@@ -269,7 +269,7 @@ impl LayerCache {
                 format!("image {image_id} is not mounted"),
             ));
         };
-        crate::init::unmount(path)
+        crate::init::unmount(path, 0)
             .map_err(|e| failure(ErrorKind::Storage, format!("unmounting {path}: {e}")))?;
         let _ = std::fs::remove_dir(path);
         mounts.remove(image_id);
