@@ -11,15 +11,6 @@ use protocol::{
     read_frame_async, write_frame_async, Envelope, LayerUpload, Request, Response, LAYER_PORT,
 };
 use std::path::Path;
-use std::time::{Duration, Instant};
-
-/// What one delivery did.
-#[derive(Debug, Default)]
-pub struct Delivery {
-    pub layers_sent: usize,
-    pub bytes_sent: u64,
-    pub elapsed: Duration,
-}
 
 /// A layer: its blob in the host store and its diff id.
 pub struct Layer {
@@ -60,8 +51,7 @@ pub async fn deliver(
     client: &mut AgentClient,
     store: &Store,
     image: &Image,
-) -> Result<Delivery> {
-    let began = Instant::now();
+) -> Result<()> {
     let layers = layers(image)?;
     let wanted: Vec<String> = layers.iter().map(|l| l.diff_id.clone()).collect();
     let Response::Layers { present } = client
@@ -70,7 +60,6 @@ pub async fn deliver(
     else {
         bail!("unexpected reply to a layer status request");
     };
-    let mut delivery = Delivery::default();
     // A few layers at a time: the agent unpacks each on its own thread.
     let mut running = tokio::task::JoinSet::new();
     for layer in layers.into_iter().filter(|l| !present.contains(&l.diff_id)) {
@@ -82,16 +71,13 @@ pub async fn deliver(
             short(&layer.diff_id),
             human_size(layer.size)
         );
-        delivery.layers_sent += 1;
-        delivery.bytes_sent += layer.size;
         let (uds, blob) = (uds.to_path_buf(), store.blob_path(&layer.blob));
         running.spawn(async move { upload(&uds, &blob, &layer).await });
     }
     while let Some(done) = running.join_next().await {
         finished(Some(done))?;
     }
-    delivery.elapsed = began.elapsed();
-    Ok(delivery)
+    Ok(())
 }
 
 /// Layers uploaded at once.

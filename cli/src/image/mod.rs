@@ -265,11 +265,7 @@ pub async fn mount(name: &str, machine: &str) -> Result<()> {
 pub async fn unmount(name: &str, machine: &str) -> Result<()> {
     let store = open_store()?;
     let (_, image) = find(&store, name)?;
-    let paths = crate::paths::MachinePaths::new(machine)?;
-    if !crate::machine::state::is_running(&paths) {
-        return Err(crate::machine::not_running(machine, &paths));
-    }
-    let mut client = crate::agent::AgentClient::connect(&paths.vsock()).await?;
+    let (_, mut client) = crate::machine::connect_running(machine).await?;
     let request = protocol::Request::UnmountImage {
         image_id: image.config_digest.as_str().to_string(),
     };
@@ -298,9 +294,8 @@ fn prune_machines(store: &Store) -> Result<()> {
     let keep = all_diff_ids(store)?;
     crate::block_on(async {
         for name in machines {
-            let paths = crate::paths::MachinePaths::new(&name)?;
             let pruned = async {
-                let mut client = crate::agent::AgentClient::connect(&paths.vsock()).await?;
+                let (_, mut client) = crate::machine::connect_running(&name).await?;
                 let request = protocol::Request::PruneLayers { keep: keep.clone() };
                 client.request(request).await
             };

@@ -1,9 +1,7 @@
 //! `hutch machine exec`: run a command in the guest (not in a container),
 //! streaming its stdio, and exit with its status.
 
-use super::{not_running, state};
-use crate::agent::{attach_stream, AgentClient, AgentFailure};
-use crate::paths::MachinePaths;
+use crate::agent::{attach_stream, AgentFailure};
 use anyhow::{bail, Result};
 use protocol::{ErrorKind, ExecSpec, Request, Response, StdioStream};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
@@ -32,12 +30,8 @@ where
 
 /// Runs the command; returns the exit status hutch should exit with.
 pub async fn exec(opts: ExecOptions) -> Result<i32> {
-    let paths = MachinePaths::new(&opts.name)?;
-    if !state::is_running(&paths) {
-        return Err(not_running(&opts.name, &paths));
-    }
+    let (paths, mut client) = super::connect_running(&opts.name).await?;
     let uds = paths.vsock();
-    let mut client = AgentClient::connect(&uds).await?;
     let spec = ExecSpec {
         args: opts.args,
         env: opts.env,

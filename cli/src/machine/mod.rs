@@ -88,8 +88,7 @@ pub const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(120);
 /// Connects to the agent of machine `name`, first starting the machine with
 /// default settings if it is not running, as docker starts its engine.
 pub async fn connect_or_start(name: &str) -> Result<(MachinePaths, AgentClient)> {
-    let paths = MachinePaths::new(name)?;
-    if !state::is_running(&paths) {
+    if !state::is_running(&MachinePaths::new(name)?) {
         eprintln!("starting machine '{name}'");
         start(StartOptions {
             name: name.to_string(),
@@ -100,6 +99,16 @@ pub async fn connect_or_start(name: &str) -> Result<(MachinePaths, AgentClient)>
             timeout: DEFAULT_START_TIMEOUT,
         })
         .await?;
+    }
+    connect_running(name).await
+}
+
+/// Connects to the agent of running machine `name`; if it is not running,
+/// says why and how to start it.
+pub async fn connect_running(name: &str) -> Result<(MachinePaths, AgentClient)> {
+    let paths = MachinePaths::new(name)?;
+    if !state::is_running(&paths) {
+        return Err(not_running(name, &paths));
     }
     let client = AgentClient::connect(&paths.vsock())
         .await
