@@ -4,7 +4,9 @@ mod agent;
 mod image;
 mod machine;
 mod paths;
+mod registry;
 mod system;
+mod terminal;
 mod units;
 
 use clap::{Parser, Subcommand};
@@ -40,7 +42,19 @@ enum Command {
     /// Give an image another name
     Tag(TagArgs),
     /// Pull an image from a registry (plain HTTP for registries on localhost)
-    Pull { image: String },
+    Pull {
+        image: String,
+        /// Allow a registry with plain HTTP or an unverifiable TLS certificate
+        #[arg(long)]
+        insecure: bool,
+    },
+    /// Log in to a registry (default: Docker Hub); credentials go to $HUTCH_HOME/config.json
+    Login(LoginArgs),
+    /// Forget a registry's credentials
+    Logout {
+        /// Registry host (default: Docker Hub)
+        server: Option<String>,
+    },
     /// Load images from a `docker save` archive or an OCI image-layout tar
     Load {
         /// Archive to read (default: standard input)
@@ -69,6 +83,22 @@ struct ListArgs {
     /// Show manifest digests
     #[arg(long)]
     digests: bool,
+}
+
+#[derive(clap::Args)]
+struct LoginArgs {
+    /// Registry host (default: Docker Hub)
+    server: Option<String>,
+    #[arg(short, long)]
+    username: Option<String>,
+    #[arg(short, long)]
+    password: Option<String>,
+    /// Read the password from standard input
+    #[arg(long)]
+    password_stdin: bool,
+    /// Allow a registry with plain HTTP or an unverifiable TLS certificate
+    #[arg(long)]
+    insecure: bool,
 }
 
 #[derive(clap::Args)]
@@ -228,7 +258,20 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Import(a) => return run_image(ImageCommand::Import(a)).map(|_| 0),
         Command::Tag(a) => return run_image(ImageCommand::Tag(a)).map(|_| 0),
         Command::Rmi(a) => return run_image(ImageCommand::Rm(a)).map(|_| 0),
-        Command::Pull { image } => return block_on(image::pull(&image)).map(|_| 0),
+        Command::Pull { image, insecure } => {
+            return block_on(image::pull(&image, insecure)).map(|_| 0)
+        }
+        Command::Login(a) => {
+            return block_on(registry::login::login(registry::login::LoginOptions {
+                server: a.server,
+                username: a.username,
+                password: a.password,
+                password_stdin: a.password_stdin,
+                insecure: a.insecure,
+            }))
+            .map(|_| 0)
+        }
+        Command::Logout { server } => return registry::login::logout(server.as_deref()).map(|_| 0),
         Command::System(SystemCommand::Df) => return block_on(system::df()).map(|_| 0),
         Command::Load { input } => return image::load(input.as_deref()).map(|_| 0),
         Command::Save { output, images } => return image::save(&images, &output).map(|_| 0),

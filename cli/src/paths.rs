@@ -36,6 +36,31 @@ pub fn ensure_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Replaces `path` with `bytes` all at once (temp file, fsync, rename), so a
+/// reader or a crash sees the old or the new content, never half. `mode`
+/// applies from creation: credentials are never readable by others.
+pub fn replace_file(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let name = path.file_name().context("no file name")?.to_string_lossy();
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let write = || -> std::io::Result<()> {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(mode)
+            .open(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)
+    };
+    write().map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        anyhow::Error::new(e).context(format!("writing {}", path.display()))
+    })
+}
+
 /// The guest kernel and initramfs: `$HUTCH_GUEST_DIR`, else `$HUTCH_HOME/guest`.
 pub fn guest_dir() -> Result<PathBuf> {
     match std::env::var_os("HUTCH_GUEST_DIR").filter(|d| !d.is_empty()) {

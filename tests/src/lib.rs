@@ -70,6 +70,8 @@ impl Hutch {
         cmd.args(args)
             .env("HUTCH_HOME", &self.home)
             .env("HUTCH_GUEST_DIR", guest_dir())
+            // Not the developer's `docker login`s: hutch falls back to them.
+            .env("DOCKER_CONFIG", self.home.join("docker-config"))
             .env_remove("HUTCH_LOG")
             .stdin(Stdio::null());
         cmd
@@ -89,6 +91,19 @@ impl Hutch {
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs and insists on docker's failure status 125 with `expected` in
+    /// the message; returns stderr.
+    pub fn fails(&self, args: &[&str], expected: &str) -> String {
+        let out = self.run(args);
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(125), "hutch {args:?}: {err}");
+        assert!(
+            err.contains(expected),
+            "hutch {args:?}: wanted {expected:?} in: {err}"
+        );
+        err
     }
 
     /// `hutch machine exec --name NAME -- ARGS...`

@@ -1,10 +1,12 @@
 //! `hutch pull` against a real registry (Debian's docker-registry) started
 //! on loopback, with images pushed by skopeo.
 
-use hutch_tests::registry::{docker_archive, push, random_layer, sha256, tar_of, Registry};
+use hutch_tests::registry::{
+    docker_archive, get_manifest, push, put_manifest, random_layer, sha256, tar_of, Registry,
+};
 use hutch_tests::Hutch;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 fn manifest_layers(h: &Hutch, name: &str) -> Vec<String> {
@@ -170,20 +172,10 @@ fn pull_of_a_multi_platform_index_picks_linux_amd64() {
     );
 
     // Fetch both manifests and publish an index naming them by platform.
-    let fetch = |tag: &str| {
-        let out = Command::new("curl")
-            .args([
-                "-sf",
-                "-H",
-                "Accept: application/vnd.docker.distribution.manifest.v2+json",
-            ])
-            .arg(format!("http://{host}/v2/multi/manifests/{tag}"))
-            .output()
-            .expect("curl");
-        assert!(out.status.success());
-        out.stdout
-    };
-    let (amd_manifest, arm_manifest) = (fetch("amd"), fetch("arm"));
+    let (amd_manifest, arm_manifest) = (
+        get_manifest(&host, "multi", "amd"),
+        get_manifest(&host, "multi", "arm"),
+    );
     let entry = |m: &[u8], arch: &str| {
         serde_json::json!({
             "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
@@ -196,22 +188,7 @@ fn pull_of_a_multi_platform_index_picks_linux_amd64() {
         "mediaType": "application/vnd.docker.distribution.manifest.list.v2+json",
         "manifests": [entry(&arm_manifest, "arm64"), entry(&amd_manifest, "amd64")],
     });
-    let index_file = work.join("index.json");
-    std::fs::write(&index_file, serde_json::to_vec(&index).unwrap()).unwrap();
-    let put = Command::new("curl")
-        .args([
-            "-sf",
-            "-X",
-            "PUT",
-            "-H",
-            "Content-Type: application/vnd.docker.distribution.manifest.list.v2+json",
-        ])
-        .arg("--data-binary")
-        .arg(format!("@{}", index_file.display()))
-        .arg(format!("http://{host}/v2/multi/manifests/all"))
-        .status()
-        .unwrap();
-    assert!(put.success(), "publishing the index");
+    put_manifest(&host, "multi", "all", &index, &work);
 
     h.ok(&["pull", &format!("{host}/multi:all")]);
     let v: serde_json::Value =

@@ -159,6 +159,8 @@ pub fn load(
     for (reference, manifest) in images {
         // Every blob it needs must be here and parse before it gets a name.
         let image = manifest::load(store, &manifest)?;
+        manifest::check_runnable(&image.manifest)
+            .with_context(|| format!("{}; nothing was loaded", reference.short()))?;
         for blob in image.blobs() {
             if !store.blob_path(&blob).is_file() {
                 bail!("the archive lacks blob {blob}");

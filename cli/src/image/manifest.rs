@@ -2,12 +2,46 @@
 //! `oci-spec`'s types so malformed JSON is an error, not a surprise later.
 
 use super::store::{Digest, Store};
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use oci_spec::image::{ImageConfiguration, ImageManifest};
 
 pub const MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const CONFIG_MEDIA_TYPE: &str = "application/vnd.oci.image.config.v1+json";
 pub const LAYER_GZIP_MEDIA_TYPE: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+
+/// Configs of images that can run; artifacts (charts, signatures, SBOMs)
+/// carry other config types.
+const RUNNABLE_CONFIGS: &[&str] = &[
+    CONFIG_MEDIA_TYPE,
+    "application/vnd.docker.container.image.v1+json",
+];
+/// Layers hutch can unpack: tars, plain or gzip/zstd compressed.
+const UNPACKABLE_LAYERS: &[&str] = &[
+    "application/vnd.oci.image.layer.v1.tar",
+    LAYER_GZIP_MEDIA_TYPE,
+    "application/vnd.oci.image.layer.v1.tar+zstd",
+    "application/vnd.docker.image.rootfs.diff.tar.gzip",
+];
+
+/// Refuses, before anything is downloaded or named, what is not a
+/// container image hutch can run.
+pub fn check_runnable(manifest: &ImageManifest) -> Result<()> {
+    let config = manifest.config().media_type().to_string();
+    if !RUNNABLE_CONFIGS.contains(&config.as_str()) {
+        bail!("this is not a container image: its config has media type {config:?} (expected {CONFIG_MEDIA_TYPE})");
+    }
+    for layer in manifest.layers() {
+        let kind = layer.media_type().to_string();
+        if !UNPACKABLE_LAYERS.contains(&kind.as_str()) {
+            bail!(
+                "layer {} has media type {kind:?}, which hutch cannot unpack (it takes {})",
+                layer.digest(),
+                UNPACKABLE_LAYERS.join(", ")
+            );
+        }
+    }
+    Ok(())
+}
 
 pub struct Image {
     pub manifest_digest: Digest,

@@ -119,11 +119,11 @@ pub fn save(names: &[String], output: &str) -> Result<()> {
     archive::save(&store, &images, std::path::Path::new(output))
 }
 
-pub async fn pull(name: &str) -> Result<()> {
+pub async fn pull(name: &str, insecure: bool) -> Result<()> {
     let store = open_store()?;
     let lock = store.lock()?;
     // On failure, finished blobs stay for a rerun to reuse.
-    pull::pull(&store, &lock, name).await.map(|_| ())
+    pull::pull(&store, &lock, name, insecure).await.map(|_| ())
 }
 
 pub fn images(quiet: bool, digests: bool) -> Result<()> {

@@ -3,11 +3,12 @@
 //! fetches only what is missing; every blob is verified against its digest
 //! before it becomes visible, and the image is named only once complete.
 
-use super::reference::{Reference, DEFAULT_REGISTRY};
+use super::reference::Reference;
 use super::store::{BlobWriter, Digest, Store, StoreLock};
 use super::{index, manifest};
-use anyhow::{anyhow, bail, Context, Result};
-use oci_client::client::{ClientConfig, ClientProtocol};
+use crate::registry::failure::{is_permanent, Failure, RegistryError};
+use crate::registry::{credentials, explain, Transport};
+use anyhow::{Context, Result};
 use oci_client::secrets::RegistryAuth;
 use oci_client::Client;
 use std::io::Write;
@@ -20,12 +21,6 @@ const ACCEPTED: &[&str] = &[
     "application/vnd.docker.distribution.manifest.list.v2+json",
 ];
 const ATTEMPTS: u32 = 3;
-
-/// Registries on this machine speak plain HTTP, as docker allows.
-fn is_local(registry: &str) -> bool {
-    let host = registry.split(':').next().unwrap_or(registry);
-    host == "localhost" || host.starts_with("127.") || host == "[::1]"
-}
 
 fn remote(r: &Reference) -> oci_client::Reference {
     match &r.digest {
@@ -57,89 +52,33 @@ where
     }
 }
 
-/// What a registry failure means, read once from the error for both the
-/// retry decision and the message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Failure {
-    NotFound,
-    Denied,
-    BadContent,
-    Unreachable,
-    Other,
-}
-
-fn classify(e: &anyhow::Error) -> Failure {
-    let text = format!("{e:#}");
-    let has = |needles: &[&str]| needles.iter().any(|n| text.contains(n));
-    if has(&[
-        "manifest unknown",
-        "404",
-        "NAME_UNKNOWN",
-        "name unknown",
-        "not found",
-    ]) {
-        Failure::NotFound
-    } else if has(&["401", "403", "unauthorized", "denied"]) {
-        Failure::Denied
-    } else if has(&["digest mismatch"]) {
-        Failure::BadContent
-    } else if has(&["error sending request", "connect"]) {
-        Failure::Unreachable
-    } else {
-        Failure::Other
-    }
-}
-
-/// Errors a retry cannot fix: the registry said no, or the bytes are wrong.
-fn is_permanent(e: &anyhow::Error) -> bool {
-    matches!(
-        classify(e),
-        Failure::NotFound | Failure::Denied | Failure::BadContent
-    )
-}
-
-/// Turns a registry failure into what it means for the user.
-fn explain(e: anyhow::Error, r: &Reference) -> anyhow::Error {
-    let registry = if r.registry == DEFAULT_REGISTRY {
-        "Docker Hub"
-    } else {
-        r.registry.as_str()
-    };
-    match classify(&e) {
-        Failure::NotFound => anyhow!("{} not found in {registry}", r.short()),
-        Failure::Denied => anyhow!(
-            "{registry} refused access to {} (does it need a login?)",
-            r.short()
-        ),
-        Failure::Unreachable => {
-            anyhow!("cannot reach the registry {registry} (is it running, and is the name right?)")
-        }
-        Failure::BadContent | Failure::Other => {
-            e.context(format!("pulling {} from {registry}", r.short()))
-        }
-    }
-}
-
 /// Fetches a manifest by reference; checks its bytes against its digest.
 async fn fetch_manifest(
     client: &Client,
+    auth: &RegistryAuth,
     image: &oci_client::Reference,
 ) -> Result<(Vec<u8>, Digest)> {
     let (bytes, digest) = with_retries("fetching the manifest", || async {
         client
-            .pull_manifest_raw(image, &RegistryAuth::Anonymous, ACCEPTED)
+            .pull_manifest_raw(image, auth, ACCEPTED)
             .await
-            .map_err(|e| anyhow!("{e}"))
+            .map_err(|e| RegistryError::from(e).into())
     })
     .await?;
     let actual = Digest::of(&bytes);
+    let mismatch = |said: &str| {
+        RegistryError::new(
+            Failure::BadContent,
+            format!(
+                "manifest digest mismatch: {said}, the bytes hash to {actual}; nothing was stored"
+            ),
+        )
+    };
     if !digest.is_empty() && digest != actual.as_str() {
-        bail!("manifest digest mismatch: the registry says {digest}, the bytes hash to {actual}");
+        return Err(mismatch(&format!("the registry says {digest}")).into());
     }
-    if let Some(want) = image.digest() {
-        if want != actual.as_str() {
-            bail!("manifest digest mismatch: asked for {want}, got {actual}");
-        }
+    if let Some(want) = image.digest().filter(|want| *want != actual.as_str()) {
+        return Err(mismatch(&format!("asked for {want}")).into());
     }
     Ok((bytes.to_vec(), actual))
 }
@@ -155,8 +94,12 @@ async fn fetch_blob(
         client
             .pull_blob(image, digest.as_str(), &mut blob)
             .await
-            .map_err(|e| anyhow!("{e}"))?;
-        blob.0.commit(Some(digest)).map(|_| ())
+            .map_err(RegistryError::from)?;
+        // Wrong bytes or a full disk: downloading again would not help.
+        blob.0
+            .commit(Some(digest))
+            .map(|_| ())
+            .map_err(|e| RegistryError::new(Failure::BadContent, format!("{e:#}")).into())
     })
     .await
 }
@@ -191,29 +134,22 @@ impl tokio::io::AsyncWrite for AsyncBlob<'_> {
 
 /// Pulls `name`; returns the manifest digest. The caller holds the lock
 /// so that no garbage collection runs while blobs are not yet named.
-pub async fn pull(store: &Store, lock: &StoreLock, name: &str) -> Result<Digest> {
+pub async fn pull(store: &Store, lock: &StoreLock, name: &str, insecure: bool) -> Result<Digest> {
     let reference = Reference::parse(name)?;
-    let local = is_local(&reference.registry);
-    let client = Client::new(ClientConfig {
-        protocol: if local {
-            ClientProtocol::Http
-        } else {
-            ClientProtocol::Https
-        },
-        ..Default::default()
-    });
+    let client = Transport::choose(&reference.registry, insecure)
+        .await
+        .oci_client();
+    let login = credentials::lookup(&reference.registry)?;
+    let auth = match &login {
+        Some(c) => RegistryAuth::Basic(c.username.clone(), c.password.clone()),
+        None => RegistryAuth::Anonymous,
+    };
     let image = remote(&reference);
     let shown = reference.short();
-    let (mut bytes, mut digest) = fetch_manifest(&client, &image)
+    let explained = |e, subject: &str| explain(e, &reference.registry, subject, login.is_some());
+    let (mut bytes, mut digest) = fetch_manifest(&client, &auth, &image)
         .await
-        .map_err(|e| explain(e, &reference))?;
-    if let Some(wanted) = &reference.digest {
-        // Whatever the registry says, the bytes must hash to what was asked.
-        let actual = Digest::of(&bytes);
-        if actual.as_str() != wanted {
-            bail!("the registry sent manifest {actual} for {shown}; nothing was stored");
-        }
-    }
+        .map_err(|e| explained(e, &shown))?;
 
     // A multi-platform index: take this machine's platform.
     if index::is_index(&bytes).context("the registry sent a malformed manifest")? {
@@ -221,11 +157,15 @@ pub async fn pull(store: &Store, lock: &StoreLock, name: &str) -> Result<Digest>
             .for_machine()
             .with_context(|| shown.clone())?;
         let by_digest = image.clone_with_digest(pick.to_string());
-        (bytes, digest) = fetch_manifest(&client, &by_digest).await?;
+        (bytes, digest) = fetch_manifest(&client, &auth, &by_digest)
+            .await
+            .map_err(|e| explained(e, &shown))?;
     }
-    let manifest_digest = store.put_bytes(&bytes, Some(&digest))?;
     let parsed: oci_spec::image::ImageManifest =
         serde_json::from_slice(&bytes).context("the registry sent a malformed image manifest")?;
+    manifest::check_runnable(&parsed)
+        .with_context(|| format!("cannot pull {shown}; nothing was stored"))?;
+    let manifest_digest = store.put_bytes(&bytes, Some(&digest))?;
     // (digest, is a layer): docker reports progress for layers only.
     let mut blobs = vec![(parsed.config().digest().to_string(), false)];
     blobs.extend(
@@ -264,7 +204,7 @@ pub async fn pull(store: &Store, lock: &StoreLock, name: &str) -> Result<Digest>
         match result {
             Ok(()) if is_layer => println!("{short}: Pull complete"),
             Ok(()) => {}
-            Err(e) => failure = Some(e.context(format!("layer {short}"))),
+            Err(e) => failure = Some(explained(e, &format!("layer {short} of {shown}"))),
         }
     }
     if let Some(e) = failure {

@@ -32,9 +32,8 @@ impl MachineState {
     }
 
     pub fn save(&self, paths: &MachinePaths) -> Result<()> {
-        let tmp = paths.dir.join("state.json.tmp");
-        std::fs::write(&tmp, serde_json::to_vec_pretty(self)?)?;
-        std::fs::rename(&tmp, paths.state()).context("saving machine state")
+        crate::paths::replace_file(&paths.state(), &serde_json::to_vec_pretty(self)?, 0o644)
+            .context("saving machine state")
     }
 }
 
