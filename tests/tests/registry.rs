@@ -6,7 +6,7 @@ use hutch_tests::registry::{
 };
 use hutch_tests::Hutch;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 fn manifest_layers(h: &Hutch, name: &str) -> Vec<String> {
@@ -240,5 +240,59 @@ fn pull_by_digest_stores_that_manifest_untagged() {
     assert!(
         err.contains("not found") || err.contains("unknown"),
         "{err}"
+    );
+}
+
+#[test]
+fn pull_on_a_terminal_draws_a_progress_bar_per_layer() {
+    let h = Hutch::new("registry-progress");
+    let work = h.home.join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let layers = [
+        random_layer(&work, "bar-a", 2),
+        random_layer(&work, "bar-b", 3),
+    ];
+    let registry = Registry::start(&work);
+    let image = format!("{}/bars:1", registry.host());
+    push(
+        &docker_archive(&work, "bars:1", &[&layers[0], &layers[1]]),
+        &image,
+    );
+    // script(1) gives hutch a terminal and records what it drew.
+    let typescript = work.join("typescript");
+    let command = h.cmd(&["pull", &image]);
+    let line = std::iter::once(command.get_program())
+        .chain(command.get_args())
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let status = Command::new("script")
+        .args(["-qec", &line])
+        .arg(&typescript)
+        .env("HUTCH_HOME", &h.home)
+        .env("DOCKER_CONFIG", h.home.join("docker-config"))
+        .stdout(Stdio::null())
+        .status()
+        .expect("script (bsdutils)");
+    assert!(status.success());
+    let drawn = String::from_utf8_lossy(&std::fs::read(&typescript).unwrap()).into_owned();
+    for (digest, size) in manifest_layers(&h, &image).iter().zip(["2.", "3."]) {
+        let short = &digest[7..19];
+        assert!(
+            drawn.contains(&format!("{short}: Downloading [>")),
+            "a bar for {short}: {drawn}"
+        );
+        assert!(
+            drawn.contains(&format!("B/{size}")),
+            "the layer's size: {drawn}"
+        );
+        assert!(
+            drawn.contains(&format!("{short}: Pull complete")),
+            "{drawn}"
+        );
+    }
+    assert!(
+        drawn.contains("\x1b[2A"),
+        "lines are redrawn in place: {drawn}"
     );
 }

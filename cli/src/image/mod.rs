@@ -6,6 +6,7 @@ pub mod deliver;
 pub mod import;
 pub mod index;
 pub mod manifest;
+pub mod progress;
 pub mod pull;
 pub mod reference;
 pub mod store;

@@ -3,6 +3,7 @@
 //! fetches only what is missing; every blob is verified against its digest
 //! before it becomes visible, and the image is named only once complete.
 
+use super::progress::Board;
 use super::reference::Reference;
 use super::store::{BlobWriter, Digest, Store, StoreLock};
 use super::{index, manifest};
@@ -12,6 +13,8 @@ use anyhow::{Context, Result};
 use oci_client::secrets::RegistryAuth;
 use oci_client::Client;
 use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 const ACCEPTED: &[&str] = &[
@@ -88,9 +91,11 @@ async fn fetch_blob(
     store: &Store,
     image: &oci_client::Reference,
     digest: &Digest,
+    received: &AtomicU64,
 ) -> Result<()> {
     with_retries(&digest.hex()[..12], || async {
-        let mut blob = AsyncBlob(store.blob_writer()?);
+        received.store(0, Ordering::Relaxed);
+        let mut blob = AsyncBlob(store.blob_writer()?, received);
         client
             .pull_blob(image, digest.as_str(), &mut blob)
             .await
@@ -104,9 +109,10 @@ async fn fetch_blob(
     .await
 }
 
-/// Lets the client stream a download into a blob. The writes go to the
-/// page cache and do not block for long, so they are done in place.
-struct AsyncBlob<'a>(BlobWriter<'a>);
+/// Lets the client stream a download into a blob, counting the bytes for
+/// the progress display. The writes go to the page cache and do not block
+/// for long, so they are done in place.
+struct AsyncBlob<'a>(BlobWriter<'a>, &'a AtomicU64);
 
 impl tokio::io::AsyncWrite for AsyncBlob<'_> {
     fn poll_write(
@@ -114,7 +120,11 @@ impl tokio::io::AsyncWrite for AsyncBlob<'_> {
         _: &mut std::task::Context<'_>,
         buf: &[u8],
     ) -> std::task::Poll<std::io::Result<usize>> {
-        std::task::Poll::Ready(self.0.write(buf))
+        let written = self.0.write(buf);
+        if let Ok(n) = written {
+            self.1.fetch_add(n as u64, Ordering::Relaxed);
+        }
+        std::task::Poll::Ready(written)
     }
 
     fn poll_flush(
@@ -166,47 +176,60 @@ pub async fn pull(store: &Store, lock: &StoreLock, name: &str, insecure: bool) -
     manifest::check_runnable(&parsed)
         .with_context(|| format!("cannot pull {shown}; nothing was stored"))?;
     let manifest_digest = store.put_bytes(&bytes, Some(&digest))?;
-    // (digest, is a layer): docker reports progress for layers only.
-    let mut blobs = vec![(parsed.config().digest().to_string(), false)];
-    blobs.extend(
-        parsed
-            .layers()
-            .iter()
-            .map(|l| (l.digest().to_string(), true)),
-    );
     let up_to_date = store.resolve(&reference.full())? == Some(manifest_digest.clone());
-
     println!(
         "{}: Pulling from {}",
         reference.digest.as_deref().unwrap_or(&reference.tag),
         reference.short_repository()
     );
+    // The config downloads too, but docker shows progress for layers only.
+    let config = (parsed.config().digest(), parsed.config().size(), false);
+    let layers = parsed.layers().iter().map(|l| (l.digest(), l.size(), true));
+    let board = Board::new();
     let mut tasks = tokio::task::JoinSet::new();
-    for (blob, is_layer) in blobs {
-        let blob = Digest::try_from(blob).map_err(anyhow::Error::msg)?;
+    for (blob, size, is_layer) in std::iter::once(config).chain(layers) {
+        let blob = Digest::try_from(blob.to_string()).map_err(anyhow::Error::msg)?;
         let short = blob.hex()[..12].to_string();
         if store.blob_path(&blob).is_file() {
             if is_layer {
-                println!("{short}: Already exists");
+                board.held(&short);
             }
             continue;
         }
+        let received = match is_layer {
+            true => board.downloading(&short, size),
+            false => Arc::new(AtomicU64::new(0)),
+        };
         let (client, image, root) = (client.clone(), image.clone(), store.root().to_path_buf());
         tasks.spawn(async move {
             let store = Store::at(root);
-            let result = fetch_blob(&client, &store, &image, &blob).await;
+            let result = fetch_blob(&client, &store, &image, &blob, &received).await;
             (short, is_layer, result)
         });
     }
+    board.draw();
     let mut failure = None;
-    while let Some(done) = tasks.join_next().await {
+    let mut redraw = tokio::time::interval(Duration::from_millis(100));
+    loop {
+        let done = tokio::select! {
+            done = tasks.join_next() => done,
+            _ = redraw.tick() => {
+                board.draw();
+                continue;
+            }
+        };
+        let Some(done) = done else { break };
         let (short, is_layer, result) = done.context("a download task failed")?;
         match result {
-            Ok(()) if is_layer => println!("{short}: Pull complete"),
+            Ok(()) if is_layer => board.finish(&short, "Pull complete"),
             Ok(()) => {}
-            Err(e) => failure = Some(explained(e, &format!("layer {short} of {shown}"))),
+            Err(e) => {
+                board.finish(&short, "Failed");
+                failure = Some(explained(e, &format!("layer {short} of {shown}")));
+            }
         }
     }
+    board.draw();
     if let Some(e) = failure {
         return Err(e.context(format!(
             "pulling {shown}; finished layers are kept, rerun to resume"
