@@ -87,6 +87,16 @@ fn import_list_tag_inspect_and_remove() {
     assert_eq!(img["Os"], "linux");
     assert_eq!(img["Architecture"], "amd64");
     assert_eq!(img["RootFS"]["DiffIDs"].as_array().unwrap().len(), 1);
+    // Size is what the layer unpacks to, as docker counts it; the store
+    // keeps it gzipped.
+    let tar_bytes = std::fs::metadata(&tar).unwrap().len();
+    assert_eq!(img["Size"].as_u64().unwrap(), tar_bytes);
+    assert!(img["StoredSize"].as_u64().unwrap() < tar_bytes);
+    let shown: f64 = row[row.len() - 1].trim_end_matches("MB").parse().unwrap();
+    assert!(
+        (shown - tar_bytes as f64 / 1e6).abs() < 0.001,
+        "{row:?}: {tar_bytes} bytes"
+    );
     let tags: Vec<&str> = img["RepoTags"]
         .as_array()
         .unwrap()

@@ -181,7 +181,7 @@ pub fn verify_diff_ids(store: &Store, image: &manifest::Image) -> Result<()> {
         let mut hasher = HashingWriter::new(std::io::sink());
         std::io::copy(&mut unpacked, &mut hasher)
             .with_context(|| format!("layer {} is damaged", layer.blob))?;
-        let (_, actual, _) = hasher.finish();
+        let (_, actual, unpacked) = hasher.finish();
         if actual.as_str() != layer.diff_id {
             bail!(
                 "layer {} unpacks to {actual}, but the config says {}; nothing was loaded",
@@ -189,6 +189,7 @@ pub fn verify_diff_ids(store: &Store, image: &manifest::Image) -> Result<()> {
                 layer.diff_id
             );
         }
+        store.record_unpacked_size(&layer.blob, unpacked)?;
     }
     Ok(())
 }

@@ -46,10 +46,11 @@ pub fn import(store: &Store, input: Box<dyn Read>, name: &str) -> Result<Digest>
     let gz = GzEncoder::new(store.blob_writer()?, flate2::Compression::fast());
     let mut diff = HashingWriter::new(gz);
     std::io::copy(&mut tar, &mut diff).with_context(|| format!("reading {name}"))?;
-    let (gz, diff_id, _unpacked) = diff.finish();
+    let (gz, diff_id, unpacked) = diff.finish();
     let blob = gz.finish().context("compressing the layer")?;
     let layer_size = blob.written();
     let layer = blob.commit(None)?;
+    store.record_unpacked_size(&layer, unpacked)?;
 
     let config = serde_json::json!({
         "created": rfc3339_now(),

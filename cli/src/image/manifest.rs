@@ -71,6 +71,21 @@ impl Image {
     pub fn stored_size(&self) -> u64 {
         self.manifest.config().size() + self.manifest.layers().iter().map(|l| l.size()).sum::<u64>()
     }
+
+    /// Unpacked bytes of the layers, as docker's SIZE counts; a layer whose
+    /// unpacked size was never learnt counts as stored.
+    pub fn size(&self, store: &Store) -> u64 {
+        self.manifest
+            .layers()
+            .iter()
+            .map(|l| {
+                digest_of(l.digest())
+                    .ok()
+                    .and_then(|d| store.unpacked_size(&d))
+                    .unwrap_or(l.size())
+            })
+            .sum()
+    }
 }
 
 pub fn load(store: &Store, manifest_digest: &Digest) -> Result<Image> {

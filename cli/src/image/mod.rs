@@ -171,7 +171,7 @@ pub fn images(quiet: bool, digests: bool) -> Result<()> {
         println!(
             "{repo:<40} {tag:<12} {digest}{:<14} {created:<24} {}",
             &image.config_digest.hex()[..12],
-            crate::units::human_size(image.stored_size())
+            crate::units::human_size(image.size(&store))
         );
     }
     Ok(())
@@ -230,7 +230,8 @@ pub fn inspect(names: &[String]) -> Result<()> {
             "Created": image.config.created(),
             "Architecture": image.config.architecture().to_string(),
             "Os": image.config.os().to_string(),
-            "Size": image.stored_size(),
+            "Size": image.size(&store),
+            "StoredSize": image.stored_size(),
             "Config": image.config.config(),
             "RootFS": { "Type": "layers", "DiffIDs": image.config.rootfs().diff_ids(), "Layers": layers },
         }));

@@ -309,6 +309,26 @@ impl Store {
         Ok(old)
     }
 
+    fn unpacked_size_path(&self, layer: &Digest) -> PathBuf {
+        self.root.join("unpacked").join(layer.hex())
+    }
+
+    /// Notes how many bytes a layer blob unpacks to (the size docker shows);
+    /// learnt for free while its diff id is checked.
+    pub fn record_unpacked_size(&self, layer: &Digest, bytes: u64) -> Result<()> {
+        let path = self.unpacked_size_path(layer);
+        crate::paths::ensure_dir(path.parent().context("no parent")?)?;
+        crate::paths::replace_file(&path, bytes.to_string().as_bytes(), 0o644)
+    }
+
+    pub fn unpacked_size(&self, layer: &Digest) -> Option<u64> {
+        std::fs::read_to_string(self.unpacked_size_path(layer))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
     /// Deletes every blob no reference reaches (manifest, config, layers).
     /// Returns the bytes freed.
     pub fn collect_garbage(&self, _lock: &StoreLock) -> Result<u64> {
@@ -329,6 +349,7 @@ impl Store {
             if !live.contains(&digest) {
                 freed += entry.metadata().map(|m| m.len()).unwrap_or(0);
                 std::fs::remove_file(entry.path())?;
+                let _ = std::fs::remove_file(self.unpacked_size_path(&digest));
             }
         }
         Ok(freed)

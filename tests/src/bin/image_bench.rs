@@ -103,7 +103,7 @@ fn main() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|i| i["Size"].as_u64().unwrap())
+        .map(|i| i["StoredSize"].as_u64().unwrap())
         .sum();
     let stored = dir_bytes(&h.home.join("store/blobs/sha256"));
     println!("two images sharing a 3-layer base");
