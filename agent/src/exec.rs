@@ -7,6 +7,7 @@
 //! recorded, and the reaper never steals the child of a failed `exec` that
 //! the standard library reaps itself inside `spawn`.
 
+use crate::container::Container;
 use crate::vsock::VsockStream;
 use protocol::{AgentError, ErrorKind, ExecSpec, ExitStatus, StdioStream};
 use std::collections::HashMap;
@@ -18,8 +19,23 @@ use std::time::{Duration, Instant};
 const ATTACH_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
+/// What an exec id starts: a command in the machine, or a container.
+enum Kind {
+    Command(ExecSpec),
+    Container(Arc<Container>),
+}
+
+impl Kind {
+    fn wants_stdin(&self) -> bool {
+        match self {
+            Kind::Command(spec) => spec.stdin,
+            Kind::Container(c) => c.wants_stdin(),
+        }
+    }
+}
+
 struct Exec {
-    spec: ExecSpec,
+    kind: Kind,
     streams: HashMap<StdioStream, VsockStream>,
     pid: Option<i32>,
     status: Option<ExitStatus>,
@@ -63,19 +79,28 @@ impl ProcessTable {
         if spec.args.is_empty() || spec.args[0].is_empty() {
             return Err(err(ErrorKind::BadRequest, "no command given"));
         }
+        Ok(self.add(Kind::Command(spec)))
+    }
+
+    /// An exec id under which the container's first process starts.
+    pub fn create_for_container(&self, container: Arc<Container>) -> u64 {
+        self.add(Kind::Container(container))
+    }
+
+    fn add(&self, kind: Kind) -> u64 {
         let mut inner = self.lock();
         inner.next_id += 1;
         let id = inner.next_id;
         inner.execs.insert(
             id,
             Exec {
-                spec,
+                kind,
                 streams: HashMap::new(),
                 pid: None,
                 status: None,
             },
         );
-        Ok(id)
+        id
     }
 
     pub fn attach(
@@ -107,7 +132,7 @@ impl ProcessTable {
             if exec.pid.is_some() {
                 return Err(err(ErrorKind::BadRequest, "process already started"));
             }
-            let want_stdin = exec.spec.stdin;
+            let want_stdin = exec.kind.wants_stdin();
             let attached = |s| exec.streams.contains_key(&s);
             if attached(StdioStream::Stdout)
                 && attached(StdioStream::Stderr)
@@ -132,19 +157,27 @@ impl ProcessTable {
             .execs
             .get_mut(&exec_id)
             .ok_or_else(|| unknown(exec_id))?;
-        let spawned = build_command(&exec.spec, &mut exec.streams)
-            .and_then(|mut cmd| cmd.spawn().map_err(|e| spawn_error(&exec.spec.args[0], e)));
-        let child = match spawned {
-            Ok(child) => child,
+        let spawned = match &exec.kind {
+            Kind::Command(spec) => build_command(spec, &mut exec.streams).and_then(|mut cmd| {
+                let child = cmd.spawn().map_err(|e| spawn_error(&spec.args[0], e))?;
+                // Dropped unwaited: the reaper collects its status.
+                Ok(child.id() as i32)
+            }),
+            Kind::Container(container) => {
+                let mut take = |s| exec.streams.remove(&s);
+                let stdin = take(StdioStream::Stdin).map(VsockStream::into_owned_fd);
+                let (stdout, stderr) = (take(StdioStream::Stdout), take(StdioStream::Stderr));
+                container.start(stdin, stdout, stderr).map(|pid| pid as i32)
+            }
+        };
+        let pid = match spawned {
+            Ok(pid) => pid,
             Err(e) => {
                 // Nothing will ever wait for it: forget it (its streams close).
                 inner.execs.remove(&exec_id);
                 return Err(e);
             }
         };
-        let pid = child.id() as i32;
-        // The Child handle is dropped unwaited: the reaper collects its status.
-        drop(child);
         exec.pid = Some(pid);
         exec.streams.clear();
         inner.by_pid.insert(pid, exec_id);
@@ -277,12 +310,25 @@ pub fn start_reaper(table: Arc<ProcessTable>) {
         if unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) } != pid {
             continue;
         }
-        if let Some(exec_id) = inner.by_pid.remove(&pid) {
-            if let Some(exec) = inner.execs.get_mut(&exec_id) {
-                exec.status = Some(decode_wait_status(status));
-            }
+        let Some(exec_id) = inner.by_pid.remove(&pid) else {
+            continue;
+        };
+        let status = decode_wait_status(status);
+        let container = match inner.execs.get(&exec_id).map(|e| &e.kind) {
+            Some(Kind::Container(c)) => Some(c.clone()),
+            _ => None,
+        };
+        if let Some(container) = container {
+            // Recorded before any waiter hears of the exit (cleanup takes
+            // a moment, so not under the table's lock).
             drop(inner);
-            table.changed.notify_all();
+            container.exited(status);
+            inner = table.lock();
         }
+        if let Some(exec) = inner.execs.get_mut(&exec_id) {
+            exec.status = Some(status);
+        }
+        drop(inner);
+        table.changed.notify_all();
     });
 }

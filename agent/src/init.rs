@@ -17,6 +17,64 @@ pub fn fatal(msg: &str) -> ! {
     }
 }
 
+/// Set in the environment of the re-executed init, once the root is a tmpfs.
+const SWITCHED_MARK: &str = "HUTCH_ROOT_SWITCHED";
+const NEW_ROOT: &str = "/.root";
+
+/// Moves the machine's root from the initramfs onto a tmpfs and re-executes
+/// init there. pivot_root(2) refuses to move the initramfs, and containers
+/// need pivot_root (a chroot can be escaped); this is what switch_root does.
+pub fn leave_initramfs() {
+    if std::env::var_os(SWITCHED_MARK).is_some() {
+        return;
+    }
+    let switched = (|| -> io::Result<()> {
+        mount("tmpfs", NEW_ROOT, "tmpfs", 0, "mode=0755")?;
+        copy_tree(std::path::Path::new("/"), std::path::Path::new(NEW_ROOT))?;
+        std::env::set_current_dir(NEW_ROOT)?;
+        mount(".", "/", "", libc::MS_MOVE, "")?;
+        std::os::unix::fs::chroot(".")?;
+        std::env::set_current_dir("/")
+    })();
+    if let Err(e) = switched {
+        log(&format!(
+            "staying on the initramfs (containers cannot start): {e}"
+        ));
+        return;
+    }
+    use std::os::unix::process::CommandExt;
+    let e = std::process::Command::new("/init")
+        .env(SWITCHED_MARK, "1")
+        .exec();
+    fatal(&format!("re-executing init on the new root: {e}"));
+}
+
+/// Copies the initramfs's files (dirs, files, symlinks) into `to`.
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let (source, target) = (entry.path(), to.join(entry.file_name()));
+        if source == std::path::Path::new(NEW_ROOT) {
+            continue;
+        }
+        let meta = std::fs::symlink_metadata(&source)?;
+        if meta.file_type().is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(&source)?, &target)?;
+        } else if meta.is_dir() {
+            std::fs::create_dir_all(&target)?;
+            std::fs::set_permissions(
+                &target,
+                std::fs::Permissions::from_mode(meta.permissions().mode()),
+            )?;
+            copy_tree(&source, &target)?;
+        } else if meta.is_file() {
+            std::fs::copy(&source, &target)?;
+        }
+    }
+    Ok(())
+}
+
 pub fn prepare_guest() {
     // (source, target, fstype, flags, data)
     let nosuid_nodev = libc::MS_NOSUID | libc::MS_NODEV;
@@ -67,7 +125,9 @@ pub fn mount(
     flags: libc::c_ulong,
     data: &str,
 ) -> io::Result<()> {
-    std::fs::create_dir_all(target)?;
+    if std::fs::symlink_metadata(target).is_err() {
+        std::fs::create_dir_all(target)?;
+    }
     let (source, target, fstype, data) = (cstr(source)?, cstr(target)?, cstr(fstype)?, cstr(data)?);
     // SAFETY: all pointers are valid NUL-terminated strings for the call's duration.
     let rc = unsafe {
@@ -129,7 +189,7 @@ fn set_hostname(name: &str) -> io::Result<()> {
     Ok(())
 }
 
-fn loopback_up() -> io::Result<()> {
+pub fn loopback_up() -> io::Result<()> {
     // SAFETY: plain socket(2); checked below.
     let sock = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
     if sock < 0 {

@@ -3,6 +3,7 @@
 //! requests on port 1024, process stdio streams on port 1025, layer uploads
 //! on port 1026.
 
+mod container;
 mod exec;
 mod info;
 mod init;
@@ -13,12 +14,21 @@ mod vsock;
 use std::sync::Arc;
 
 fn main() {
+    // A container's first process, before it execs the container's command.
+    if std::env::args().nth(1).as_deref() == Some(container::init::INIT_ARG) {
+        container::init::main();
+    }
     if std::process::id() != 1 {
         eprintln!("hutch-agent: runs only as the machine's init (PID 1)");
         std::process::exit(2);
     }
+    init::leave_initramfs();
     init::prepare_guest();
+    if let Err(e) = container::prepare_hierarchy() {
+        init::log(&format!("cgroups for containers: {e}"));
+    }
     let cache = Arc::new(layers::LayerCache::open_disk());
+    let containers = Arc::new(container::Containers::open(cache.clone()));
     let table = Arc::new(exec::ProcessTable::default());
     exec::start_reaper(table.clone());
 
@@ -38,6 +48,7 @@ fn main() {
         server::Services {
             processes: table,
             cache,
+            containers,
         },
     );
 }

@@ -4,6 +4,7 @@
 //! caught and answered as an error, so one bad request never takes the
 //! agent down.
 
+use crate::container::Containers;
 use crate::exec::ProcessTable;
 use crate::layers::LayerCache;
 use crate::vsock::{VsockListener, VsockStream};
@@ -27,6 +28,7 @@ fn agent_name() -> String {
 pub struct Services {
     pub processes: Arc<ProcessTable>,
     pub cache: Arc<LayerCache>,
+    pub containers: Arc<Containers>,
 }
 
 /// Accepts connections forever, each handled on its own thread.
@@ -146,6 +148,7 @@ fn handle_control(conn: VsockStream, services: Services) {
                 | Request::Wait { .. }
                 | Request::MountImage { .. }
                 | Request::PruneLayers { .. }
+                | Request::RemoveContainer { .. }
         );
         let (services, writer) = (services.clone(), writer.clone());
         let run = move || {
@@ -190,6 +193,16 @@ fn handle_request(request: Request, services: &Services) -> Response {
             .prune(&keep)
             .map(|removed| Response::Pruned { removed }),
         Request::DiskUsage => cache.usage().map(Response::DiskUsage),
+        Request::CreateContainer(create) => services.containers.create(create).map(|container| {
+            let id = container.id();
+            let exec_id = table.create_for_container(container);
+            Response::ContainerCreated { id, exec_id }
+        }),
+        Request::ListContainers => Ok(Response::Containers(services.containers.list())),
+        Request::RemoveContainer { container, force } => services
+            .containers
+            .remove(&container, force)
+            .map(|()| Response::Done),
         Request::Shutdown => Err(AgentError {
             kind: ErrorKind::Internal,
             message: "shutdown is handled by the connection".into(),

@@ -1,6 +1,7 @@
 //! `hutch`: Linux containers in a lightweight VM.
 
 mod agent;
+mod container;
 mod image;
 mod machine;
 mod paths;
@@ -73,6 +74,81 @@ enum Command {
     /// Disk usage
     #[command(subcommand)]
     System(SystemCommand),
+    /// Run a command in a new container
+    Run(RunArgs),
+    /// List containers
+    Ps {
+        /// Show all containers (default shows just running)
+        #[arg(short, long)]
+        all: bool,
+        /// Only show container IDs
+        #[arg(short, long)]
+        quiet: bool,
+        #[arg(long, default_value = "default")]
+        machine: String,
+    },
+    /// Remove containers
+    Rm {
+        /// Kill a running container first
+        #[arg(short, long)]
+        force: bool,
+        #[arg(required = true)]
+        containers: Vec<String>,
+        #[arg(long, default_value = "default")]
+        machine: String,
+    },
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Remove the container when it exits
+    #[arg(long)]
+    rm: bool,
+    /// Keep stdin open and send it to the container
+    #[arg(short, long)]
+    interactive: bool,
+    /// Assign a name to the container
+    #[arg(long)]
+    name: Option<String>,
+    /// Set environment variables (KEY=value, or KEY to pass ours)
+    #[arg(short, long)]
+    env: Vec<String>,
+    /// Working directory inside the container
+    #[arg(short, long)]
+    workdir: Option<String>,
+    /// Username or UID (format: <name|uid>[:<group|gid>])
+    #[arg(short, long)]
+    user: Option<String>,
+    /// Container host name
+    #[arg(long)]
+    hostname: Option<String>,
+    /// Overwrite the image's entrypoint
+    #[arg(long)]
+    entrypoint: Option<String>,
+    /// Memory limit (e.g. 64m)
+    #[arg(short, long, value_parser = parse_memory)]
+    memory: Option<u64>,
+    /// Number of CPUs (e.g. 0.5)
+    #[arg(long)]
+    cpus: Option<f64>,
+    /// Tune container pids limit (-1 for unlimited)
+    #[arg(long)]
+    pids_limit: Option<i64>,
+    /// The machine to run in (started if it is not running)
+    #[arg(long, default_value = "default")]
+    machine: String,
+    image: String,
+    /// Command and arguments (default: the image's)
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    command: Vec<String>,
+}
+
+fn parse_memory(text: &str) -> Result<u64, String> {
+    let bytes = units::parse_size(text).map_err(|e| e.to_string())?;
+    if bytes < 6 << 20 {
+        return Err("the minimum memory limit is 6m".into());
+    }
+    Ok(bytes)
 }
 
 #[derive(clap::Args)]
@@ -272,6 +348,36 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             .map(|_| 0)
         }
         Command::Logout { server } => return registry::login::logout(server.as_deref()).map(|_| 0),
+        Command::Run(a) => {
+            return block_on(container::run(container::RunOptions {
+                image: a.image,
+                flags: container::spec::Flags {
+                    command: a.command,
+                    entrypoint: a.entrypoint,
+                    env: a.env,
+                    workdir: a.workdir,
+                    user: a.user,
+                    hostname: a.hostname,
+                    memory: a.memory,
+                    cpus: a.cpus,
+                    pids_limit: a.pids_limit,
+                },
+                name: a.name,
+                remove: a.rm,
+                interactive: a.interactive,
+                machine: a.machine,
+            }))
+        }
+        Command::Ps {
+            all,
+            quiet,
+            machine,
+        } => return block_on(container::ps(&machine, all, quiet)).map(|_| 0),
+        Command::Rm {
+            force,
+            containers,
+            machine,
+        } => return block_on(container::rm(&machine, &containers, force)),
         Command::System(SystemCommand::Df) => return block_on(system::df()).map(|_| 0),
         Command::Load { input } => return image::load(input.as_deref()).map(|_| 0),
         Command::Save { output, images } => return image::save(&images, &output).map(|_| 0),

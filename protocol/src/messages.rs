@@ -51,8 +51,62 @@ pub enum Request {
         exec_id: u64,
         signal: i32,
     },
+    /// Creates a container (its root assembled, nothing running yet);
+    /// answered with its id and the exec id its process starts under, so
+    /// stdio streams attach and `Start`/`Wait`/`Signal` work as for `Exec`.
+    CreateContainer(ContainerCreate),
+    ListContainers,
+    /// By id, id prefix or name. `force` kills a running container first.
+    RemoveContainer {
+        container: String,
+        force: bool,
+    },
     /// Syncs filesystems and powers the machine off after replying.
     Shutdown,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerCreate {
+    /// Unique in the machine; the agent picks one when absent.
+    pub name: Option<String>,
+    /// The image as the user named it, for `ps`.
+    pub image: String,
+    pub image_id: String,
+    /// The image's layers, bottom to top; all must be in the layer cache.
+    pub diff_ids: Vec<String>,
+    /// The OCI runtime-spec `config.json` the CLI built from the image's
+    /// config and the flags.
+    pub spec: String,
+    /// `-u` as given (`name`, `uid`, `name:group`, `uid:gid`): names are
+    /// looked up in the container's own /etc/passwd and /etc/group.
+    pub user: Option<String>,
+    /// Whether a stdin stream will attach.
+    pub stdin: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ContainerState {
+    Created,
+    Running,
+    Exited,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerInfo {
+    pub id: String,
+    pub name: String,
+    pub image: String,
+    pub command: Vec<String>,
+    pub state: ContainerState,
+    pub created_ms: u64,
+    pub started_ms: Option<u64>,
+    pub finished_ms: Option<u64>,
+    /// Docker's exit code (128+N for signal N) once exited.
+    pub exit_code: Option<i32>,
+    /// The kernel's OOM killer ended it (memory limit reached).
+    pub oom_killed: bool,
+    pub pid: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -92,6 +146,11 @@ pub enum Response {
     ExecCreated {
         exec_id: u64,
     },
+    ContainerCreated {
+        id: String,
+        exec_id: u64,
+    },
+    Containers(Vec<ContainerInfo>),
     Started {
         pid: u32,
     },
@@ -148,6 +207,10 @@ pub enum ErrorKind {
     DiskFull,
     /// The layer disk is missing or failed.
     Storage,
+    /// No container by that id or name.
+    NoSuchContainer,
+    /// The name is taken, or the container is in the wrong state.
+    Conflict,
     Internal,
 }
 

@@ -1,31 +1,9 @@
 //! The host image store through the `hutch` binary: import, images, tag,
 //! inspect, rmi, shared layers, bad input and concurrent writers.
 
-use hutch_tests::Hutch;
-use std::path::{Path, PathBuf};
+use hutch_tests::{busybox_rootfs_tar, Hutch};
+use std::path::Path;
 use std::process::Command;
-
-/// A small rootfs from Debian's busybox-static, as a tar.
-fn busybox_rootfs_tar(h: &Hutch) -> PathBuf {
-    let root = h.home.join("rootfs");
-    for dir in ["bin", "etc", "tmp"] {
-        std::fs::create_dir_all(root.join(dir)).unwrap();
-    }
-    std::fs::copy("/bin/busybox", root.join("bin/busybox")).expect("busybox-static is installed");
-    std::os::unix::fs::symlink("busybox", root.join("bin/sh")).unwrap();
-    std::fs::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
-    let tar = h.home.join("rootfs.tar");
-    let ok = Command::new("tar")
-        .arg("-C")
-        .arg(&root)
-        .arg("-cf")
-        .arg(&tar)
-        .arg(".")
-        .status()
-        .unwrap();
-    assert!(ok.success());
-    tar
-}
 
 fn blob_count(h: &Hutch) -> usize {
     std::fs::read_dir(h.home.join("store/blobs/sha256"))

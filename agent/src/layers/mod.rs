@@ -29,6 +29,8 @@ pub struct LayerCache {
     broken: Option<String>,
     /// Mounted images by id: their path and layers (which prune keeps).
     mounts: Mutex<BTreeMap<String, (String, Vec<String>)>>,
+    /// Layers containers are built on, by container id (prune keeps them).
+    held: Mutex<BTreeMap<String, Vec<String>>>,
     counter: AtomicU64,
 }
 
@@ -82,6 +84,7 @@ impl LayerCache {
             root,
             broken,
             mounts: Mutex::new(BTreeMap::new()),
+            held: Mutex::new(BTreeMap::new()),
             counter: AtomicU64::new(0),
         }
     }
@@ -228,17 +231,7 @@ impl LayerCache {
             return Ok(path.clone());
         }
         let short = &digest_hex(image_id)?[..12];
-        let mut lower = Vec::new();
-        for id in diff_ids.iter().rev() {
-            let root = self.layer_dir(id)?.join("root");
-            if !root.is_dir() {
-                return Err(failure(
-                    ErrorKind::BadRequest,
-                    format!("layer {id} is not in the machine's cache"),
-                ));
-            }
-            lower.push(root.to_string_lossy().into_owned());
-        }
+        let lower = self.lower_dirs(diff_ids)?;
         let path = format!("{MOUNT_ROOT}/{short}");
         let mounted = match lower.as_slice() {
             [] => Err(failure(ErrorKind::BadRequest, "the image has no layers")),
@@ -259,6 +252,34 @@ impl LayerCache {
         mounted?;
         mounts.insert(image_id.to_string(), (path.clone(), diff_ids.to_vec()));
         Ok(path)
+    }
+
+    /// The layers' directories top first, as overlayfs's lowerdir lists them.
+    pub fn lower_dirs(&self, diff_ids: &[String]) -> Result<Vec<String>, AgentError> {
+        self.check()?;
+        let mut lower = Vec::new();
+        for id in diff_ids.iter().rev() {
+            let root = self.layer_dir(id)?.join("root");
+            if !root.is_dir() {
+                return Err(failure(
+                    ErrorKind::BadRequest,
+                    format!("layer {id} is not in the machine's cache"),
+                ));
+            }
+            lower.push(root.to_string_lossy().into_owned());
+        }
+        Ok(lower)
+    }
+
+    /// Keeps `diff_ids` from pruning while `holder` exists.
+    pub fn hold(&self, holder: &str, diff_ids: &[String]) {
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        held.insert(holder.to_string(), diff_ids.to_vec());
+    }
+
+    pub fn release(&self, holder: &str) {
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        held.remove(holder);
     }
 
     pub fn unmount(&self, image_id: &str) -> Result<(), AgentError> {
@@ -283,6 +304,10 @@ impl LayerCache {
         let mounts = self.mounts.lock().unwrap_or_else(|p| p.into_inner());
         let mut wanted: BTreeSet<&str> = keep.iter().map(String::as_str).collect();
         for (_, layers) in mounts.values() {
+            wanted.extend(layers.iter().map(String::as_str));
+        }
+        let held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        for layers in held.values() {
             wanted.extend(layers.iter().map(String::as_str));
         }
         let layers = self.root.join("layers");

@@ -240,22 +240,48 @@ pub fn inspect(names: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// `hutch image mount`: sends the layers the machine lacks, then has the
-/// agent assemble the image's root filesystem; prints its path there.
-pub async fn mount(name: &str, machine: &str) -> Result<()> {
+/// An image whose layers are all in a machine's cache.
+pub struct Prepared {
+    pub image_id: String,
+    pub diff_ids: Vec<String>,
+    pub config: oci_spec::image::ImageConfiguration,
+}
+
+/// Finds the image (pulling it if it is not in the store and can be
+/// pulled, as `docker run` does) and sends the layers the machine lacks.
+pub async fn prepare_for_machine(
+    name: &str,
+    uds: &std::path::Path,
+    client: &mut crate::agent::AgentClient,
+) -> Result<Prepared> {
     let store = open_store()?;
-    let (paths, mut client) = crate::machine::connect_or_start(machine).await?;
+    if find(&store, name).is_err() && Reference::parse(name).is_ok() {
+        eprintln!("Unable to find image '{name}' locally");
+        pull(name, false).await?;
+    }
     // Held while layers are sent, so no rmi removes one mid-way.
     let _lock = store.lock()?;
     let (_, image) = find(&store, name)?;
-    deliver::deliver(&paths.vsock(), &mut client, &store, &image).await?;
+    deliver::deliver(uds, client, &store, &image).await?;
     let diff_ids = deliver::layers(&image)?
         .into_iter()
         .map(|l| l.diff_id)
         .collect();
-    let request = protocol::Request::MountImage {
+    Ok(Prepared {
         image_id: image.config_digest.as_str().to_string(),
         diff_ids,
+        config: image.config,
+    })
+}
+
+/// `hutch image mount`: sends the layers the machine lacks, then has the
+/// agent assemble the image's root filesystem; prints its path there.
+pub async fn mount(name: &str, machine: &str) -> Result<()> {
+    let (paths, mut client) = crate::machine::connect_or_start(machine).await?;
+    let prepared = prepare_for_machine(name, &paths.vsock(), &mut client).await?;
+    let request = protocol::Request::MountImage {
+        image_id: prepared.image_id,
+        diff_ids: prepared.diff_ids,
     };
     match client.request(request).await? {
         protocol::Response::Mounted { path } => println!("{path}"),

@@ -72,9 +72,14 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
 /// docker's relative form: "Less than a second ago", "3 hours ago",
 /// "About an hour ago", "2 weeks ago".
 pub fn ago(created: &str) -> String {
-    let Some(then) = parse_rfc3339(created) else {
-        return "N/A".into();
-    };
+    match parse_rfc3339(created) {
+        Some(then) => format!("{} ago", since(then)),
+        None => "N/A".into(),
+    }
+}
+
+/// docker's human duration from `then` (Unix seconds) to now: "3 hours".
+pub fn since(then: i64) -> String {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
@@ -94,7 +99,7 @@ pub fn ago(created: &str) -> String {
         7_776_000..=63_071_999 => format!("{} months", d / 30),
         _ => format!("{} years", d / 365),
     };
-    format!("{phrase} ago")
+    phrase
 }
 
 #[cfg(test)]

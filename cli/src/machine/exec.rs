@@ -1,7 +1,7 @@
 //! `hutch machine exec`: run a command in the guest (not in a container),
 //! streaming its stdio, and exit with its status.
 
-use crate::agent::{attach_stream, AgentFailure};
+use crate::agent::{attach_stream, AgentClient, AgentFailure};
 use anyhow::{bail, Result};
 use protocol::{ErrorKind, ExecSpec, Request, Response, StdioStream};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
@@ -31,7 +31,6 @@ where
 /// Runs the command; returns the exit status hutch should exit with.
 pub async fn exec(opts: ExecOptions) -> Result<i32> {
     let (paths, mut client) = super::connect_running(&opts.name).await?;
-    let uds = paths.vsock();
     let spec = ExecSpec {
         args: opts.args,
         env: opts.env,
@@ -41,27 +40,36 @@ pub async fn exec(opts: ExecOptions) -> Result<i32> {
     let Response::ExecCreated { exec_id } = client.request(Request::Exec(spec)).await? else {
         bail!("unexpected reply to exec");
     };
-    let stdout = attach_stream(&uds, exec_id, StdioStream::Stdout).await?;
-    let stderr = attach_stream(&uds, exec_id, StdioStream::Stderr).await?;
-    let stdin = if opts.interactive {
-        Some(attach_stream(&uds, exec_id, StdioStream::Stdin).await?)
+    attach_start_wait(&mut client, &paths.vsock(), exec_id, opts.interactive).await
+}
+
+/// Attaches our stdio to `exec_id` (a command or a container's first
+/// process), starts it, streams until it exits; returns docker's status:
+/// the process's own, 127/126 when it cannot be run.
+pub async fn attach_start_wait(
+    client: &mut AgentClient,
+    uds: &std::path::Path,
+    exec_id: u64,
+    interactive: bool,
+) -> Result<i32> {
+    let stdout = attach_stream(uds, exec_id, StdioStream::Stdout).await?;
+    let stderr = attach_stream(uds, exec_id, StdioStream::Stderr).await?;
+    let stdin = if interactive {
+        Some(attach_stream(uds, exec_id, StdioStream::Stdin).await?)
     } else {
         None
     };
-    match client.request(Request::Start { exec_id }).await {
-        Ok(_) => {}
-        Err(e) => {
-            if let Some(AgentFailure(agent)) = e.downcast_ref::<AgentFailure>() {
-                let code = match agent.kind {
-                    ErrorKind::NotFound => EXIT_NOT_FOUND,
-                    ErrorKind::NotExecutable => EXIT_NOT_EXECUTABLE,
-                    _ => return Err(e),
-                };
-                eprintln!("hutch: {}", agent.message);
-                return Ok(code);
-            }
-            return Err(e);
+    if let Err(e) = client.request(Request::Start { exec_id }).await {
+        if let Some(AgentFailure(agent)) = e.downcast_ref::<AgentFailure>() {
+            let code = match agent.kind {
+                ErrorKind::NotFound => EXIT_NOT_FOUND,
+                ErrorKind::NotExecutable => EXIT_NOT_EXECUTABLE,
+                _ => return Err(e),
+            };
+            eprintln!("hutch: {}", agent.message);
+            return Ok(code);
         }
+        return Err(e);
     }
     if let Some(stream) = stdin {
         // Ctrl-D (EOF on our stdin) half-closes the stream: the process sees EOF.

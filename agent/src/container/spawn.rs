@@ -1,0 +1,139 @@
+//! Starting a container's first process: clone(2) into new namespaces,
+//! exec the agent's own binary as `container-init` there (see `init.rs`),
+//! move it into its cgroup, hand it the spec, and learn whether the
+//! command started.
+
+use super::cgroup::Cgroup;
+use super::init::{InitConfig, CONFIG_FD, ERROR_FD, INIT_ARG};
+use protocol::{AgentError, ErrorKind};
+use std::ffi::CString;
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+fn failure(message: String) -> AgentError {
+    AgentError {
+        kind: ErrorKind::Internal,
+        message,
+    }
+}
+
+fn os_error(what: &str) -> AgentError {
+    failure(format!("{what}: {}", std::io::Error::last_os_error()))
+}
+
+pub fn pipe() -> Result<(OwnedFd, OwnedFd), AgentError> {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2(2) fills two fds into a valid array.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
+        return Err(os_error("pipe"));
+    }
+    // SAFETY: both fds are fresh and owned by nobody else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// A close-on-exec copy numbered above the fds the child is given, so the
+/// child's dup2 calls never overwrite a source they still need.
+fn high_copy(fd: RawFd) -> Result<OwnedFd, AgentError> {
+    // SAFETY: F_DUPFD_CLOEXEC on a valid fd returns a new fd or -1.
+    let copy = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 16) };
+    if copy < 0 {
+        return Err(os_error("dup"));
+    }
+    // SAFETY: `copy` is a fresh fd owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(copy) })
+}
+
+pub struct Stdio {
+    pub stdin: OwnedFd,
+    pub stdout: OwnedFd,
+    pub stderr: OwnedFd,
+}
+
+/// Starts the container; returns the pid of its first process once the
+/// command itself runs (or the reason it could not).
+pub fn spawn(
+    config: &InitConfig,
+    namespaces: libc::c_int,
+    stdio: Stdio,
+    cgroup: &Cgroup,
+) -> Result<i32, AgentError> {
+    let (config_read, mut config_write) = pipe().map(|(r, w)| (r, std::fs::File::from(w)))?;
+    let (mut error_read, error_write) = pipe().map(|(r, w)| (std::fs::File::from(r), w))?;
+    let sources = [
+        high_copy(stdio.stdin.as_raw_fd())?,
+        high_copy(stdio.stdout.as_raw_fd())?,
+        high_copy(stdio.stderr.as_raw_fd())?,
+        high_copy(config_read.as_raw_fd())?,
+        high_copy(error_write.as_raw_fd())?,
+    ];
+    let targets = [0, 1, 2, CONFIG_FD, ERROR_FD];
+    let program = CString::new("/proc/self/exe").map_err(|e| failure(e.to_string()))?;
+    let arg0 = CString::new("hutch-agent").map_err(|e| failure(e.to_string()))?;
+    let arg1 = CString::new(INIT_ARG).map_err(|e| failure(e.to_string()))?;
+    let argv = [arg0.as_ptr(), arg1.as_ptr(), std::ptr::null()];
+    let envp = [std::ptr::null()];
+    let raw: Vec<RawFd> = sources.iter().map(|f| f.as_raw_fd()).collect();
+
+    // SAFETY: clone(2) without CLONE_VM and a null stack behaves like fork:
+    // the child gets a copy of this address space. In the child only
+    // async-signal-safe calls follow (dup2, execve, _exit) on data
+    // prepared above, as is required after forking a threaded process.
+    let pid = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            (namespaces | libc::SIGCHLD) as libc::c_ulong,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        )
+    };
+    if pid == 0 {
+        // SAFETY: see above; nothing here allocates or takes locks.
+        unsafe {
+            for (source, target) in raw.iter().zip(targets) {
+                if libc::dup2(*source, target) < 0 {
+                    libc::_exit(126);
+                }
+            }
+            libc::execve(program.as_ptr(), argv.as_ptr(), envp.as_ptr());
+            libc::_exit(126);
+        }
+    }
+    if pid < 0 {
+        return Err(os_error("creating the container's namespaces (clone)"));
+    }
+    let pid = pid as i32;
+    drop(sources);
+    drop(stdio);
+    drop(config_read);
+    drop(error_write);
+
+    let handed_over = cgroup
+        .add(pid)
+        .map_err(|e| failure(format!("joining the container's cgroup: {e}")))
+        .and_then(|()| {
+            let bytes = serde_json::to_vec(config).map_err(|e| failure(e.to_string()))?;
+            config_write
+                .write_all(&bytes)
+                .map_err(|e| failure(format!("handing the container its config: {e}")))
+        });
+    drop(config_write);
+    if let Err(e) = handed_over {
+        // SAFETY: kill(2) on our own child, not yet reaped.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        return Err(e);
+    }
+    // The error pipe closes on a successful exec (it is close-on-exec there).
+    let mut report = Vec::new();
+    let _ = error_read.read_to_end(&mut report);
+    if report.is_empty() {
+        return Ok(pid);
+    }
+    Err(serde_json::from_slice(&report).unwrap_or_else(|_| {
+        failure(format!(
+            "the container failed to start: {}",
+            String::from_utf8_lossy(&report)
+        ))
+    }))
+}
