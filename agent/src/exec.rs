@@ -55,15 +55,8 @@ pub struct ProcessTable {
     changed: Condvar,
 }
 
-fn err(kind: ErrorKind, message: impl Into<String>) -> AgentError {
-    AgentError {
-        kind,
-        message: message.into(),
-    }
-}
-
 fn unknown(exec_id: u64) -> AgentError {
-    err(
+    AgentError::new(
         ErrorKind::UnknownExec,
         format!("no process with exec id {exec_id}"),
     )
@@ -77,7 +70,7 @@ impl ProcessTable {
 
     pub fn create(&self, spec: ExecSpec) -> Result<u64, AgentError> {
         if spec.args.is_empty() || spec.args[0].is_empty() {
-            return Err(err(ErrorKind::BadRequest, "no command given"));
+            return Err(AgentError::new(ErrorKind::BadRequest, "no command given"));
         }
         Ok(self.add(Kind::Command(spec)))
     }
@@ -115,7 +108,10 @@ impl ProcessTable {
             .get_mut(&exec_id)
             .ok_or_else(|| unknown(exec_id))?;
         if exec.pid.is_some() {
-            return Err(err(ErrorKind::BadRequest, "process already started"));
+            return Err(AgentError::new(
+                ErrorKind::BadRequest,
+                "process already started",
+            ));
         }
         exec.streams.insert(which, stream);
         drop(inner);
@@ -130,7 +126,10 @@ impl ProcessTable {
         loop {
             let exec = inner.execs.get(&exec_id).ok_or_else(|| unknown(exec_id))?;
             if exec.pid.is_some() {
-                return Err(err(ErrorKind::BadRequest, "process already started"));
+                return Err(AgentError::new(
+                    ErrorKind::BadRequest,
+                    "process already started",
+                ));
             }
             let want_stdin = exec.kind.wants_stdin();
             let attached = |s| exec.streams.contains_key(&s);
@@ -142,7 +141,7 @@ impl ProcessTable {
             }
             let now = Instant::now();
             if now >= deadline {
-                return Err(err(
+                return Err(AgentError::new(
                     ErrorKind::BadRequest,
                     "stdio streams did not attach in time",
                 ));
@@ -193,7 +192,10 @@ impl ProcessTable {
         loop {
             let exec = inner.execs.get(&exec_id).ok_or_else(|| unknown(exec_id))?;
             if exec.pid.is_none() {
-                return Err(err(ErrorKind::BadRequest, "process was never started"));
+                return Err(AgentError::new(
+                    ErrorKind::BadRequest,
+                    "process was never started",
+                ));
             }
             if let Some(status) = exec.status {
                 inner.execs.remove(&exec_id);
@@ -208,14 +210,14 @@ impl ProcessTable {
         let exec = inner.execs.get(&exec_id).ok_or_else(|| unknown(exec_id))?;
         let pid = exec
             .pid
-            .ok_or_else(|| err(ErrorKind::BadRequest, "process was never started"))?;
+            .ok_or_else(|| AgentError::new(ErrorKind::BadRequest, "process was never started"))?;
         if exec.status.is_some() {
             return Ok(());
         }
         // SAFETY: kill(2) on a pid we spawned and have not reaped yet, so it
         // cannot have been reused.
         if unsafe { libc::kill(pid, signal) } < 0 {
-            return Err(err(
+            return Err(AgentError::new(
                 ErrorKind::BadRequest,
                 format!("signal {signal}: {}", std::io::Error::last_os_error()),
             ));
@@ -230,7 +232,7 @@ fn build_command(
 ) -> Result<Command, AgentError> {
     let cwd = spec.cwd.as_deref().unwrap_or("/");
     if !std::path::Path::new(cwd).is_dir() {
-        return Err(err(
+        return Err(AgentError::new(
             ErrorKind::BadRequest,
             format!("working directory {cwd} does not exist"),
         ));
@@ -257,19 +259,19 @@ fn build_command(
 
 fn spawn_error(program: &str, e: std::io::Error) -> AgentError {
     match e.kind() {
-        std::io::ErrorKind::NotFound => err(
+        std::io::ErrorKind::NotFound => AgentError::new(
             ErrorKind::NotFound,
             format!("{program}: executable file not found"),
         ),
-        std::io::ErrorKind::PermissionDenied => err(
+        std::io::ErrorKind::PermissionDenied => AgentError::new(
             ErrorKind::NotExecutable,
             format!("{program}: permission denied"),
         ),
-        _ if e.raw_os_error() == Some(libc::ENOEXEC) => err(
+        _ if e.raw_os_error() == Some(libc::ENOEXEC) => AgentError::new(
             ErrorKind::NotExecutable,
             format!("{program}: exec format error"),
         ),
-        _ => err(ErrorKind::Internal, format!("{program}: {e}")),
+        _ => AgentError::new(ErrorKind::Internal, format!("{program}: {e}")),
     }
 }
 

@@ -64,10 +64,7 @@ fn reply(writer: &Writer, id: u64, body: Response) {
 }
 
 fn error(kind: ErrorKind, message: impl Into<String>) -> Response {
-    Response::Error(AgentError {
-        kind,
-        message: message.into(),
-    })
+    Response::Error(AgentError::new(kind, message))
 }
 
 /// Runs `work`; a panic in it becomes an internal-error answer instead of
@@ -203,10 +200,10 @@ fn handle_request(request: Request, services: &Services) -> Response {
             .containers
             .remove(&container, force)
             .map(|()| Response::Done),
-        Request::Shutdown => Err(AgentError {
-            kind: ErrorKind::Internal,
-            message: "shutdown is handled by the connection".into(),
-        }),
+        Request::Shutdown => Err(AgentError::new(
+            ErrorKind::Internal,
+            "shutdown is handled by the connection",
+        )),
     };
     result.unwrap_or_else(Response::Error)
 }

@@ -191,6 +191,15 @@ pub struct AgentError {
     pub message: String,
 }
 
+impl AgentError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> AgentError {
+        AgentError {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorKind {

@@ -29,15 +29,9 @@ pub struct InitConfig {
     pub resolv_conf: String,
 }
 
-fn fail(kind: ErrorKind, message: impl Into<String>) -> AgentError {
-    AgentError {
-        kind,
-        message: message.into(),
-    }
-}
-
 fn step<T>(what: &str, result: std::io::Result<T>) -> Result<T, AgentError> {
-    result.map_err(|e| fail(ErrorKind::Internal, format!("container setup: {what}: {e}")))
+    result
+        .map_err(|e| AgentError::new(ErrorKind::Internal, format!("container setup: {what}: {e}")))
 }
 
 fn os_step(what: &str, rc: libc::c_int) -> Result<(), AgentError> {
@@ -48,7 +42,8 @@ fn os_step(what: &str, rc: libc::c_int) -> Result<(), AgentError> {
 }
 
 fn cstr(s: &str) -> Result<CString, AgentError> {
-    CString::new(s).map_err(|_| fail(ErrorKind::BadRequest, format!("{s:?} contains a NUL byte")))
+    CString::new(s)
+        .map_err(|_| AgentError::new(ErrorKind::BadRequest, format!("{s:?} contains a NUL byte")))
 }
 
 pub fn main() -> ! {
@@ -71,8 +66,9 @@ fn run() -> Result<std::convert::Infallible, AgentError> {
     let mut input = unsafe { std::fs::File::from_raw_fd(CONFIG_FD) };
     step("reading the config", input.read_to_end(&mut text))?;
     drop(input);
-    let config: InitConfig = serde_json::from_slice(&text)
-        .map_err(|e| fail(ErrorKind::BadRequest, format!("bad container config: {e}")))?;
+    let config: InitConfig = serde_json::from_slice(&text).map_err(|e| {
+        AgentError::new(ErrorKind::BadRequest, format!("bad container config: {e}"))
+    })?;
     let spec = &config.spec;
     let linux = spec.linux().as_ref();
     let wants = |t: LinuxNamespaceType| {
@@ -179,16 +175,16 @@ fn exec_process(config: &InitConfig) -> Result<std::convert::Infallible, AgentEr
         .spec
         .process()
         .as_ref()
-        .ok_or_else(|| fail(ErrorKind::BadRequest, "the spec has no process"))?;
+        .ok_or_else(|| AgentError::new(ErrorKind::BadRequest, "the spec has no process"))?;
     let args = process.args().clone().unwrap_or_default();
     let program = args
         .first()
         .cloned()
-        .ok_or_else(|| fail(ErrorKind::BadRequest, "no command given"))?;
+        .ok_or_else(|| AgentError::new(ErrorKind::BadRequest, "no command given"))?;
     let mut env = process.env().clone().unwrap_or_default();
 
     let identity = match &config.user {
-        Some(u) => user::resolve_here(u).map_err(|e| fail(ErrorKind::BadRequest, e))?,
+        Some(u) => user::resolve_here(u).map_err(|e| AgentError::new(ErrorKind::BadRequest, e))?,
         None => user::Identity {
             uid: process.user().uid(),
             gid: process.user().gid(),
@@ -212,7 +208,7 @@ fn exec_process(config: &InitConfig) -> Result<std::convert::Infallible, AgentEr
 
     for limit in process.rlimits().iter().flatten() {
         let resource = rlimit_number(&limit.typ().to_string()).ok_or_else(|| {
-            fail(
+            AgentError::new(
                 ErrorKind::BadRequest,
                 format!("unknown rlimit {}", limit.typ()),
             )
@@ -288,15 +284,15 @@ fn exec_process(config: &InitConfig) -> Result<std::convert::Infallible, AgentEr
     unsafe { libc::execve(c_path.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
     let e = std::io::Error::last_os_error();
     Err(match e.raw_os_error() {
-        Some(libc::ENOENT) => fail(
+        Some(libc::ENOENT) => AgentError::new(
             ErrorKind::NotFound,
             format!("{program}: no such file or directory"),
         ),
-        Some(libc::EACCES) | Some(libc::ENOEXEC) | Some(libc::EISDIR) => fail(
+        Some(libc::EACCES) | Some(libc::ENOEXEC) | Some(libc::EISDIR) => AgentError::new(
             ErrorKind::NotExecutable,
             format!("{program}: permission denied"),
         ),
-        _ => fail(ErrorKind::Internal, format!("{program}: {e}")),
+        _ => AgentError::new(ErrorKind::Internal, format!("{program}: {e}")),
     })
 }
 
@@ -321,11 +317,11 @@ fn find_program(program: &str, env: &[String]) -> Result<String, AgentError> {
         }
     }
     match not_executable {
-        Some(found) => Err(fail(
+        Some(found) => Err(AgentError::new(
             ErrorKind::NotExecutable,
             format!("{}: permission denied", found.display()),
         )),
-        None => Err(fail(
+        None => Err(AgentError::new(
             ErrorKind::NotFound,
             format!("{program}: executable file not found in $PATH"),
         )),

@@ -29,15 +29,8 @@ const CONTAINERS_DIR: &str = "/var/lib/hutch/containers";
 /// Docker's status for a container whose machine stopped under it.
 const EXIT_MACHINE_STOPPED: i32 = 255;
 
-fn fail(kind: ErrorKind, message: impl Into<String>) -> AgentError {
-    AgentError {
-        kind,
-        message: message.into(),
-    }
-}
-
 fn storage(what: &str, e: std::io::Error) -> AgentError {
-    fail(ErrorKind::Storage, format!("{what}: {e}"))
+    AgentError::new(ErrorKind::Storage, format!("{what}: {e}"))
 }
 
 pub fn now_ms() -> u64 {
@@ -85,7 +78,7 @@ impl Container {
 
     fn save(record: &Record, dir: &Path) -> Result<(), AgentError> {
         let bytes = serde_json::to_vec_pretty(record)
-            .map_err(|e| fail(ErrorKind::Internal, e.to_string()))?;
+            .map_err(|e| AgentError::new(ErrorKind::Internal, e.to_string()))?;
         let tmp = dir.join("record.json.tmp");
         std::fs::write(&tmp, bytes)
             .and_then(|()| std::fs::rename(&tmp, dir.join("record.json")))
@@ -102,7 +95,7 @@ impl Container {
     ) -> Result<u32, AgentError> {
         let mut record = self.lock();
         if record.info.state != ContainerState::Created {
-            return Err(fail(
+            return Err(AgentError::new(
                 ErrorKind::Conflict,
                 format!("container {} has already run", record.info.name),
             ));
@@ -145,7 +138,7 @@ impl Container {
             &options,
         )
         .map_err(|e| {
-            fail(
+            AgentError::new(
                 ErrorKind::Storage,
                 format!("assembling the container's root: {e}"),
             )
@@ -163,7 +156,7 @@ impl Container {
         let linux = spec.linux().as_ref();
         let cgroup = Cgroup::create(&record.info.id, linux.and_then(|l| l.resources().as_ref()))
             .map_err(|e| {
-                fail(
+                AgentError::new(
                     ErrorKind::Internal,
                     format!("creating the container's cgroup: {e}"),
                 )
@@ -183,7 +176,7 @@ impl Container {
                 // Entered by init once inside its cgroup.
                 LinuxNamespaceType::Cgroup => 0,
                 other => {
-                    return Err(fail(
+                    return Err(AgentError::new(
                         ErrorKind::BadRequest,
                         format!("the {other} namespace is not supported"),
                     ));
@@ -191,7 +184,7 @@ impl Container {
             };
         }
         if flags & libc::CLONE_NEWNS == 0 {
-            return Err(fail(
+            return Err(AgentError::new(
                 ErrorKind::BadRequest,
                 "a container needs its own mount namespace",
             ));
@@ -286,15 +279,16 @@ impl Containers {
     }
 
     pub fn create(&self, request: ContainerCreate) -> Result<Arc<Container>, AgentError> {
-        let mut spec: Spec = serde_json::from_str(&request.spec)
-            .map_err(|e| fail(ErrorKind::BadRequest, format!("bad runtime spec: {e}")))?;
+        let mut spec: Spec = serde_json::from_str(&request.spec).map_err(|e| {
+            AgentError::new(ErrorKind::BadRequest, format!("bad runtime spec: {e}"))
+        })?;
         let command = spec
             .process()
             .as_ref()
             .and_then(|p| p.args().clone())
             .unwrap_or_default();
         if command.is_empty() {
-            return Err(fail(ErrorKind::BadRequest, "no command given"));
+            return Err(AgentError::new(ErrorKind::BadRequest, "no command given"));
         }
         self.cache.lower_dirs(&request.diff_ids)?;
         let mut all = self.lock();
@@ -302,10 +296,10 @@ impl Containers {
         let name = match request.name {
             Some(name) => {
                 if !valid_name(&name) {
-                    return Err(fail(ErrorKind::BadRequest, format!("invalid container name {name:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")));
+                    return Err(AgentError::new(ErrorKind::BadRequest, format!("invalid container name {name:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")));
                 }
                 if taken(&name) {
-                    return Err(fail(ErrorKind::Conflict, format!("the container name {name:?} is already in use; remove that container or choose another name")));
+                    return Err(AgentError::new(ErrorKind::Conflict, format!("the container name {name:?} is already in use; remove that container or choose another name")));
                 }
                 name
             }
@@ -379,11 +373,11 @@ impl Containers {
             .collect();
         match matches.as_slice() {
             [one] => Ok((*one).clone()),
-            [] => Err(fail(
+            [] => Err(AgentError::new(
                 ErrorKind::NoSuchContainer,
                 format!("no such container: {key}"),
             )),
-            _ => Err(fail(
+            _ => Err(AgentError::new(
                 ErrorKind::BadRequest,
                 format!("{key} matches more than one container; give more of the id"),
             )),
@@ -397,7 +391,7 @@ impl Containers {
         let info = container.info();
         if info.state == ContainerState::Running {
             if !force {
-                return Err(fail(
+                return Err(AgentError::new(
                     ErrorKind::Conflict,
                     format!(
                         "container {} is running: stop it first, or remove it with -f",
@@ -413,7 +407,7 @@ impl Containers {
             let mut waited = 0;
             while container.info().state == ContainerState::Running {
                 if waited > 1000 {
-                    return Err(fail(
+                    return Err(AgentError::new(
                         ErrorKind::Internal,
                         format!("container {} did not die", info.name),
                     ));
@@ -422,7 +416,6 @@ impl Containers {
                 waited += 1;
             }
         }
-        let _ = crate::init::unmount(&container.rootfs().to_string_lossy(), libc::MNT_DETACH);
         std::fs::remove_dir_all(&container.dir)
             .map_err(|e| storage("removing the container's files", e))?;
         self.cache.release(&info.id);

@@ -11,10 +11,7 @@ use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 fn failure(message: String) -> AgentError {
-    AgentError {
-        kind: ErrorKind::Internal,
-        message,
-    }
+    AgentError::new(ErrorKind::Internal, message)
 }
 
 fn os_error(what: &str) -> AgentError {

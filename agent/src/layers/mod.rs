@@ -27,22 +27,16 @@ pub struct LayerCache {
     root: PathBuf,
     /// Why the cache cannot be used, if it cannot.
     broken: Option<String>,
-    /// Mounted images by id: their path and layers (which prune keeps).
-    mounts: Mutex<BTreeMap<String, (String, Vec<String>)>>,
-    /// Layers containers are built on, by container id (prune keeps them).
+    /// Mounted images by id: their path.
+    mounts: Mutex<BTreeMap<String, String>>,
+    /// Layers in use, by holder (a mounted image's id, a container's id):
+    /// prune keeps them, and holds this lock while it removes.
     held: Mutex<BTreeMap<String, Vec<String>>>,
     counter: AtomicU64,
 }
 
-fn failure(kind: ErrorKind, message: impl Into<String>) -> AgentError {
-    AgentError {
-        kind,
-        message: message.into(),
-    }
-}
-
 fn storage(what: &str, path: &Path, e: io::Error) -> AgentError {
-    failure(
+    AgentError::new(
         ErrorKind::Storage,
         format!("{what} {}: {e}", path.display()),
     )
@@ -57,7 +51,7 @@ fn digest_hex(digest: &str) -> Result<&str, AgentError> {
         {
             Ok(hex)
         }
-        _ => Err(failure(
+        _ => Err(AgentError::new(
             ErrorKind::BadRequest,
             format!("{digest:?} is not a sha256 digest"),
         )),
@@ -104,7 +98,7 @@ impl LayerCache {
 
     fn check(&self) -> Result<(), AgentError> {
         match &self.broken {
-            Some(why) => Err(failure(
+            Some(why) => Err(AgentError::new(
                 ErrorKind::Storage,
                 format!("the machine's layer cache is unavailable: {why}"),
             )),
@@ -167,8 +161,9 @@ impl LayerCache {
         let root = tmp.join("root");
         std::fs::create_dir_all(&root).map_err(|e| storage("creating", &root, e))?;
         let unpacked = {
-            let plain = decompressed(&mut *body)
-                .map_err(|e| failure(ErrorKind::InvalidLayer, format!("reading the layer: {e}")))?;
+            let plain = decompressed(&mut *body).map_err(|e| {
+                AgentError::new(ErrorKind::InvalidLayer, format!("reading the layer: {e}"))
+            })?;
             let mut hashed = Hashed::new(plain);
             let result = unpack(&mut hashed, &root);
             result.map(|stats| (stats, hashed.digest()))
@@ -176,7 +171,7 @@ impl LayerCache {
         let (stats, digest) = unpacked.map_err(|e| self.unpack_failure(e))?;
         io::copy(body, &mut io::sink()).map_err(|e| storage("reading", tmp, e))?;
         if body.count != upload.size {
-            return Err(failure(
+            return Err(AgentError::new(
                 ErrorKind::InvalidLayer,
                 format!(
                     "the upload ended after {} of {} bytes",
@@ -185,7 +180,7 @@ impl LayerCache {
             ));
         }
         if digest != upload.diff_id {
-            return Err(failure(
+            return Err(AgentError::new(
                 ErrorKind::InvalidLayer,
                 format!(
                     "layer content does not match its diff id: expected {}, got {digest}",
@@ -207,7 +202,7 @@ impl LayerCache {
     fn unpack_failure(&self, e: UnpackError) -> AgentError {
         if e.is_disk_full() {
             let (total, used) = disk_space(&self.root).unwrap_or((0, 0));
-            return failure(
+            return AgentError::new(
                 ErrorKind::DiskFull,
                 format!(
                     "the machine's layer disk is full ({} of {} MiB used): remove unused images with 'hutch rmi', or recreate the machine with a larger --disk-size",
@@ -217,8 +212,8 @@ impl LayerCache {
             );
         }
         match e {
-            UnpackError::Io { .. } => failure(ErrorKind::Storage, e.to_string()),
-            _ => failure(ErrorKind::InvalidLayer, e.to_string()),
+            UnpackError::Io { .. } => AgentError::new(ErrorKind::Storage, e.to_string()),
+            _ => AgentError::new(ErrorKind::InvalidLayer, e.to_string()),
         }
     }
 
@@ -227,30 +222,41 @@ impl LayerCache {
     pub fn mount(&self, image_id: &str, diff_ids: &[String]) -> Result<String, AgentError> {
         self.check()?;
         let mut mounts = self.mounts.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((path, _)) = mounts.get(image_id) {
+        if let Some(path) = mounts.get(image_id) {
             return Ok(path.clone());
         }
         let short = &digest_hex(image_id)?[..12];
-        let lower = self.lower_dirs(diff_ids)?;
+        // Held first, so a prune either finishes before the check below or
+        // keeps these layers.
+        self.hold(image_id, diff_ids);
+        let lower = self
+            .lower_dirs(diff_ids)
+            .inspect_err(|_| self.release(image_id))?;
         let path = format!("{MOUNT_ROOT}/{short}");
         let mounted = match lower.as_slice() {
-            [] => Err(failure(ErrorKind::BadRequest, "the image has no layers")),
+            [] => Err(AgentError::new(
+                ErrorKind::BadRequest,
+                "the image has no layers",
+            )),
             // Overlay wants two lower layers when there is no upper one.
             [only] => bind_read_only(only, &path),
             _ => {
                 let options = format!("lowerdir={}", lower.join(":"));
                 if options.len() > MAX_MOUNT_OPTIONS {
-                    return Err(failure(
+                    Err(AgentError::new(
                         ErrorKind::BadRequest,
                         format!("the image has too many layers ({}) to mount", lower.len()),
-                    ));
+                    ))
+                } else {
+                    crate::init::mount("overlay", &path, "overlay", libc::MS_RDONLY, &options)
+                        .map_err(|e| {
+                            AgentError::new(ErrorKind::Storage, format!("mounting {path}: {e}"))
+                        })
                 }
-                crate::init::mount("overlay", &path, "overlay", libc::MS_RDONLY, &options)
-                    .map_err(|e| failure(ErrorKind::Storage, format!("mounting {path}: {e}")))
             }
         };
-        mounted?;
-        mounts.insert(image_id.to_string(), (path.clone(), diff_ids.to_vec()));
+        mounted.inspect_err(|_| self.release(image_id))?;
+        mounts.insert(image_id.to_string(), path.clone());
         Ok(path)
     }
 
@@ -261,7 +267,7 @@ impl LayerCache {
         for id in diff_ids.iter().rev() {
             let root = self.layer_dir(id)?.join("root");
             if !root.is_dir() {
-                return Err(failure(
+                return Err(AgentError::new(
                     ErrorKind::BadRequest,
                     format!("layer {id} is not in the machine's cache"),
                 ));
@@ -284,16 +290,17 @@ impl LayerCache {
 
     pub fn unmount(&self, image_id: &str) -> Result<(), AgentError> {
         let mut mounts = self.mounts.lock().unwrap_or_else(|p| p.into_inner());
-        let Some((path, _)) = mounts.get(image_id) else {
-            return Err(failure(
+        let Some(path) = mounts.get(image_id) else {
+            return Err(AgentError::new(
                 ErrorKind::BadRequest,
                 format!("image {image_id} is not mounted"),
             ));
         };
         crate::init::unmount(path, 0)
-            .map_err(|e| failure(ErrorKind::Storage, format!("unmounting {path}: {e}")))?;
+            .map_err(|e| AgentError::new(ErrorKind::Storage, format!("unmounting {path}: {e}")))?;
         let _ = std::fs::remove_dir(path);
         mounts.remove(image_id);
+        self.release(image_id);
         Ok(())
     }
 
@@ -301,11 +308,7 @@ impl LayerCache {
     /// A layer is first renamed into `tmp/`, so none is ever half there.
     pub fn prune(&self, keep: &[String]) -> Result<Vec<String>, AgentError> {
         self.check()?;
-        let mounts = self.mounts.lock().unwrap_or_else(|p| p.into_inner());
         let mut wanted: BTreeSet<&str> = keep.iter().map(String::as_str).collect();
-        for (_, layers) in mounts.values() {
-            wanted.extend(layers.iter().map(String::as_str));
-        }
         let held = self.held.lock().unwrap_or_else(|p| p.into_inner());
         for layers in held.values() {
             wanted.extend(layers.iter().map(String::as_str));
@@ -368,7 +371,8 @@ fn read_size(layer_dir: &Path) -> u64 {
 }
 
 fn bind_read_only(source: &str, target: &str) -> Result<(), AgentError> {
-    let fail = |e: io::Error| failure(ErrorKind::Storage, format!("mounting {target}: {e}"));
+    let fail =
+        |e: io::Error| AgentError::new(ErrorKind::Storage, format!("mounting {target}: {e}"));
     crate::init::mount(source, target, "", libc::MS_BIND, "").map_err(fail)?;
     let ro = libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY;
     crate::init::mount("", target, "", ro, "").map_err(fail)

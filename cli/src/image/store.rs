@@ -164,7 +164,7 @@ pub struct StoreLock(#[allow(dead_code)] File);
 impl Store {
     pub fn open(home: &Path) -> Result<Store> {
         let root = home.join("store");
-        for dir in ["blobs/sha256", "tmp"] {
+        for dir in ["blobs/sha256", "tmp", "unpacked"] {
             crate::paths::ensure_dir(&root.join(dir))?;
         }
         let store = Store { root };
@@ -317,7 +317,6 @@ impl Store {
     /// learnt for free while its diff id is checked.
     pub fn record_unpacked_size(&self, layer: &Digest, bytes: u64) -> Result<()> {
         let path = self.unpacked_size_path(layer);
-        crate::paths::ensure_dir(path.parent().context("no parent")?)?;
         crate::paths::replace_file(&path, bytes.to_string().as_bytes(), 0o644)
     }
 

@@ -59,15 +59,14 @@ pub async fn login(o: LoginOptions) -> Result<()> {
     let credentials = Credentials { username, password };
     let transport = Transport::choose(&registry, o.insecure).await;
     if let Err(e) = check(&registry, transport, &credentials).await {
-        let e = anyhow::Error::new(e);
-        if failure::classify(&e) == Failure::Denied {
+        if e.failure == Failure::Denied {
             bail!(
                 "{} refused the login for {:?}: incorrect username or password",
                 shown(&registry),
                 credentials.username
             );
         }
-        return Err(explain(e, &registry, "logging in", false));
+        return Err(explain(e.into(), &registry, "logging in", false));
     }
     credentials::save(&registry, &credentials)?;
     println!("Login Succeeded");
