@@ -60,8 +60,20 @@ say "installed $bindir/hutch; guest files in $guest"
 
 if [ "$demo" -eq 1 ]; then
     export HUTCH_GUEST_DIR="$guest"
+    # An offline default image: Debian's busybox-static with all its applets.
+    rootfs="$(mktemp -d)"
+    mkdir -p "$rootfs/bin" "$rootfs/etc" "$rootfs/tmp" "$rootfs/root"
+    cp /bin/busybox "$rootfs/bin/busybox"
+    for applet in $(/bin/busybox --list); do
+        [ -e "$rootfs/bin/$applet" ] || ln -s busybox "$rootfs/bin/$applet"
+    done
+    printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$rootfs/etc/passwd"
+    printf 'root:x:0:\nnogroup:x:65534:\n' >"$rootfs/etc/group"
+    tar -C "$rootfs" -cf "$rootfs.tar" .
+    "$bindir/hutch" import "$rootfs.tar" busybox:latest >/dev/null
+    rm -rf "$rootfs" "$rootfs.tar"
     "$bindir/hutch" machine start
-    "$bindir/hutch" machine exec -- uname -a
+    "$bindir/hutch" run --rm busybox sh -c 'echo "hello from container $(hostname), PID $$"; uname -a'
     "$bindir/hutch" machine status
-    say "the default machine is running; 'hutch machine stop' powers it off"
+    say "the default machine is running; try 'hutch run --rm -i busybox sh'; 'hutch machine stop' powers it off"
 fi
