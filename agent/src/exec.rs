@@ -7,10 +7,11 @@
 //! recorded, and the reaper never steals the child of a failed `exec` that
 //! the standard library reaps itself inside `spawn`.
 
-use crate::container::Container;
+use crate::container::{Container, Containers, Started, Streams};
 use crate::vsock::VsockStream;
 use protocol::{AgentError, ErrorKind, ExecSpec, ExitStatus, StdioStream};
 use std::collections::HashMap;
+use std::os::fd::OwnedFd;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -19,17 +20,32 @@ use std::time::{Duration, Instant};
 const ATTACH_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-/// What an exec id starts: a command in the machine, or a container.
+/// What an exec id starts: a command in the machine, a container's first
+/// process (with or without a client attached), or a command inside a
+/// running container.
 enum Kind {
     Command(ExecSpec),
-    Container(Arc<Container>),
+    Container {
+        container: Arc<Container>,
+        attached: bool,
+    },
+    InContainer {
+        container: Arc<Container>,
+        spec: ExecSpec,
+    },
 }
 
 impl Kind {
-    fn wants_stdin(&self) -> bool {
+    /// Which streams must attach before it starts.
+    fn needs(&self, stream: StdioStream) -> bool {
         match self {
-            Kind::Command(spec) => spec.stdin,
-            Kind::Container(c) => c.wants_stdin(),
+            Kind::Command(spec) | Kind::InContainer { spec, .. } => {
+                stream != StdioStream::Stdin || spec.stdin
+            }
+            Kind::Container {
+                container,
+                attached,
+            } => *attached && (stream != StdioStream::Stdin || container.wants_stdin()),
         }
     }
 }
@@ -39,6 +55,8 @@ struct Exec {
     streams: HashMap<StdioStream, VsockStream>,
     pid: Option<i32>,
     status: Option<ExitStatus>,
+    /// The controller of its terminal, for resizing.
+    terminal: Option<OwnedFd>,
 }
 
 #[derive(Default)]
@@ -75,9 +93,25 @@ impl ProcessTable {
         Ok(self.add(Kind::Command(spec)))
     }
 
-    /// An exec id under which the container's first process starts.
-    pub fn create_for_container(&self, container: Arc<Container>) -> u64 {
-        self.add(Kind::Container(container))
+    /// An exec id under which the container's first process starts; when
+    /// not `attached`, no streams are awaited (output goes to its log).
+    pub fn create_for_container(&self, container: Arc<Container>, attached: bool) -> u64 {
+        self.add(Kind::Container {
+            container,
+            attached,
+        })
+    }
+
+    /// An exec id for a command inside a running container.
+    pub fn create_in_container(
+        &self,
+        container: Arc<Container>,
+        spec: ExecSpec,
+    ) -> Result<u64, AgentError> {
+        if spec.args.is_empty() || spec.args[0].is_empty() {
+            return Err(AgentError::new(ErrorKind::BadRequest, "no command given"));
+        }
+        Ok(self.add(Kind::InContainer { container, spec }))
     }
 
     fn add(&self, kind: Kind) -> u64 {
@@ -91,6 +125,7 @@ impl ProcessTable {
                 streams: HashMap::new(),
                 pid: None,
                 status: None,
+                terminal: None,
             },
         );
         id
@@ -131,12 +166,10 @@ impl ProcessTable {
                     "process already started",
                 ));
             }
-            let want_stdin = exec.kind.wants_stdin();
-            let attached = |s| exec.streams.contains_key(&s);
-            if attached(StdioStream::Stdout)
-                && attached(StdioStream::Stderr)
-                && (!want_stdin || attached(StdioStream::Stdin))
-            {
+            let ready = [StdioStream::Stdin, StdioStream::Stdout, StdioStream::Stderr]
+                .into_iter()
+                .all(|s| !exec.kind.needs(s) || exec.streams.contains_key(&s));
+            if ready {
                 break;
             }
             let now = Instant::now();
@@ -156,21 +189,26 @@ impl ProcessTable {
             .execs
             .get_mut(&exec_id)
             .ok_or_else(|| unknown(exec_id))?;
+        let mut take = |s| exec.streams.remove(&s);
+        let streams = Streams {
+            stdin: take(StdioStream::Stdin),
+            stdout: take(StdioStream::Stdout),
+            stderr: take(StdioStream::Stderr),
+        };
         let spawned = match &exec.kind {
-            Kind::Command(spec) => build_command(spec, &mut exec.streams).and_then(|mut cmd| {
+            Kind::Command(spec) => build_command(spec, streams).and_then(|mut cmd| {
                 let child = cmd.spawn().map_err(|e| spawn_error(&spec.args[0], e))?;
                 // Dropped unwaited: the reaper collects its status.
-                Ok(child.id() as i32)
+                Ok(Started {
+                    pid: child.id() as i32,
+                    terminal: None,
+                })
             }),
-            Kind::Container(container) => {
-                let mut take = |s| exec.streams.remove(&s);
-                let stdin = take(StdioStream::Stdin).map(VsockStream::into_owned_fd);
-                let (stdout, stderr) = (take(StdioStream::Stdout), take(StdioStream::Stderr));
-                container.start(stdin, stdout, stderr).map(|pid| pid as i32)
-            }
+            Kind::Container { container, .. } => container.start(streams),
+            Kind::InContainer { container, spec } => container.exec(spec, streams),
         };
-        let pid = match spawned {
-            Ok(pid) => pid,
+        let Started { pid, terminal } = match spawned {
+            Ok(started) => started,
             Err(e) => {
                 // Nothing will ever wait for it: forget it (its streams close).
                 inner.execs.remove(&exec_id);
@@ -178,6 +216,7 @@ impl ProcessTable {
             }
         };
         exec.pid = Some(pid);
+        exec.terminal = terminal;
         exec.streams.clear();
         inner.by_pid.insert(pid, exec_id);
         inner.spawns += 1;
@@ -224,12 +263,25 @@ impl ProcessTable {
         }
         Ok(())
     }
+
+    pub fn resize(&self, exec_id: u64, rows: u16, cols: u16) -> Result<(), AgentError> {
+        let inner = self.lock();
+        let exec = inner.execs.get(&exec_id).ok_or_else(|| unknown(exec_id))?;
+        let terminal = exec
+            .terminal
+            .as_ref()
+            .ok_or_else(|| AgentError::new(ErrorKind::BadRequest, "the process has no terminal"))?;
+        crate::pty::resize(terminal, rows, cols)
+    }
 }
 
-fn build_command(
-    spec: &ExecSpec,
-    streams: &mut HashMap<StdioStream, VsockStream>,
-) -> Result<Command, AgentError> {
+fn build_command(spec: &ExecSpec, streams: Streams) -> Result<Command, AgentError> {
+    if spec.tty {
+        return Err(AgentError::new(
+            ErrorKind::BadRequest,
+            "a terminal is offered for containers only",
+        ));
+    }
     let cwd = spec.cwd.as_deref().unwrap_or("/");
     if !std::path::Path::new(cwd).is_dir() {
         return Err(AgentError::new(
@@ -250,10 +302,11 @@ fn build_command(
     }
     // The vsock sockets become the process's stdio directly: no copying in
     // the agent, and EOF reaches the host when the process tree closes them.
-    let mut take = |s| streams.remove(&s).map(|v| Stdio::from(v.into_owned_fd()));
-    cmd.stdin(take(StdioStream::Stdin).unwrap_or_else(Stdio::null));
-    cmd.stdout(take(StdioStream::Stdout).unwrap_or_else(Stdio::null));
-    cmd.stderr(take(StdioStream::Stderr).unwrap_or_else(Stdio::null));
+    let fd =
+        |s: Option<VsockStream>| s.map_or_else(Stdio::null, |v| Stdio::from(v.into_owned_fd()));
+    cmd.stdin(fd(streams.stdin));
+    cmd.stdout(fd(streams.stdout));
+    cmd.stderr(fd(streams.stderr));
     Ok(cmd)
 }
 
@@ -283,7 +336,7 @@ fn decode_wait_status(status: i32) -> ExitStatus {
     }
 }
 
-pub fn start_reaper(table: Arc<ProcessTable>) {
+pub fn start_reaper(table: Arc<ProcessTable>, containers: Arc<Containers>) {
     std::thread::spawn(move || loop {
         let spawns_seen = table.lock().spawns;
         // SAFETY: siginfo_t is plain data; waitid fills it in.
@@ -316,15 +369,21 @@ pub fn start_reaper(table: Arc<ProcessTable>) {
             continue;
         };
         let status = decode_wait_status(status);
-        let container = match inner.execs.get(&exec_id).map(|e| &e.kind) {
-            Some(Kind::Container(c)) => Some(c.clone()),
-            _ => None,
-        };
-        if let Some(container) = container {
-            // Recorded before any waiter hears of the exit (cleanup takes
-            // a moment, so not under the table's lock).
+        if let Some(Kind::Container {
+            container,
+            attached,
+        }) = inner.execs.get(&exec_id).map(|e| &e.kind)
+        {
+            // The container records the exit (and an --rm one goes) before
+            // an attached client hears of it; cleanup takes a moment, so
+            // not under the table's lock. Nobody waits on a detached
+            // start's entry: it goes now.
+            let (container, attached) = (container.clone(), *attached);
+            if !attached {
+                inner.execs.remove(&exec_id);
+            }
             drop(inner);
-            container.exited(status);
+            containers.exited(&container, status);
             inner = table.lock();
         }
         if let Some(exec) = inner.execs.get_mut(&exec_id) {

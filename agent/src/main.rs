@@ -8,6 +8,7 @@ mod exec;
 mod info;
 mod init;
 mod layers;
+mod pty;
 mod server;
 mod vsock;
 
@@ -30,7 +31,7 @@ fn main() {
     let cache = Arc::new(layers::LayerCache::open_disk());
     let containers = Arc::new(container::Containers::open(cache.clone()));
     let table = Arc::new(exec::ProcessTable::default());
-    exec::start_reaper(table.clone());
+    exec::start_reaper(table.clone(), containers.clone());
 
     let streams = listen(protocol::STREAM_PORT);
     let stream_table = table.clone();

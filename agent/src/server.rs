@@ -146,6 +146,10 @@ fn handle_control(conn: VsockStream, services: Services) {
                 | Request::MountImage { .. }
                 | Request::PruneLayers { .. }
                 | Request::RemoveContainer { .. }
+                | Request::StartContainer { .. }
+                | Request::WaitContainer { .. }
+                | Request::StopContainer { .. }
+                | Request::ContainerLogs { .. }
         );
         let (services, writer) = (services.clone(), writer.clone());
         let run = move || {
@@ -163,7 +167,7 @@ fn handle_control(conn: VsockStream, services: Services) {
 }
 
 fn handle_request(request: Request, services: &Services) -> Response {
-    let (table, cache) = (&services.processes, &services.cache);
+    let (table, cache, containers) = (&services.processes, &services.cache, &services.containers);
     let result = match request {
         Request::Hello { .. } => Ok(Response::Hello {
             version: PROTOCOL_VERSION,
@@ -171,9 +175,13 @@ fn handle_request(request: Request, services: &Services) -> Response {
         }),
         Request::Ping => Ok(Response::Pong),
         Request::Info => Ok(Response::Info(info::guest_info())),
-        Request::Exec(spec) => table
-            .create(spec)
-            .map(|exec_id| Response::ExecCreated { exec_id }),
+        Request::Exec(spec) => match &spec.container {
+            Some(key) => containers
+                .find(key)
+                .and_then(|c| table.create_in_container(c, spec)),
+            None => table.create(spec),
+        }
+        .map(|exec_id| Response::ExecCreated { exec_id }),
         Request::Start { exec_id } => table.start(exec_id).map(|pid| Response::Started { pid }),
         Request::Wait { exec_id } => table.wait(exec_id).map(Response::Exited),
         Request::Signal { exec_id, signal } => {
@@ -190,14 +198,57 @@ fn handle_request(request: Request, services: &Services) -> Response {
             .prune(&keep)
             .map(|removed| Response::Pruned { removed }),
         Request::DiskUsage => cache.usage().map(Response::DiskUsage),
-        Request::CreateContainer(create) => services.containers.create(create).map(|container| {
-            let id = container.id();
-            let exec_id = table.create_for_container(container);
-            Response::ContainerCreated { id, exec_id }
+        Request::Resize {
+            exec_id,
+            rows,
+            cols,
+        } => table.resize(exec_id, rows, cols).map(|()| Response::Done),
+        Request::CreateContainer(create) => containers
+            .create(create)
+            .map(|c| Response::ContainerCreated { id: c.id() }),
+        Request::StartContainer { container, attach } => {
+            containers.find(&container).and_then(|c| {
+                let exec_id = table.create_for_container(c, attach);
+                if attach {
+                    Ok(Response::ExecCreated { exec_id })
+                } else {
+                    table.start(exec_id).map(|pid| Response::Started { pid })
+                }
+            })
+        }
+        Request::WaitContainer { container } => containers.find(&container).map(|c| {
+            let code = c.wait_exit(None).unwrap_or_default();
+            Response::Exited(protocol::ExitStatus::Code(code))
         }),
-        Request::ListContainers => Ok(Response::Containers(services.containers.list())),
-        Request::RemoveContainer { container, force } => services
-            .containers
+        Request::KillContainer { container, signal } => containers
+            .find(&container)
+            .and_then(|c| c.kill(signal))
+            .map(|()| Response::Done),
+        Request::StopContainer {
+            container,
+            timeout_s,
+        } => containers
+            .find(&container)
+            .and_then(|c| c.stop(std::time::Duration::from_secs(timeout_s.into())))
+            .map(|()| Response::Done),
+        Request::ContainerLogs {
+            container,
+            offset,
+            tail,
+            follow,
+        } => containers
+            .find(&container)
+            .and_then(|c| c.logs(offset, tail, follow))
+            .map(|(entries, offset, more)| Response::Logs {
+                entries,
+                offset,
+                more,
+            }),
+        Request::InspectContainer { container } => containers
+            .find(&container)
+            .map(|c| Response::ContainerDetails(c.details())),
+        Request::ListContainers => Ok(Response::Containers(containers.list())),
+        Request::RemoveContainer { container, force } => containers
             .remove(&container, force)
             .map(|()| Response::Done),
         Request::Shutdown => Err(AgentError::new(

@@ -1,6 +1,7 @@
 //! `hutch`: Linux containers in a lightweight VM.
 
 mod agent;
+mod attach;
 mod container;
 mod image;
 mod machine;
@@ -75,7 +76,100 @@ enum Command {
     #[command(subcommand)]
     System(SystemCommand),
     /// Run a command in a new container
-    Run(RunArgs),
+    Run {
+        /// Run in the background and print the container's id
+        #[arg(short, long)]
+        detach: bool,
+        #[command(flatten)]
+        args: CreateArgs,
+    },
+    /// Create a container without starting it; prints its id
+    Create(CreateArgs),
+    /// Start stopped or created containers
+    Start {
+        /// Attach the container's output (and exit with its status)
+        #[arg(short, long)]
+        attach: bool,
+        /// Attach stdin as well
+        #[arg(short, long)]
+        interactive: bool,
+        #[arg(required = true)]
+        containers: Vec<String>,
+        #[arg(long, default_value = "default")]
+        machine: String,
+    },
+    /// Stop running containers (SIGTERM, then SIGKILL after the timeout)
+    Stop {
+        /// Seconds to wait before killing
+        #[arg(short, long, default_value_t = 10)]
+        time: u32,
+        #[arg(required = true)]
+        containers: Vec<String>,
+        #[arg(long, default_value = "default")]
+        machine: String,
+    },
+    /// Send a signal to running containers
+    Kill {
+        /// Signal by name or number
+        #[arg(short, long, default_value = "KILL", value_parser = container::signal::parse)]
+        signal: i32,
+        #[arg(required = true)]
+        containers: Vec<String>,
+        #[arg(long, default_value = "default")]
+        machine: String,
+    },
+    /// Block until containers stop, then print their exit codes
+    Wait {
+        #[arg(required = true)]
+        containers: Vec<String>,
+        #[arg(long, default_value = "default")]
+        machine: String,
+    },
+    /// Show a container's output
+    Logs {
+        /// Keep following new output while the container runs
+        #[arg(short, long)]
+        follow: bool,
+        /// Only the last N lines
+        #[arg(short = 'n', long)]
+        tail: Option<u64>,
+        /// Prefix each line with when it was written
+        #[arg(short, long)]
+        timestamps: bool,
+        container: String,
+        #[arg(long, default_value = "default")]
+        machine: String,
+    },
+    /// Show containers' details as JSON
+    Inspect {
+        #[arg(required = true)]
+        containers: Vec<String>,
+        #[arg(long, default_value = "default")]
+        machine: String,
+    },
+    /// Run a command in a running container
+    Exec {
+        /// Keep stdin open and send it to the command
+        #[arg(short, long)]
+        interactive: bool,
+        /// Give the command a terminal
+        #[arg(short, long)]
+        tty: bool,
+        /// Set environment variables (KEY=value, or KEY to pass ours)
+        #[arg(short, long)]
+        env: Vec<String>,
+        /// Working directory inside the container
+        #[arg(short, long)]
+        workdir: Option<String>,
+        /// Username or UID (format: <name|uid>[:<group|gid>])
+        #[arg(short, long)]
+        user: Option<String>,
+        #[arg(long, default_value = "default")]
+        machine: String,
+        container: String,
+        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+        command: Vec<String>,
+    },
     /// List containers
     Ps {
         /// Show all containers (default shows just running)
@@ -99,14 +193,18 @@ enum Command {
     },
 }
 
+/// What `run` and `create` share.
 #[derive(clap::Args)]
-struct RunArgs {
+struct CreateArgs {
     /// Remove the container when it exits
     #[arg(long)]
     rm: bool,
     /// Keep stdin open and send it to the container
     #[arg(short, long)]
     interactive: bool,
+    /// Give the container a terminal
+    #[arg(short, long)]
+    tty: bool,
     /// Assign a name to the container
     #[arg(long)]
     name: Option<String>,
@@ -141,6 +239,30 @@ struct RunArgs {
     /// Command and arguments (default: the image's)
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     command: Vec<String>,
+}
+
+impl CreateArgs {
+    fn into_options(self) -> container::CreateOptions {
+        container::CreateOptions {
+            image: self.image,
+            flags: container::spec::Flags {
+                command: self.command,
+                entrypoint: self.entrypoint,
+                env: self.env,
+                workdir: self.workdir,
+                user: self.user,
+                hostname: self.hostname,
+                memory: self.memory,
+                cpus: self.cpus,
+                pids_limit: self.pids_limit,
+            },
+            name: self.name,
+            remove: self.rm,
+            interactive: self.interactive,
+            tty: self.tty,
+            machine: self.machine,
+        }
+    }
 }
 
 fn parse_memory(text: &str) -> Result<u64, String> {
@@ -348,36 +470,88 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             .map(|_| 0)
         }
         Command::Logout { server } => return registry::login::logout(server.as_deref()).map(|_| 0),
-        Command::Run(a) => {
-            return block_on(container::run(container::RunOptions {
-                image: a.image,
-                flags: container::spec::Flags {
-                    command: a.command,
-                    entrypoint: a.entrypoint,
-                    env: a.env,
-                    workdir: a.workdir,
-                    user: a.user,
-                    hostname: a.hostname,
-                    memory: a.memory,
-                    cpus: a.cpus,
-                    pids_limit: a.pids_limit,
-                },
-                name: a.name,
-                remove: a.rm,
-                interactive: a.interactive,
-                machine: a.machine,
+        Command::Run { detach, args } => {
+            return block_on(container::run(args.into_options(), detach))
+        }
+        Command::Create(args) => return block_on(container::create(args.into_options())),
+        Command::Start {
+            attach,
+            interactive,
+            containers,
+            machine,
+        } => {
+            return block_on(container::lifecycle::start(
+                &machine,
+                &containers,
+                attach || interactive,
+                interactive,
+            ))
+        }
+        Command::Stop {
+            time,
+            containers,
+            machine,
+        } => return block_on(container::lifecycle::stop(&machine, &containers, time)),
+        Command::Kill {
+            signal,
+            containers,
+            machine,
+        } => return block_on(container::lifecycle::kill(&machine, &containers, signal)),
+        Command::Wait {
+            containers,
+            machine,
+        } => return block_on(container::lifecycle::wait(&machine, &containers)),
+        Command::Logs {
+            follow,
+            tail,
+            timestamps,
+            container,
+            machine,
+        } => {
+            return block_on(container::logs::logs(container::logs::LogsOptions {
+                container,
+                follow,
+                tail,
+                timestamps,
+                machine,
+            }))
+            .map(|_| 0)
+        }
+        Command::Inspect {
+            containers,
+            machine,
+        } => return block_on(container::inspect::inspect(&machine, &containers)),
+        Command::Exec {
+            interactive,
+            tty,
+            env,
+            workdir,
+            user,
+            machine,
+            container,
+            command,
+        } => {
+            return block_on(container::exec::exec(container::exec::ExecOptions {
+                container,
+                args: command,
+                env,
+                workdir,
+                user,
+                interactive,
+                tty,
+                machine,
             }))
         }
         Command::Ps {
             all,
             quiet,
             machine,
-        } => return block_on(container::ps(&machine, all, quiet)).map(|_| 0),
+        } => return block_on(container::ps::ps(&machine, all, quiet)).map(|_| 0),
         Command::Rm {
             force,
             containers,
             machine,
-        } => return block_on(container::rm(&machine, &containers, force)),
+        } => return block_on(container::lifecycle::rm(&machine, &containers, force)),
         Command::System(SystemCommand::Df) => return block_on(system::df()).map(|_| 0),
         Command::Load { input } => return image::load(input.as_deref()).map(|_| 0),
         Command::Save { output, images } => return image::save(&images, &output).map(|_| 0),
@@ -458,10 +632,14 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
 
 /// Runs async work on a single-threaded runtime.
 fn block_on<T>(work: impl std::future::Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
-    tokio::runtime::Builder::new_current_thread()
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        .build()?
-        .block_on(work)
+        .build()?;
+    let result = runtime.block_on(work);
+    // A read of our stdin may still be blocked in a worker thread (a
+    // terminal sends no EOF); waiting for it would hang the exit.
+    runtime.shutdown_background();
+    result
 }
 
 fn run_image(cmd: ImageCommand) -> anyhow::Result<()> {

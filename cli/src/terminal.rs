@@ -1,11 +1,12 @@
-//! The user's terminal: prompts that do not echo what is typed.
+//! The user's terminal: prompts that do not echo what is typed, raw mode
+//! for a container's terminal, and the window's size.
 
 use anyhow::{bail, Context, Result};
 use std::io::{BufRead, IsTerminal, Write};
 use std::os::fd::AsRawFd;
 
 /// Restores the terminal's settings when dropped, whatever happens between.
-struct SavedMode {
+pub struct SavedMode {
     fd: i32,
     saved: libc::termios,
 }
@@ -22,7 +23,8 @@ impl SavedMode {
         let mut changed = saved;
         change(&mut changed);
         // SAFETY: `changed` is a valid termios read from this terminal.
-        if unsafe { libc::tcsetattr(fd, libc::TCSAFLUSH, &changed) } != 0 {
+        // TCSADRAIN, not TCSAFLUSH: what was typed ahead is kept.
+        if unsafe { libc::tcsetattr(fd, libc::TCSADRAIN, &changed) } != 0 {
             return Err(std::io::Error::last_os_error());
         }
         Ok(SavedMode { fd, saved })
@@ -32,8 +34,27 @@ impl SavedMode {
 impl Drop for SavedMode {
     fn drop(&mut self) {
         // SAFETY: restores settings read from the same fd.
-        unsafe { libc::tcsetattr(self.fd, libc::TCSAFLUSH, &self.saved) };
+        unsafe { libc::tcsetattr(self.fd, libc::TCSADRAIN, &self.saved) };
     }
+}
+
+/// Puts the terminal on `fd` in raw mode (keys pass through unprocessed,
+/// Ctrl-C included, for the container's own terminal to interpret) until
+/// the guard drops.
+pub fn raw_mode(fd: i32) -> std::io::Result<SavedMode> {
+    // SAFETY: cfmakeraw edits a valid termios in place.
+    SavedMode::change(fd, |t| unsafe { libc::cfmakeraw(t) })
+}
+
+/// The window size of the terminal on `fd`: (rows, columns).
+pub fn window_size(fd: i32) -> Option<(u16, u16)> {
+    // SAFETY: winsize is plain data that TIOCGWINSZ fills in.
+    let mut size: libc::winsize = unsafe { std::mem::zeroed() };
+    // SAFETY: TIOCGWINSZ writes one winsize to a valid pointer.
+    if unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut size) } != 0 || size.ws_row == 0 {
+        return None;
+    }
+    Some((size.ws_row, size.ws_col))
 }
 
 /// Asks for a line on the terminal; `secret` turns echo off while typing.

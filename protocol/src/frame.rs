@@ -128,6 +128,9 @@ mod tests {
                 env: vec!["PATH=/bin".into()],
                 cwd: Some("/".into()),
                 stdin: true,
+                container: None,
+                user: None,
+                tty: false,
             }),
         }
     }
@@ -169,6 +172,9 @@ mod tests {
             env: vec![],
             cwd: None,
             stdin: false,
+            container: None,
+            user: None,
+            tty: false,
         });
         assert!(matches!(encode_frame(&huge), Err(FrameError::TooLarge(_))));
     }

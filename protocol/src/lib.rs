@@ -18,7 +18,7 @@ pub use frame::{read_frame_async, write_frame_async};
 pub use messages::*;
 
 /// Bumped whenever a message changes shape; the handshake refuses a mismatch.
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;
 /// Guest vsock port of the agent's control server.
 pub const AGENT_PORT: u32 = 1024;
 /// Guest vsock port on which stdio streams attach to a process.

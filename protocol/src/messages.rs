@@ -51,10 +51,49 @@ pub enum Request {
         exec_id: u64,
         signal: i32,
     },
-    /// Creates a container (its root assembled, nothing running yet);
-    /// answered with its id and the exec id its process starts under, so
-    /// stdio streams attach and `Start`/`Wait`/`Signal` work as for `Exec`.
+    /// Creates a container (nothing running yet); answered with its id.
     CreateContainer(ContainerCreate),
+    /// Starts a created or exited container. With `attach`, answered with
+    /// `ExecCreated`: stdio streams attach to that exec id and `Start`
+    /// runs it. Without, it starts at once (output only to its log) and
+    /// the answer is `Started`.
+    StartContainer {
+        container: String,
+        attach: bool,
+    },
+    /// Answered with `Exited` once the container is not running (at once
+    /// for an exited one).
+    WaitContainer {
+        container: String,
+    },
+    /// Sends a signal to the container's first process.
+    KillContainer {
+        container: String,
+        signal: i32,
+    },
+    /// SIGTERM, then SIGKILL after `timeout_s`; answered once it exited.
+    StopContainer {
+        container: String,
+        timeout_s: u32,
+    },
+    /// Log entries from byte `offset` of the container's log (or its last
+    /// `tail` entries, when given, on the first call). With `follow` the
+    /// agent waits a little for new output while the container runs.
+    ContainerLogs {
+        container: String,
+        offset: u64,
+        tail: Option<u64>,
+        follow: bool,
+    },
+    InspectContainer {
+        container: String,
+    },
+    /// New window size of a process's terminal.
+    Resize {
+        exec_id: u64,
+        rows: u16,
+        cols: u16,
+    },
     ListContainers,
     /// By id, id prefix or name. `force` kills a running container first.
     RemoveContainer {
@@ -82,6 +121,10 @@ pub struct ContainerCreate {
     pub user: Option<String>,
     /// Whether a stdin stream will attach.
     pub stdin: bool,
+    /// A terminal (pty in the machine): output comes on the stdout stream only.
+    pub tty: bool,
+    /// Removed by the agent once it exits (`--rm`).
+    pub auto_remove: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -110,6 +153,18 @@ pub struct ContainerInfo {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerDetails {
+    pub info: ContainerInfo,
+    pub image_id: String,
+    /// The runtime spec it runs with (JSON).
+    pub spec: String,
+    pub user: Option<String>,
+    pub tty: bool,
+    pub stdin: bool,
+    pub auto_remove: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExecSpec {
     pub args: Vec<String>,
     /// `KEY=value` entries added to the agent's default environment.
@@ -117,6 +172,21 @@ pub struct ExecSpec {
     pub cwd: Option<String>,
     /// Whether a stdin stream will attach; without one the process reads /dev/null.
     pub stdin: bool,
+    /// Run inside this running container (joining its namespaces and
+    /// cgroup) instead of in the machine.
+    pub container: Option<String>,
+    /// `-u` for a container exec, resolved in the container.
+    pub user: Option<String>,
+    /// A terminal (pty in the machine): output comes on the stdout stream only.
+    pub tty: bool,
+}
+
+/// One line (or a piece of a long line) the container wrote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogEntry {
+    pub stream: StdioStream,
+    pub time_ms: u64,
+    pub log: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -148,9 +218,17 @@ pub enum Response {
     },
     ContainerCreated {
         id: String,
-        exec_id: u64,
     },
     Containers(Vec<ContainerInfo>),
+    /// `offset` is where the next read continues; `more` is false once a
+    /// read reached the end and the container is not running (or the
+    /// caller did not follow).
+    Logs {
+        entries: Vec<LogEntry>,
+        offset: u64,
+        more: bool,
+    },
+    ContainerDetails(ContainerDetails),
     Started {
         pid: u32,
     },

@@ -204,6 +204,7 @@ pub fn busybox_rootfs_tar(h: &Hutch) -> PathBuf {
     std::fs::copy("/bin/busybox", root.join("bin/busybox")).expect("busybox-static is installed");
     for applet in [
         "sh", "cat", "echo", "id", "hostname", "ls", "ps", "sleep", "dd", "seq", "true", "touch",
+        "stty",
     ] {
         std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
     }
@@ -228,4 +229,22 @@ pub fn busybox_rootfs_tar(h: &Hutch) -> PathBuf {
         .unwrap();
     assert!(ok.success());
     tar
+}
+
+/// Imports the busybox rootfs as `reference`.
+pub fn import_busybox(h: &Hutch, reference: &str) {
+    let tar = busybox_rootfs_tar(h);
+    h.ok(&["import", tar.to_str().unwrap(), reference]);
+}
+
+/// Polls `check` until it holds; panics naming `what` after a generous
+/// bound (a condition to reach, not a timing to meet).
+pub fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    for _ in 0..600 {
+        if check() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("{what} never happened");
 }

@@ -1,12 +1,11 @@
 //! `hutch run`, `ps`, `rm` in a real machine (qemu): isolation, limits,
 //! users, docker's exit codes, names and `--rm`.
 
-use hutch_tests::{busybox_rootfs_tar, Hutch};
+use hutch_tests::{import_busybox, Hutch};
 use std::process::Output;
 
 fn image(h: &Hutch) {
-    let tar = busybox_rootfs_tar(h);
-    h.ok(&["import", tar.to_str().unwrap(), "bb:1"]);
+    import_busybox(h, "bb:1");
 }
 
 fn run(h: &Hutch, args: &[&str]) -> Output {
@@ -71,7 +70,8 @@ fn containers_are_isolated_and_limited() {
     let out = run(
         &h,
         &[
-            "--rm",
+            "--name",
+            "hog",
             "-m",
             "32m",
             "bb:1",
@@ -88,6 +88,10 @@ fn containers_are_isolated_and_limited() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let inspect: serde_json::Value = serde_json::from_str(&h.ok(&["inspect", "hog"])).unwrap();
+    assert_eq!(inspect[0]["State"]["OOMKilled"], true, "{inspect}");
+    assert_eq!(inspect[0]["State"]["ExitCode"], 137);
+    assert_eq!(inspect[0]["HostConfig"]["Memory"], 32 << 20);
     let out = run_ok(
         &h,
         &[

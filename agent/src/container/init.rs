@@ -27,6 +27,9 @@ pub struct InitConfig {
     pub user: Option<String>,
     /// The machine's resolv.conf, copied in.
     pub resolv_conf: String,
+    /// An exec: join the namespaces of this running container process
+    /// instead of building new ones.
+    pub join: Option<u32>,
 }
 
 fn step<T>(what: &str, result: std::io::Result<T>) -> Result<T, AgentError> {
@@ -69,6 +72,9 @@ fn run() -> Result<std::convert::Infallible, AgentError> {
     let config: InitConfig = serde_json::from_slice(&text).map_err(|e| {
         AgentError::new(ErrorKind::BadRequest, format!("bad container config: {e}"))
     })?;
+    if let Some(pid) = config.join {
+        return join(pid, &config);
+    }
     let spec = &config.spec;
     let linux = spec.linux().as_ref();
     let wants = |t: LinuxNamespaceType| {
@@ -103,6 +109,78 @@ fn run() -> Result<std::convert::Infallible, AgentError> {
         }
     }
     exec_process(&config)
+}
+
+/// The exec's pid in the container, for the signal forwarder.
+static EXEC_CHILD: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+extern "C" fn forward_signal(signal: libc::c_int) {
+    let child = EXEC_CHILD.load(std::sync::atomic::Ordering::Relaxed);
+    if child > 0 {
+        // SAFETY: kill(2) is async-signal-safe.
+        unsafe { libc::kill(child, signal) };
+    }
+}
+
+/// An exec: enter the container's namespaces (the agent already put us in
+/// its cgroup), then fork so the command is inside its pid namespace too.
+/// We stay as the agent's child, pass signals on and exit as it does.
+fn join(pid: u32, config: &InitConfig) -> Result<std::convert::Infallible, AgentError> {
+    // Opened before entering any: the container's /proc is not ours.
+    let namespaces = ["cgroup", "ipc", "uts", "net", "pid", "mnt"]
+        .iter()
+        .map(|ns| {
+            let path = format!("/proc/{pid}/ns/{ns}");
+            step(&format!("opening {path}"), std::fs::File::open(&path))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    for ns in &namespaces {
+        // SAFETY: setns(2) on an open namespace fd; 0 accepts any kind.
+        os_step("joining the container's namespaces", unsafe {
+            libc::setns(std::os::fd::AsRawFd::as_raw_fd(ns), 0)
+        })?;
+    }
+    drop(namespaces);
+    // SAFETY: fork(2) in this single-threaded process.
+    let child = unsafe { libc::fork() };
+    if child < 0 {
+        return step("fork", Err(std::io::Error::last_os_error()));
+    }
+    if child == 0 {
+        return exec_process(config);
+    }
+    EXEC_CHILD.store(child, std::sync::atomic::Ordering::Relaxed);
+    // SAFETY: installing an async-signal-safe handler; closing our copies
+    // of the stdio and report fds, so only the command holds them.
+    unsafe {
+        for sig in [
+            libc::SIGTERM,
+            libc::SIGINT,
+            libc::SIGHUP,
+            libc::SIGQUIT,
+            libc::SIGUSR1,
+            libc::SIGUSR2,
+        ] {
+            libc::signal(
+                sig,
+                forward_signal as extern "C" fn(libc::c_int) as libc::sighandler_t,
+            );
+        }
+        for fd in [0, 1, 2, ERROR_FD] {
+            libc::close(fd);
+        }
+    }
+    let mut status = 0;
+    // SAFETY: waiting for our one child; retried when a signal interrupts.
+    while unsafe { libc::waitpid(child, &mut status, 0) } < 0 {
+        if std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            std::process::exit(255);
+        }
+    }
+    if libc::WIFSIGNALED(status) {
+        std::process::exit(128 + libc::WTERMSIG(status));
+    }
+    std::process::exit(libc::WEXITSTATUS(status));
 }
 
 /// The root file system view, built while the agent's root is still visible.
@@ -182,6 +260,15 @@ fn exec_process(config: &InitConfig) -> Result<std::convert::Infallible, AgentEr
         .cloned()
         .ok_or_else(|| AgentError::new(ErrorKind::BadRequest, "no command given"))?;
     let mut env = process.env().clone().unwrap_or_default();
+    if process.terminal().unwrap_or(false) {
+        // Our own session, with the terminal (fd 0) as its controlling
+        // one: Ctrl-C and window changes reach the command.
+        // SAFETY: setsid(2) and TIOCSCTTY on our stdin, plain arguments.
+        os_step("setsid", unsafe { libc::setsid() })?;
+        os_step("taking the terminal", unsafe {
+            libc::ioctl(0, libc::TIOCSCTTY, 0)
+        })?;
+    }
 
     let identity = match &config.user {
         Some(u) => user::resolve_here(u).map_err(|e| AgentError::new(ErrorKind::BadRequest, e))?,

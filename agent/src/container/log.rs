@@ -1,14 +1,17 @@
 //! The container's log: everything it writes to stdout and stderr, one
-//! JSON record per line (`{"stream","time_ms","log"}`, like docker's
-//! json-file), kept whether or not a client is attached. An attached
-//! client gets the raw bytes as well.
+//! JSON [`LogEntry`] per line (like docker's json-file), kept whether or
+//! not a client is attached. An attached client gets the raw bytes as well.
 
 use crate::vsock::VsockStream;
+use protocol::{LogEntry, StdioStream};
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
+
+/// Longest piece of a line kept as one entry.
+const MAX_ENTRY: usize = 16 * 1024;
 
 #[derive(Clone)]
 pub struct Log {
@@ -23,13 +26,15 @@ impl Log {
         })
     }
 
-    fn record(&self, stream: &str, line: &[u8]) {
-        let entry = serde_json::json!({
-            "stream": stream,
-            "time_ms": super::now_ms(),
-            "log": String::from_utf8_lossy(line),
-        });
-        let mut text = entry.to_string();
+    fn record(&self, stream: StdioStream, line: &[u8]) {
+        let entry = LogEntry {
+            stream,
+            time_ms: super::now_ms(),
+            log: String::from_utf8_lossy(line).into_owned(),
+        };
+        let Ok(mut text) = serde_json::to_string(&entry) else {
+            return;
+        };
         text.push('\n');
         let mut file = self.file.lock().unwrap_or_else(|p| p.into_inner());
         // A full disk loses log lines, never the container's output.
@@ -37,35 +42,149 @@ impl Log {
     }
 
     /// Copies `from` into the log and to `client` until EOF, on a thread.
-    pub fn copy(&self, from: OwnedFd, stream: &'static str, client: Option<VsockStream>) {
+    pub fn copy(&self, from: OwnedFd, stream: StdioStream, client: Option<VsockStream>) {
         let log = self.clone();
-        std::thread::spawn(move || {
-            let mut from = File::from(from);
-            let mut client = client;
-            let mut buf = vec![0; 64 * 1024];
-            let mut line = Vec::new();
-            loop {
-                let n = match from.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => n,
-                };
-                if let Some(c) = client.as_mut() {
-                    if c.write_all(&buf[..n]).is_err() {
-                        // The client went away; the container goes on.
-                        client = None;
-                    }
-                }
-                for chunk in buf[..n].split_inclusive(|b| *b == b'\n') {
-                    line.extend_from_slice(chunk);
-                    if line.ends_with(b"\n") || line.len() >= 16 * 1024 {
-                        log.record(stream, &line);
-                        line.clear();
-                    }
+        relay(from, client, move |line| log.record(stream, line));
+    }
+}
+
+/// Copies `from` to `client` until EOF (or EIO: a terminal whose last
+/// process closed it), on a thread, handing each line to `each_line`.
+pub fn relay(
+    from: OwnedFd,
+    client: Option<VsockStream>,
+    mut each_line: impl FnMut(&[u8]) + Send + 'static,
+) {
+    std::thread::spawn(move || {
+        let mut from = File::from(from);
+        let mut client = client;
+        let mut buf = vec![0; 64 * 1024];
+        let mut line = Vec::new();
+        loop {
+            let n = match from.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            if let Some(c) = client.as_mut() {
+                if c.write_all(&buf[..n]).is_err() {
+                    // The client went away; the process goes on.
+                    client = None;
                 }
             }
-            if !line.is_empty() {
-                log.record(stream, &line);
+            for chunk in buf[..n].split_inclusive(|b| *b == b'\n') {
+                line.extend_from_slice(chunk);
+                if line.ends_with(b"\n") || line.len() >= MAX_ENTRY {
+                    each_line(&line);
+                    line.clear();
+                }
             }
-        });
+        }
+        if !line.is_empty() {
+            each_line(&line);
+        }
+    });
+}
+
+/// What one read of a log returned.
+pub struct Chunk {
+    pub entries: Vec<LogEntry>,
+    /// Where the next read continues.
+    pub offset: u64,
+    /// Whether the read stopped before the end of what is written.
+    pub truncated: bool,
+}
+
+/// Entries from byte `offset` on, at most about `limit` bytes of them; or,
+/// with `tail`, the last `tail` entries. Only whole lines are taken, so a
+/// line being written is read next time.
+pub fn read(path: &Path, offset: u64, tail: Option<u64>, limit: usize) -> std::io::Result<Chunk> {
+    let mut file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(Chunk {
+                entries: Vec::new(),
+                offset: 0,
+                truncated: false,
+            })
+        }
+        Err(e) => return Err(e),
+    };
+    let start = match tail {
+        Some(n) => tail_start(&mut file, n)?,
+        None => offset,
+    };
+    file.seek(SeekFrom::Start(start))?;
+    let mut bytes = Vec::new();
+    (&mut file).take(limit as u64).read_to_end(&mut bytes)?;
+    let whole = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+    let end = file.metadata()?.len();
+    let entries = bytes[..whole]
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .filter_map(|l| serde_json::from_slice(l).ok())
+        .collect();
+    let offset = start + whole as u64;
+    Ok(Chunk {
+        entries,
+        offset,
+        truncated: offset + 1 < end && whole > 0,
+    })
+}
+
+/// The byte offset at which the last `n` lines begin.
+fn tail_start(file: &mut File, n: u64) -> std::io::Result<u64> {
+    let mut all = Vec::new();
+    file.read_to_end(&mut all)?;
+    let whole = all.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+    let mut seen = 0;
+    for (i, b) in all[..whole].iter().enumerate().rev() {
+        if *b == b'\n' && i + 1 != whole {
+            seen += 1;
+            if seen == n {
+                return Ok(i as u64 + 1);
+            }
+        }
+    }
+    Ok(if n == 0 { whole as u64 } else { 0 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn log_with(lines: usize, name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("hutch-log-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("container.log");
+        let _ = std::fs::remove_file(&path);
+        let log = Log::open(&path).unwrap();
+        for i in 0..lines {
+            log.record(StdioStream::Stdout, format!("line {i}\n").as_bytes());
+        }
+        path
+    }
+
+    fn texts(chunk: &Chunk) -> Vec<String> {
+        chunk.entries.iter().map(|e| e.log.clone()).collect()
+    }
+
+    #[test]
+    fn tail_takes_the_last_lines() {
+        let path = log_with(5, "tail");
+        let chunk = read(&path, 0, Some(2), 1 << 20).unwrap();
+        assert_eq!(texts(&chunk), ["line 3\n", "line 4\n"]);
+        assert!(read(&path, 0, Some(0), 1 << 20).unwrap().entries.is_empty());
+        assert_eq!(read(&path, 0, Some(9), 1 << 20).unwrap().entries.len(), 5);
+    }
+
+    #[test]
+    fn reads_continue_where_they_stopped() {
+        let path = log_with(100, "continue");
+        let first = read(&path, 0, None, 200).unwrap();
+        assert!(first.truncated && !first.entries.is_empty());
+        let rest = read(&path, first.offset, None, 1 << 20).unwrap();
+        assert!(!rest.truncated);
+        assert_eq!(first.entries.len() + rest.entries.len(), 100);
+        assert_eq!(rest.entries.last().unwrap().log, "line 99\n");
     }
 }

@@ -10,24 +10,34 @@ pub mod init;
 mod log;
 mod mounts;
 mod spawn;
+mod stdio;
 mod user;
 
 pub use cgroup::prepare_hierarchy;
+pub use stdio::Streams;
 
 use crate::layers::LayerCache;
-use crate::vsock::VsockStream;
 use cgroup::Cgroup;
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
-use protocol::{AgentError, ContainerCreate, ContainerInfo, ContainerState, ErrorKind, ExitStatus};
+use protocol::{
+    AgentError, ContainerCreate, ContainerDetails, ContainerInfo, ContainerState, ErrorKind,
+    ExecSpec, ExitStatus, LogEntry,
+};
 use serde::{Deserialize, Serialize};
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 const CONTAINERS_DIR: &str = "/var/lib/hutch/containers";
 /// Docker's status for a container whose machine stopped under it.
 const EXIT_MACHINE_STOPPED: i32 = 255;
+/// Most log bytes one `ContainerLogs` answer carries (frames are capped at
+/// 1 MiB, and JSON escaping can grow text).
+const LOG_CHUNK: usize = 128 * 1024;
+/// How long a following `ContainerLogs` waits for new output before
+/// answering with none.
+const FOLLOW_WAIT: Duration = Duration::from_secs(2);
 
 fn storage(what: &str, e: std::io::Error) -> AgentError {
     AgentError::new(ErrorKind::Storage, format!("{what}: {e}"))
@@ -47,11 +57,30 @@ struct Record {
     spec: Spec,
     user: Option<String>,
     stdin: bool,
+    #[serde(default)]
+    tty: bool,
+    #[serde(default)]
+    auto_remove: bool,
+}
+
+/// A started process: its pid, and its terminal's controller if it has one.
+pub struct Started {
+    pub pid: i32,
+    pub terminal: Option<OwnedFd>,
+}
+
+fn not_running(name: &str) -> AgentError {
+    AgentError::new(
+        ErrorKind::Conflict,
+        format!("container {name} is not running"),
+    )
 }
 
 pub struct Container {
     dir: PathBuf,
     record: Mutex<Record>,
+    /// Signalled when the record changes state.
+    changed: Condvar,
     cache: Arc<LayerCache>,
 }
 
@@ -85,37 +114,184 @@ impl Container {
             .map_err(|e| storage("saving the container's record", e))
     }
 
-    /// Starts the first process (the caller holds the process table's
-    /// lock, so the reaper cannot miss its exit); returns its pid.
-    pub fn start(
-        &self,
-        stdin: Option<OwnedFd>,
-        stdout: Option<VsockStream>,
-        stderr: Option<VsockStream>,
-    ) -> Result<u32, AgentError> {
+    pub fn auto_remove(&self) -> bool {
+        self.lock().auto_remove
+    }
+
+    pub fn details(&self) -> ContainerDetails {
+        let r = self.lock();
+        ContainerDetails {
+            info: r.info.clone(),
+            image_id: r.image_id.clone(),
+            spec: serde_json::to_string(&r.spec).unwrap_or_default(),
+            user: r.user.clone(),
+            tty: r.tty,
+            stdin: r.stdin,
+            auto_remove: r.auto_remove,
+        }
+    }
+
+    /// Starts the first process of a created or exited container (the
+    /// caller holds the process table's lock, so the reaper cannot miss
+    /// its exit). A restart keeps the container's upper layer, as docker's.
+    pub fn start(&self, streams: Streams) -> Result<Started, AgentError> {
         let mut record = self.lock();
-        if record.info.state != ContainerState::Created {
+        if record.info.state == ContainerState::Running {
             return Err(AgentError::new(
                 ErrorKind::Conflict,
-                format!("container {} has already run", record.info.name),
+                format!("container {} is already running", record.info.name),
             ));
         }
         let rootfs = self.rootfs();
         self.mount_root(&record.diff_ids)?;
-        let started = self.launch(&record, stdin, stdout, stderr);
-        let pid = match started {
-            Ok(pid) => pid,
+        let started = match self.launch(&record, streams) {
+            Ok(started) => started,
             Err(e) => {
                 let _ = crate::init::unmount(&rootfs.to_string_lossy(), libc::MNT_DETACH);
                 Cgroup::open(&record.info.id).remove();
                 return Err(e);
             }
         };
-        record.info.state = ContainerState::Running;
-        record.info.pid = Some(pid as u32);
-        record.info.started_ms = Some(now_ms());
+        let info = &mut record.info;
+        info.state = ContainerState::Running;
+        info.pid = Some(started.pid as u32);
+        info.started_ms = Some(now_ms());
+        info.finished_ms = None;
+        info.exit_code = None;
+        info.oom_killed = false;
         Container::save(&record, &self.dir)?;
-        Ok(pid as u32)
+        drop(record);
+        self.changed.notify_all();
+        Ok(started)
+    }
+
+    /// Runs `spec` inside the running container: its namespaces, cgroup,
+    /// user and capabilities, with the container's environment under the
+    /// exec's own.
+    pub fn exec(&self, exec: &ExecSpec, streams: Streams) -> Result<Started, AgentError> {
+        let record = self.lock();
+        let Some(pid) = record
+            .info
+            .pid
+            .filter(|_| record.info.state == ContainerState::Running)
+        else {
+            return Err(not_running(&record.info.name));
+        };
+        let mut spec = record.spec.clone();
+        let mut process = spec.process().clone().unwrap_or_default();
+        let mut env = process.env().clone().unwrap_or_default();
+        for entry in &exec.env {
+            let key = entry.split('=').next().unwrap_or_default();
+            env.retain(|e| e.split('=').next() != Some(key));
+            env.push(entry.clone());
+        }
+        process.set_args(Some(exec.args.clone()));
+        process.set_env(Some(env));
+        process.set_terminal(Some(exec.tty));
+        if let Some(cwd) = &exec.cwd {
+            process.set_cwd(cwd.into());
+        }
+        spec.set_process(Some(process));
+        let config = init::InitConfig {
+            spec,
+            rootfs: self.rootfs(),
+            user: exec.user.clone().or_else(|| record.user.clone()),
+            resolv_conf: String::new(),
+            join: Some(pid),
+        };
+        let cgroup = Cgroup::open(&record.info.id);
+        // Not held while it starts: the reaper records exits under it.
+        drop(record);
+        let (stdio, terminal) = stdio::connect(streams, exec.tty, None)?;
+        let pid = spawn::spawn(&config, 0, stdio, &cgroup)?;
+        Ok(Started { pid, terminal })
+    }
+
+    /// Blocks until the container is not running (a created one until it
+    /// has run), at most `timeout`; its exit code if it exited.
+    pub fn wait_exit(&self, timeout: Option<Duration>) -> Option<i32> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let mut record = self.lock();
+        while record.info.state != ContainerState::Exited {
+            record = match deadline {
+                None => self.changed.wait(record).unwrap_or_else(|p| p.into_inner()),
+                Some(deadline) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return None;
+                    }
+                    self.changed
+                        .wait_timeout(record, left)
+                        .unwrap_or_else(|p| p.into_inner())
+                        .0
+                }
+            };
+        }
+        record.info.exit_code
+    }
+
+    pub fn kill(&self, signal: i32) -> Result<(), AgentError> {
+        let record = self.lock();
+        let Some(pid) = record
+            .info
+            .pid
+            .filter(|_| record.info.state == ContainerState::Running)
+        else {
+            return Err(not_running(&record.info.name));
+        };
+        // SAFETY: kill(2) on the container's first process, which the
+        // record says runs. The reaper records its exit just after reaping
+        // it; only in that instant could the pid have been reused.
+        if unsafe { libc::kill(pid as i32, signal) } < 0 {
+            return Err(AgentError::new(
+                ErrorKind::BadRequest,
+                format!("signal {signal}: {}", std::io::Error::last_os_error()),
+            ));
+        }
+        Ok(())
+    }
+
+    /// docker's stop: SIGTERM, SIGKILL after `timeout`; returns once exited.
+    pub fn stop(&self, timeout: Duration) -> Result<(), AgentError> {
+        if self.kill(libc::SIGTERM).is_err() {
+            return Ok(()); // not running: nothing to stop
+        }
+        if self.wait_exit(Some(timeout)).is_some() {
+            return Ok(());
+        }
+        let _ = self.kill(libc::SIGKILL);
+        self.wait_exit(Some(Duration::from_secs(30)))
+            .map(|_| ())
+            .ok_or_else(|| {
+                AgentError::new(
+                    ErrorKind::Internal,
+                    format!("container {} did not die after SIGKILL", self.info().name),
+                )
+            })
+    }
+
+    /// Log entries from `offset` (or the last `tail`); see `ContainerLogs`.
+    pub fn logs(
+        &self,
+        offset: u64,
+        tail: Option<u64>,
+        follow: bool,
+    ) -> Result<(Vec<LogEntry>, u64, bool), AgentError> {
+        let path = self.dir.join("container.log");
+        let deadline = Instant::now() + FOLLOW_WAIT;
+        let (mut offset, mut tail) = (offset, tail);
+        loop {
+            let running = self.info().state == ContainerState::Running;
+            let chunk = log::read(&path, offset, tail, LOG_CHUNK)
+                .map_err(|e| storage("reading the container's log", e))?;
+            let following = follow && running;
+            if !chunk.entries.is_empty() || !following || Instant::now() >= deadline {
+                let more = chunk.truncated || following;
+                return Ok((chunk.entries, chunk.offset, more));
+            }
+            (offset, tail) = (chunk.offset, None);
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     fn mount_root(&self, diff_ids: &[String]) -> Result<(), AgentError> {
@@ -145,13 +321,7 @@ impl Container {
         })
     }
 
-    fn launch(
-        &self,
-        record: &Record,
-        stdin: Option<OwnedFd>,
-        stdout: Option<VsockStream>,
-        stderr: Option<VsockStream>,
-    ) -> Result<i32, AgentError> {
+    fn launch(&self, record: &Record, streams: Streams) -> Result<Started, AgentError> {
         let spec = &record.spec;
         let linux = spec.linux().as_ref();
         let cgroup = Cgroup::create(&record.info.id, linux.and_then(|l| l.resources().as_ref()))
@@ -189,30 +359,18 @@ impl Container {
                 "a container needs its own mount namespace",
             ));
         }
-        let stdin = match stdin {
-            Some(fd) => fd,
-            None => std::fs::File::open("/dev/null")
-                .map_err(|e| storage("opening /dev/null", e))?
-                .into(),
-        };
         let log = log::Log::open(&self.dir.join("container.log"))
             .map_err(|e| storage("opening the log", e))?;
-        let (out_read, out_write) = spawn::pipe()?;
-        let (err_read, err_write) = spawn::pipe()?;
-        log.copy(out_read, "stdout", stdout);
-        log.copy(err_read, "stderr", stderr);
+        let (stdio, terminal) = stdio::connect(streams, record.tty, Some(&log))?;
         let config = init::InitConfig {
             spec: spec.clone(),
             rootfs: self.rootfs(),
             user: record.user.clone(),
             resolv_conf: std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
+            join: None,
         };
-        let stdio = spawn::Stdio {
-            stdin,
-            stdout: out_write,
-            stderr: err_write,
-        };
-        spawn::spawn(&config, flags, stdio, &cgroup)
+        let pid = spawn::spawn(&config, flags, stdio, &cgroup)?;
+        Ok(Started { pid, terminal })
     }
 
     /// The reaper's report: the first process is gone, and with it the
@@ -230,6 +388,8 @@ impl Container {
         if let Err(e) = Container::save(&record, &self.dir) {
             crate::init::log(&format!("container {}: {}", record.info.id, e.message));
         }
+        drop(record);
+        self.changed.notify_all();
     }
 }
 
@@ -264,6 +424,7 @@ impl Containers {
             all.push(Arc::new(Container {
                 dir,
                 record: Mutex::new(record),
+                changed: Condvar::new(),
                 cache: cache.clone(),
             }));
         }
@@ -337,6 +498,8 @@ impl Containers {
             spec,
             user: request.user,
             stdin: request.stdin,
+            tty: request.tty,
+            auto_remove: request.auto_remove,
         };
         if let Err(e) = Container::save(&record, &dir) {
             let _ = std::fs::remove_dir_all(&dir);
@@ -346,6 +509,7 @@ impl Containers {
         let container = Arc::new(Container {
             dir,
             record: Mutex::new(record),
+            changed: Condvar::new(),
             cache: self.cache.clone(),
         });
         all.push(container.clone());
@@ -399,28 +563,41 @@ impl Containers {
                     ),
                 ));
             }
-            if let Some(pid) = info.pid {
-                // SAFETY: kill(2) on the container's first process, which the
-                // reaper has not reaped (the record would say Exited).
-                unsafe { libc::kill(pid as i32, libc::SIGKILL) };
-            }
-            let mut waited = 0;
-            while container.info().state == ContainerState::Running {
-                if waited > 1000 {
-                    return Err(AgentError::new(
-                        ErrorKind::Internal,
-                        format!("container {} did not die", info.name),
-                    ));
-                }
-                std::thread::sleep(Duration::from_millis(10));
-                waited += 1;
+            let _ = container.kill(libc::SIGKILL);
+            if container.wait_exit(Some(Duration::from_secs(30))).is_none() {
+                return Err(AgentError::new(
+                    ErrorKind::Internal,
+                    format!("container {} did not die", info.name),
+                ));
             }
         }
+        self.forget(&container)
+    }
+
+    fn forget(&self, container: &Arc<Container>) -> Result<(), AgentError> {
+        let mut all = self.lock();
+        let Some(at) = all.iter().position(|c| Arc::ptr_eq(c, container)) else {
+            return Ok(()); // removed meanwhile
+        };
         std::fs::remove_dir_all(&container.dir)
             .map_err(|e| storage("removing the container's files", e))?;
-        self.cache.release(&info.id);
-        self.lock().retain(|c| !Arc::ptr_eq(c, &container));
+        self.cache.release(&container.id());
+        all.remove(at);
         Ok(())
+    }
+
+    /// The reaper's report of a container's first process exiting.
+    pub fn exited(&self, container: &Arc<Container>, status: ExitStatus) {
+        container.exited(status);
+        if container.auto_remove() {
+            if let Err(e) = self.forget(container) {
+                crate::init::log(&format!(
+                    "removing container {}: {}",
+                    container.id(),
+                    e.message
+                ));
+            }
+        }
     }
 }
 

@@ -1,52 +1,98 @@
-//! Containers: `hutch run`, `ps`, `rm`. They live in a machine (the agent
-//! keeps their records on the machine's disk); the CLI builds each one's
-//! runtime spec and sends the image's layers the machine lacks.
+//! Containers: `hutch run`, `create`, `start`, `stop`, `kill`, `wait`,
+//! `rm`, `ps`, `logs`, `inspect`, `exec`. They live in a machine (the
+//! agent keeps their records and logs on the machine's disk); the CLI
+//! builds each one's runtime spec and sends the image's layers the
+//! machine lacks.
 
+pub mod exec;
+pub mod inspect;
+pub mod lifecycle;
+pub mod logs;
+pub mod ps;
+pub mod signal;
 pub mod spec;
 
+use crate::agent::AgentClient;
+use crate::attach::{self, Mode};
 use crate::image;
-use crate::machine::exec::attach_start_wait;
 use anyhow::{bail, Result};
-use protocol::{ContainerCreate, ContainerInfo, ContainerState, Request, Response};
+use protocol::{ContainerCreate, ContainerInfo, Request, Response};
+use std::path::Path;
 
-pub struct RunOptions {
+pub struct CreateOptions {
     pub image: String,
     pub flags: spec::Flags,
     pub name: Option<String>,
+    /// Removed once it exits (`--rm`).
     pub remove: bool,
     pub interactive: bool,
+    pub tty: bool,
     pub machine: String,
 }
 
-/// `hutch run`: create, attach, start, wait; returns docker's exit status.
-pub async fn run(o: RunOptions) -> Result<i32> {
-    let (paths, mut client) = crate::machine::connect_or_start(&o.machine).await?;
-    let prepared = image::prepare_for_machine(&o.image, &paths.vsock(), &mut client).await?;
+/// Creates the container in the machine (started if needed); its id.
+async fn create_in(o: CreateOptions, uds: &Path, client: &mut AgentClient) -> Result<String> {
+    let prepared = image::prepare_for_machine(&o.image, uds, client).await?;
     let create = ContainerCreate {
         name: o.name,
         image: o.image.clone(),
         image_id: prepared.image_id,
         user: spec::user(&prepared.config, &o.flags),
-        spec: spec::build(&prepared.config, &o.flags)?,
+        spec: spec::build(&prepared.config, &o.flags, o.tty)?,
         diff_ids: prepared.diff_ids,
         stdin: o.interactive,
+        tty: o.tty,
+        auto_remove: o.remove,
     };
-    let Response::ContainerCreated { id, exec_id } =
-        client.request(Request::CreateContainer(create)).await?
-    else {
-        bail!("unexpected reply to create");
+    match client.request(Request::CreateContainer(create)).await? {
+        Response::ContainerCreated { id } => Ok(id),
+        other => bail!("unexpected reply to create: {other:?}"),
+    }
+}
+
+/// `hutch create`: prints the new container's id.
+pub async fn create(o: CreateOptions) -> Result<i32> {
+    let (paths, mut client) = crate::machine::connect_or_start(&o.machine).await?;
+    let id = create_in(o, &paths.vsock(), &mut client).await?;
+    println!("{id}");
+    Ok(0)
+}
+
+/// `hutch run`: create, then start detached (printing the id) or attached
+/// until it exits; returns docker's exit status.
+pub async fn run(o: CreateOptions, detach: bool) -> Result<i32> {
+    let mode = Mode {
+        stdin: o.interactive,
+        tty: o.tty,
     };
-    let status = attach_start_wait(&mut client, &paths.vsock(), exec_id, o.interactive).await;
-    if o.remove {
-        let removed = client
+    attach::check_terminal(mode)?;
+    let (paths, mut client) = crate::machine::connect_or_start(&o.machine).await?;
+    let remove = o.remove;
+    let id = create_in(o, &paths.vsock(), &mut client).await?;
+    let uds = paths.vsock();
+    let status = if detach {
+        lifecycle::start_detached(&mut client, &id)
+            .await
+            .inspect(|code| {
+                if *code == 0 {
+                    println!("{id}");
+                }
+            })
+    } else {
+        lifecycle::start_attached(&mut client, &uds, &id, mode).await
+    };
+    // A container that never ran is not removed by the machine on exit.
+    let never_ran = match &status {
+        Ok(code) => *code == attach::EXIT_NOT_FOUND || *code == attach::EXIT_NOT_EXECUTABLE,
+        Err(_) => true,
+    };
+    if remove && never_ran {
+        let _ = client
             .request(Request::RemoveContainer {
                 container: id,
                 force: true,
             })
             .await;
-        if let Err(e) = removed {
-            eprintln!("hutch: removing the container: {e:#}");
-        }
     }
     status
 }
@@ -59,66 +105,17 @@ async fn list(machine: &str) -> Result<Vec<ContainerInfo>> {
     }
 }
 
-fn status(c: &ContainerInfo) -> String {
-    let since = |ms: Option<u64>| image::time::since((ms.unwrap_or(c.created_ms) / 1000) as i64);
-    match c.state {
-        ContainerState::Created => "Created".into(),
-        ContainerState::Running => format!("Up {}", since(c.started_ms)),
-        ContainerState::Exited => format!(
-            "Exited ({}) {} ago",
-            c.exit_code.unwrap_or(0),
-            since(c.finished_ms)
-        ),
-    }
-}
-
-/// `hutch ps`: docker's columns; running containers unless `all`.
-pub async fn ps(machine: &str, all: bool, quiet: bool) -> Result<()> {
-    let containers: Vec<ContainerInfo> = list(machine)
-        .await?
-        .into_iter()
-        .filter(|c| all || c.state == ContainerState::Running)
-        .collect();
-    if quiet {
-        for c in &containers {
-            println!("{}", &c.id[..12]);
-        }
-        return Ok(());
-    }
-    println!(
-        "{:<14} {:<20} {:<24} {:<16} {:<26} {:<8} NAMES",
-        "CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS"
-    );
-    for c in &containers {
-        let mut command = format!("\"{}\"", c.command.join(" "));
-        if command.len() > 22 {
-            command = format!("{}…\"", &command[..command.floor_char_boundary(20)]);
-        }
-        println!(
-            "{:<14} {:<20} {:<24} {:<16} {:<26} {:<8} {}",
-            &c.id[..12],
-            c.image,
-            command,
-            format!("{} ago", image::time::since((c.created_ms / 1000) as i64)),
-            status(c),
-            "",
-            c.name
-        );
-    }
-    Ok(())
-}
-
-/// `hutch rm`: by name or id; `force` kills a running one first.
-pub async fn rm(machine: &str, containers: &[String], force: bool) -> Result<i32> {
+/// Runs `action` for each named container, docker-style: each success
+/// prints what `action` returns, each failure an error; 1 if any failed.
+async fn for_each<F>(machine: &str, containers: &[String], mut action: F) -> Result<i32>
+where
+    F: AsyncFnMut(&mut AgentClient, &str) -> Result<String>,
+{
     let (_, mut client) = crate::machine::connect_running(machine).await?;
     let mut failed = false;
     for name in containers {
-        let request = Request::RemoveContainer {
-            container: name.clone(),
-            force,
-        };
-        match client.request(request).await {
-            Ok(_) => println!("{name}"),
+        match action(&mut client, name).await {
+            Ok(line) => println!("{line}"),
             Err(e) => {
                 eprintln!("hutch: {e:#}");
                 failed = true;

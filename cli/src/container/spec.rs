@@ -81,21 +81,26 @@ fn command(image: &ImageConfiguration, flags: &Flags) -> Vec<String> {
     entrypoint.into_iter().chain(args).collect()
 }
 
-/// The image's environment with `-e` on top; `-e KEY` takes our value of KEY.
+/// `-e` entries as `KEY=value`: `-e KEY` takes our value of KEY, or is
+/// dropped when we have none (as docker does).
+pub fn resolve_env(entries: &[String]) -> Vec<String> {
+    entries
+        .iter()
+        .filter_map(|entry| match entry.split_once('=') {
+            Some(_) => Some(entry.clone()),
+            None => std::env::var(entry).ok().map(|v| format!("{entry}={v}")),
+        })
+        .collect()
+}
+
+/// The image's environment with `-e` on top.
 fn environment(image: &ImageConfiguration, flags: &Flags) -> Vec<String> {
     let mut env: Vec<String> = image
         .config()
         .as_ref()
         .and_then(|c| c.env().clone())
         .unwrap_or_default();
-    for entry in &flags.env {
-        let entry = match entry.split_once('=') {
-            Some(_) => entry.clone(),
-            None => match std::env::var(entry) {
-                Ok(v) => format!("{entry}={v}"),
-                Err(_) => continue,
-            },
-        };
+    for entry in resolve_env(&flags.env) {
         let key = entry.split('=').next().unwrap_or_default().to_string();
         env.retain(|e| e.split('=').next() != Some(key.as_str()));
         env.push(entry);
@@ -115,7 +120,7 @@ pub fn user(image: &ImageConfiguration, flags: &Flags) -> Option<String> {
         .filter(|u| !u.is_empty())
 }
 
-pub fn build(image: &ImageConfiguration, flags: &Flags) -> Result<String> {
+pub fn build(image: &ImageConfiguration, flags: &Flags, tty: bool) -> Result<String> {
     let args = command(image, flags);
     if args.is_empty() {
         bail!("no command given and the image has none (give one after the image name)");
@@ -137,7 +142,7 @@ pub fn build(image: &ImageConfiguration, flags: &Flags) -> Result<String> {
     let mut spec = serde_json::to_value(Spec::default())?;
     let caps = json!(DOCKER_CAPABILITIES);
     spec["process"] = json!({
-        "terminal": false,
+        "terminal": tty,
         "user": { "uid": 0, "gid": 0 },
         "args": args,
         "env": environment(image, flags),
@@ -219,7 +224,7 @@ mod tests {
             hostname: Some("h1".into()),
             ..Default::default()
         };
-        let spec: Value = serde_json::from_str(&build(&img, &flags).unwrap()).unwrap();
+        let spec: Value = serde_json::from_str(&build(&img, &flags, false).unwrap()).unwrap();
         let env = spec["process"]["env"].as_array().unwrap();
         assert!(env.contains(&json!("A=flag")) && env.contains(&json!("B=2")));
         assert!(!env.contains(&json!("A=image")));
@@ -236,7 +241,7 @@ mod tests {
             14
         );
         assert!(
-            build(&image(json!({})), &Flags::default()).is_err(),
+            build(&image(json!({})), &Flags::default(), false).is_err(),
             "no command"
         );
     }

@@ -35,6 +35,16 @@ pub fn format_rfc3339(secs: i64) -> String {
     )
 }
 
+/// With the nine-digit fraction docker prints (ours are whole milliseconds).
+pub fn format_rfc3339_ms(ms: u64) -> String {
+    let whole = format_rfc3339((ms / 1000) as i64);
+    format!(
+        "{}.{:09}Z",
+        whole.trim_end_matches('Z'),
+        (ms % 1000) * 1_000_000
+    )
+}
+
 pub fn rfc3339_now() -> String {
     let secs = SystemTime::now()
         .duration_since(UNIX_EPOCH)
