@@ -127,7 +127,7 @@ pub fn read(path: &Path, offset: u64, tail: Option<u64>, limit: usize) -> std::i
     Ok(Chunk {
         entries,
         offset,
-        truncated: offset + 1 < end && whole > 0,
+        truncated: offset < end && whole > 0,
     })
 }
 

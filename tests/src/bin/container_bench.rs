@@ -114,8 +114,12 @@ fn crun_in_machine(h: &Hutch) -> Result<Vec<String>, String> {
         {"type": "pid"}, {"type": "network"}, {"type": "ipc"},
         {"type": "uts"}, {"type": "mount"}, {"type": "cgroup"}
     ]);
-    spec["linux"].as_object_mut().unwrap().remove("uidMappings");
-    spec["linux"].as_object_mut().unwrap().remove("gidMappings");
+    // No user mappings (rootful), and no device rules: crun enforces
+    // those with eBPF, which the machine's kernel leaves out.
+    let linux = spec["linux"].as_object_mut().unwrap();
+    for key in ["uidMappings", "gidMappings", "resources"] {
+        linux.remove(key);
+    }
     let mounts: Vec<serde_json::Value> = spec["mounts"]
         .as_array()
         .unwrap()
