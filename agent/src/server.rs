@@ -208,6 +208,11 @@ fn handle_request(request: Request, services: &Services) -> Response {
             .map(|c| Response::ContainerCreated { id: c.id() }),
         Request::StartContainer { container, attach } => {
             containers.find(&container).and_then(|c| {
+                let info = c.info();
+                if let (Some(pid), false) = (info.pid, attach) {
+                    // docker: starting a running container is no error.
+                    return Ok(Response::Started { pid });
+                }
                 let exec_id = table.create_for_container(c, attach);
                 if attach {
                     Ok(Response::ExecCreated { exec_id })

@@ -155,15 +155,8 @@ enum Command {
         /// Give the command a terminal
         #[arg(short, long)]
         tty: bool,
-        /// Set environment variables (KEY=value, or KEY to pass ours)
-        #[arg(short, long)]
-        env: Vec<String>,
-        /// Working directory inside the container
-        #[arg(short, long)]
-        workdir: Option<String>,
-        /// Username or UID (format: <name|uid>[:<group|gid>])
-        #[arg(short, long)]
-        user: Option<String>,
+        #[command(flatten)]
+        process: ProcessArgs,
         #[arg(long, default_value = "default")]
         machine: String,
         container: String,
@@ -193,6 +186,20 @@ enum Command {
     },
 }
 
+/// How a process in a container runs: `run`, `create` and `exec` share these.
+#[derive(clap::Args)]
+struct ProcessArgs {
+    /// Set environment variables (KEY=value, or KEY to pass ours)
+    #[arg(short, long)]
+    env: Vec<String>,
+    /// Working directory inside the container
+    #[arg(short, long)]
+    workdir: Option<String>,
+    /// Username or UID (format: <name|uid>[:<group|gid>])
+    #[arg(short, long)]
+    user: Option<String>,
+}
+
 /// What `run` and `create` share.
 #[derive(clap::Args)]
 struct CreateArgs {
@@ -208,15 +215,8 @@ struct CreateArgs {
     /// Assign a name to the container
     #[arg(long)]
     name: Option<String>,
-    /// Set environment variables (KEY=value, or KEY to pass ours)
-    #[arg(short, long)]
-    env: Vec<String>,
-    /// Working directory inside the container
-    #[arg(short, long)]
-    workdir: Option<String>,
-    /// Username or UID (format: <name|uid>[:<group|gid>])
-    #[arg(short, long)]
-    user: Option<String>,
+    #[command(flatten)]
+    process: ProcessArgs,
     /// Container host name
     #[arg(long)]
     hostname: Option<String>,
@@ -248,9 +248,9 @@ impl CreateArgs {
             flags: container::spec::Flags {
                 command: self.command,
                 entrypoint: self.entrypoint,
-                env: self.env,
-                workdir: self.workdir,
-                user: self.user,
+                env: self.process.env,
+                workdir: self.process.workdir,
+                user: self.process.user,
                 hostname: self.hostname,
                 memory: self.memory,
                 cpus: self.cpus,
@@ -524,9 +524,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Exec {
             interactive,
             tty,
-            env,
-            workdir,
-            user,
+            process: ProcessArgs { env, workdir, user },
             machine,
             container,
             command,

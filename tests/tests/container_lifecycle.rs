@@ -114,6 +114,11 @@ fn detached_containers_are_managed_like_docker() {
 
     // start again: the same container, its files kept, its log appended.
     assert_eq!(h.ok(&["start", "web"]), "web\n");
+    assert_eq!(
+        h.ok(&["start", "web"]),
+        "web\n",
+        "already running is no error"
+    );
     assert_eq!(h.ok(&["exec", "web", "cat", "/srv/state"]), "kept\n");
     assert_eq!(h.ok(&["kill", "-s", "KILL", "web"]), "web\n");
     assert_eq!(h.ok(&["wait", "web"]), "137\n");

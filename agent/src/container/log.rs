@@ -131,21 +131,30 @@ pub fn read(path: &Path, offset: u64, tail: Option<u64>, limit: usize) -> std::i
     })
 }
 
-/// The byte offset at which the last `n` lines begin.
+/// The byte offset at which the last `n` whole lines begin, reading back
+/// from the end a block at a time (a log can be far larger than memory).
 fn tail_start(file: &mut File, n: u64) -> std::io::Result<u64> {
-    let mut all = Vec::new();
-    file.read_to_end(&mut all)?;
-    let whole = all.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
-    let mut seen = 0;
-    for (i, b) in all[..whole].iter().enumerate().rev() {
-        if *b == b'\n' && i + 1 != whole {
-            seen += 1;
-            if seen == n {
-                return Ok(i as u64 + 1);
+    const BLOCK: u64 = 64 * 1024;
+    // The last n whole lines begin after the (n+1)-th newline from the
+    // end (anything after the last newline is a line still being written).
+    let mut newlines = 0;
+    let mut end = file.metadata()?.len();
+    while end > 0 {
+        let start = end.saturating_sub(BLOCK);
+        let mut block = vec![0; (end - start) as usize];
+        file.seek(SeekFrom::Start(start))?;
+        file.read_exact(&mut block)?;
+        for (i, b) in block.iter().enumerate().rev() {
+            if *b == b'\n' {
+                newlines += 1;
+                if newlines == n + 1 {
+                    return Ok(start + i as u64 + 1);
+                }
             }
         }
+        end = start;
     }
-    Ok(if n == 0 { whole as u64 } else { 0 })
+    Ok(0)
 }
 
 #[cfg(test)]
@@ -175,6 +184,14 @@ mod tests {
         assert_eq!(texts(&chunk), ["line 3\n", "line 4\n"]);
         assert!(read(&path, 0, Some(0), 1 << 20).unwrap().entries.is_empty());
         assert_eq!(read(&path, 0, Some(9), 1 << 20).unwrap().entries.len(), 5);
+    }
+
+    #[test]
+    fn tail_reads_back_across_blocks() {
+        let path = log_with(3000, "blocks");
+        let chunk = read(&path, 0, Some(2500), 1 << 20).unwrap();
+        assert_eq!(chunk.entries.len(), 2500);
+        assert_eq!(chunk.entries[0].log, "line 500\n");
     }
 
     #[test]

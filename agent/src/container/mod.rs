@@ -69,11 +69,17 @@ pub struct Started {
     pub terminal: Option<OwnedFd>,
 }
 
-fn not_running(name: &str) -> AgentError {
-    AgentError::new(
-        ErrorKind::Conflict,
-        format!("container {name} is not running"),
-    )
+/// The pid of the container's first process, if it runs.
+fn running_pid(record: &Record) -> Result<u32, AgentError> {
+    let info = &record.info;
+    info.pid
+        .filter(|_| info.state == ContainerState::Running)
+        .ok_or_else(|| {
+            AgentError::new(
+                ErrorKind::Conflict,
+                format!("container {} is not running", info.name),
+            )
+        })
 }
 
 pub struct Container {
@@ -170,13 +176,7 @@ impl Container {
     /// exec's own.
     pub fn exec(&self, exec: &ExecSpec, streams: Streams) -> Result<Started, AgentError> {
         let record = self.lock();
-        let Some(pid) = record
-            .info
-            .pid
-            .filter(|_| record.info.state == ContainerState::Running)
-        else {
-            return Err(not_running(&record.info.name));
-        };
+        let pid = running_pid(&record)?;
         let mut spec = record.spec.clone();
         let mut process = spec.process().clone().unwrap_or_default();
         let mut env = process.env().clone().unwrap_or_default();
@@ -232,13 +232,7 @@ impl Container {
 
     pub fn kill(&self, signal: i32) -> Result<(), AgentError> {
         let record = self.lock();
-        let Some(pid) = record
-            .info
-            .pid
-            .filter(|_| record.info.state == ContainerState::Running)
-        else {
-            return Err(not_running(&record.info.name));
-        };
+        let pid = running_pid(&record)?;
         // SAFETY: kill(2) on the container's first process, which the
         // record says runs. The reaper records its exit just after reaping
         // it; only in that instant could the pid have been reused.

@@ -116,26 +116,35 @@ pub async fn start(
     start_attached(&mut client, &paths.vsock(), container, mode).await
 }
 
+/// Sends each container its request; prints each name that succeeded.
+async fn for_each_request(
+    machine: &str,
+    containers: &[String],
+    request: impl Fn(String) -> Request,
+) -> Result<i32> {
+    for_each(machine, containers, async |client, name| {
+        client
+            .request(request(name.to_string()))
+            .await
+            .map(|_| name.to_string())
+    })
+    .await
+}
+
 /// `hutch stop`: SIGTERM, then SIGKILL after `timeout_s`.
 pub async fn stop(machine: &str, containers: &[String], timeout_s: u32) -> Result<i32> {
-    for_each(machine, containers, async |client, name| {
-        let request = Request::StopContainer {
-            container: name.to_string(),
-            timeout_s,
-        };
-        client.request(request).await.map(|_| name.to_string())
+    for_each_request(machine, containers, |name| Request::StopContainer {
+        container: name,
+        timeout_s,
     })
     .await
 }
 
 /// `hutch kill`: a signal (default SIGKILL) to running containers.
 pub async fn kill(machine: &str, containers: &[String], signal: i32) -> Result<i32> {
-    for_each(machine, containers, async |client, name| {
-        let request = Request::KillContainer {
-            container: name.to_string(),
-            signal,
-        };
-        client.request(request).await.map(|_| name.to_string())
+    for_each_request(machine, containers, |name| Request::KillContainer {
+        container: name,
+        signal,
     })
     .await
 }
@@ -156,12 +165,9 @@ pub async fn wait(machine: &str, containers: &[String]) -> Result<i32> {
 
 /// `hutch rm`: by name or id; `force` kills a running one first.
 pub async fn rm(machine: &str, containers: &[String], force: bool) -> Result<i32> {
-    for_each(machine, containers, async |client, name| {
-        let request = Request::RemoveContainer {
-            container: name.to_string(),
-            force,
-        };
-        client.request(request).await.map(|_| name.to_string())
+    for_each_request(machine, containers, |name| Request::RemoveContainer {
+        container: name,
+        force,
     })
     .await
 }
