@@ -200,6 +200,12 @@ struct ProcessArgs {
     user: Option<String>,
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Userns {
+    Host,
+    Private,
+}
+
 /// What `run` and `create` share.
 #[derive(clap::Args)]
 struct CreateArgs {
@@ -232,6 +238,10 @@ struct CreateArgs {
     /// Tune container pids limit (-1 for unlimited)
     #[arg(long)]
     pids_limit: Option<i64>,
+    /// User namespace: `host` (the container's root is the machine's) or
+    /// `private` (its ids are 100000-165535 of the machine)
+    #[arg(long, value_enum, default_value_t = Userns::Host)]
+    userns: Userns,
     /// The machine to run in (started if it is not running)
     #[arg(long, default_value = "default")]
     machine: String,
@@ -255,6 +265,7 @@ impl CreateArgs {
                 memory: self.memory,
                 cpus: self.cpus,
                 pids_limit: self.pids_limit,
+                private_users: self.userns == Userns::Private,
             },
             name: self.name,
             remove: self.rm,

@@ -211,3 +211,66 @@ fn exit_codes_names_and_removal_follow_docker() {
     h.ok(&["machine", "start"]);
     assert!(h.ok(&["ps", "-a"]).contains("kept"));
 }
+
+#[test]
+fn a_private_user_namespace_maps_root_away_from_the_machines() {
+    let h = Hutch::new("containers-userns");
+    image(&h);
+    let _machine = h.start("default");
+
+    let out = run_ok(
+        &h,
+        &[
+            "--rm",
+            "--userns",
+            "private",
+            "bb:1",
+            "sh",
+            "-c",
+            "id -u; cat /proc/self/uid_map; ls -ln /bin/busybox; touch /etc/mine && echo wrote; \
+             ls -ln /etc/hosts; echo '10.0.0.9 db' >> /etc/hosts && echo edited",
+        ],
+    );
+    let lines: Vec<Vec<&str>> = out
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(lines[0], ["0"], "{out}");
+    assert_eq!(lines[1], ["0", "100000", "65536"], "{out}");
+    assert_eq!(
+        (lines[2][2], lines[2][3]),
+        ("0", "0"),
+        "the image's files are the container root's: {out}"
+    );
+    assert_eq!(lines[3], ["wrote"], "and it may change them: {out}");
+    assert_eq!(
+        (lines[4][2], lines[4][3]),
+        ("0", "0"),
+        "hutch's /etc files are the container root's too: {out}"
+    );
+    assert_eq!(lines[5], ["edited"], "{out}");
+
+    // Seen from the machine, that root is an unprivileged uid; exec joins
+    // the same namespace.
+    h.ok(&[
+        "run", "-d", "--name", "mapped", "--userns", "private", "bb:1", "sleep", "1000",
+    ]);
+    let inspect: serde_json::Value = serde_json::from_str(&h.ok(&["inspect", "mapped"])).unwrap();
+    let pid = inspect[0]["State"]["Pid"].to_string();
+    let status = h.exec_ok("default", &["cat", &format!("/proc/{pid}/status")]);
+    assert!(
+        status
+            .lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>()
+                == ["Uid:", "100000", "100000", "100000", "100000"]),
+        "{status}"
+    );
+    assert_eq!(h.ok(&["exec", "mapped", "id", "-u"]), "0\n");
+    assert_eq!(
+        h.ok(&["exec", "mapped", "cat", "/proc/self/uid_map"])
+            .split_whitespace()
+            .collect::<Vec<_>>(),
+        ["0", "100000", "65536"]
+    );
+    h.ok(&["rm", "-f", "mapped"]);
+}

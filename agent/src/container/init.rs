@@ -17,6 +17,8 @@ use std::path::{Path, PathBuf};
 pub const INIT_ARG: &str = "container-init";
 pub const CONFIG_FD: i32 = 3;
 pub const ERROR_FD: i32 = 4;
+/// The user namespace to enter, when the container has one.
+pub const USERNS_FD: i32 = 5;
 
 #[derive(Serialize, Deserialize)]
 pub struct InitConfig {
@@ -30,6 +32,8 @@ pub struct InitConfig {
     /// An exec: join the namespaces of this running container process
     /// instead of building new ones.
     pub join: Option<u32>,
+    /// Enter the user namespace on USERNS_FD once the root is built.
+    pub userns: bool,
 }
 
 fn step<T>(what: &str, result: std::io::Result<T>) -> Result<T, AgentError> {
@@ -61,9 +65,9 @@ pub fn main() -> ! {
 }
 
 fn run() -> Result<std::convert::Infallible, AgentError> {
-    // Nothing of the agent's beyond our five fds may reach the container.
+    // Nothing of the agent's beyond our fds may reach the container.
     // SAFETY: close_range(2) with plain integer arguments.
-    unsafe { libc::syscall(libc::SYS_close_range, 5u32, u32::MAX, 0u32) };
+    unsafe { libc::syscall(libc::SYS_close_range, USERNS_FD as u32 + 1, u32::MAX, 0u32) };
     let mut text = Vec::new();
     // SAFETY: CONFIG_FD was set up by the agent; we own it from here.
     let mut input = unsafe { std::fs::File::from_raw_fd(CONFIG_FD) };
@@ -72,6 +76,16 @@ fn run() -> Result<std::convert::Infallible, AgentError> {
     let config: InitConfig = serde_json::from_slice(&text).map_err(|e| {
         AgentError::new(ErrorKind::BadRequest, format!("bad container config: {e}"))
     })?;
+    // Now, while we are the machine's root: raising a hard limit is not
+    // allowed inside a user namespace. Forks and exec keep them.
+    set_rlimits(&config)?;
+    // The agent protects itself from the OOM killer; the container must not
+    // inherit that. Also done as the machine's root: inside a user namespace
+    // our /proc files are no longer ours to write.
+    step(
+        "resetting oom_score_adj",
+        std::fs::write("/proc/self/oom_score_adj", "0"),
+    )?;
     if let Some(pid) = config.join {
         return join(pid, &config);
     }
@@ -108,6 +122,18 @@ fn run() -> Result<std::convert::Infallible, AgentError> {
             step(&format!("making {path} read-only"), mounts::read_only(path))?;
         }
     }
+    if config.userns {
+        enter_user_namespace(USERNS_FD)?;
+        // SAFETY: our own copy of the namespace fd; nothing else uses it.
+        unsafe { libc::close(USERNS_FD) };
+        // A network namespace of its own user namespace: its root may bind
+        // low ports and use raw sockets there, as a container's root can.
+        if wants(LinuxNamespaceType::Network) {
+            // SAFETY: unshare(2) with a constant flag.
+            os_step("unshare net", unsafe { libc::unshare(libc::CLONE_NEWNET) })?;
+            step("bringing up lo", crate::init::loopback_up())?;
+        }
+    }
     exec_process(&config)
 }
 
@@ -122,25 +148,56 @@ extern "C" fn forward_signal(signal: libc::c_int) {
     }
 }
 
+/// Enters the user namespace on `fd` as its root (the machine's mapped
+/// uid), with every capability there; the container's user comes later.
+fn enter_user_namespace(fd: i32) -> Result<(), AgentError> {
+    // SAFETY: setns(2) on an fd the agent handed us, then plain id calls.
+    unsafe {
+        os_step(
+            "entering the user namespace",
+            libc::setns(fd, libc::CLONE_NEWUSER),
+        )?;
+        os_step("setresgid", libc::setresgid(0, 0, 0))?;
+        os_step("setresuid", libc::setresuid(0, 0, 0))
+    }
+}
+
 /// An exec: enter the container's namespaces (the agent already put us in
 /// its cgroup), then fork so the command is inside its pid namespace too.
 /// We stay as the agent's child, pass signals on and exit as it does.
 fn join(pid: u32, config: &InitConfig) -> Result<std::convert::Infallible, AgentError> {
     // Opened before entering any: the container's /proc is not ours.
-    let namespaces = ["cgroup", "ipc", "uts", "net", "pid", "mnt"]
-        .iter()
-        .map(|ns| {
-            let path = format!("/proc/{pid}/ns/{ns}");
-            step(&format!("opening {path}"), std::fs::File::open(&path))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    for ns in &namespaces {
+    let open = |ns: &str| {
+        let path = format!("/proc/{pid}/ns/{ns}");
+        step(&format!("opening {path}"), std::fs::File::open(&path))
+    };
+    let enter = |ns: &std::fs::File| {
         // SAFETY: setns(2) on an open namespace fd; 0 accepts any kind.
         os_step("joining the container's namespaces", unsafe {
             libc::setns(std::os::fd::AsRawFd::as_raw_fd(ns), 0)
-        })?;
+        })
+    };
+    let owned_by_machine = ["cgroup", "ipc", "uts", "pid", "mnt"]
+        .iter()
+        .map(|ns| open(ns))
+        .collect::<Result<Vec<_>, _>>()?;
+    let (user, net) = (open("user")?, open("net")?);
+    use std::os::unix::fs::MetadataExt;
+    let ours = step(
+        "reading our user namespace",
+        std::fs::metadata("/proc/self/ns/user"),
+    )?;
+    let theirs = step("reading its user namespace", user.metadata())?;
+    for ns in &owned_by_machine {
+        enter(ns)?;
     }
-    drop(namespaces);
+    // With a user namespace of its own, its network namespace belongs to
+    // it (see `run`), so that one is entered from inside.
+    if (ours.dev(), ours.ino()) != (theirs.dev(), theirs.ino()) {
+        enter_user_namespace(std::os::fd::AsRawFd::as_raw_fd(&user))?;
+    }
+    enter(&net)?;
+    drop((owned_by_machine, user, net));
     // SAFETY: fork(2) in this single-threaded process.
     let child = unsafe { libc::fork() };
     if child < 0 {
@@ -205,6 +262,10 @@ fn build_root(config: &InitConfig) -> Result<(), AgentError> {
             step("creating devices", mounts::create_devices(root))?;
         }
     }
+    let mapped_root = match config.spec.linux() {
+        Some(linux) if config.userns => super::userns::root_in_machine(linux),
+        _ => None,
+    };
     let etc = step("finding /etc", mounts::resolve_in(root, Path::new("/etc")))?;
     step("creating /etc", std::fs::create_dir_all(&etc))?;
     let hostname = config.spec.hostname().clone().unwrap_or_default();
@@ -227,6 +288,13 @@ fn build_root(config: &InitConfig) -> Result<(), AgentError> {
             &format!("writing /etc/{name}"),
             std::fs::write(&path, content),
         )?;
+        // Editable by the container's root, as docker's are.
+        if let Some((uid, gid)) = mapped_root {
+            step(
+                &format!("handing /etc/{name} to the container's root"),
+                std::os::unix::fs::chown(&path, Some(uid), Some(gid)),
+            )?;
+        }
     }
     Ok(())
 }
@@ -291,28 +359,6 @@ fn exec_process(config: &InitConfig) -> Result<std::convert::Infallible, AgentEr
     step(
         &format!("creating the working directory {cwd}"),
         std::fs::create_dir_all(&cwd),
-    )?;
-
-    for limit in process.rlimits().iter().flatten() {
-        let resource = rlimit_number(&limit.typ().to_string()).ok_or_else(|| {
-            AgentError::new(
-                ErrorKind::BadRequest,
-                format!("unknown rlimit {}", limit.typ()),
-            )
-        })?;
-        let value = libc::rlimit {
-            rlim_cur: limit.soft(),
-            rlim_max: limit.hard(),
-        };
-        // SAFETY: setrlimit(2) reads one valid rlimit.
-        os_step("setrlimit", unsafe {
-            libc::setrlimit(resource as _, &value)
-        })?;
-    }
-    // The agent protects itself from the OOM killer; the container must not inherit that.
-    step(
-        "resetting oom_score_adj",
-        std::fs::write("/proc/self/oom_score_adj", "0"),
     )?;
 
     let capabilities = process.capabilities().as_ref();
@@ -381,6 +427,29 @@ fn exec_process(config: &InitConfig) -> Result<std::convert::Infallible, AgentEr
         ),
         _ => AgentError::new(ErrorKind::Internal, format!("{program}: {e}")),
     })
+}
+
+fn set_rlimits(config: &InitConfig) -> Result<(), AgentError> {
+    let Some(process) = config.spec.process() else {
+        return Ok(());
+    };
+    for limit in process.rlimits().iter().flatten() {
+        let resource = rlimit_number(&limit.typ().to_string()).ok_or_else(|| {
+            AgentError::new(
+                ErrorKind::BadRequest,
+                format!("unknown rlimit {}", limit.typ()),
+            )
+        })?;
+        let value = libc::rlimit {
+            rlim_cur: limit.soft(),
+            rlim_max: limit.hard(),
+        };
+        // SAFETY: setrlimit(2) reads one valid rlimit.
+        os_step("setrlimit", unsafe {
+            libc::setrlimit(resource as _, &value)
+        })?;
+    }
+    Ok(())
 }
 
 /// The program as execvp finds it, on the container's PATH.

@@ -12,6 +12,7 @@ mod mounts;
 mod spawn;
 mod stdio;
 mod user;
+mod userns;
 
 pub use cgroup::prepare_hierarchy;
 pub use stdio::Streams;
@@ -28,6 +29,7 @@ use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+use userns::UserNamespace;
 
 const CONTAINERS_DIR: &str = "/var/lib/hutch/containers";
 /// Docker's status for a container whose machine stopped under it.
@@ -67,6 +69,22 @@ struct Record {
 pub struct Started {
     pub pid: i32,
     pub terminal: Option<OwnedFd>,
+}
+
+/// The user namespace the spec asks for, made now (see userns.rs).
+fn user_namespace(spec: &Spec) -> Result<Option<UserNamespace>, AgentError> {
+    let Some(linux) = spec.linux() else {
+        return Ok(None);
+    };
+    let wanted = linux
+        .namespaces()
+        .iter()
+        .flatten()
+        .any(|n| n.typ() == LinuxNamespaceType::User);
+    if !wanted {
+        return Ok(None);
+    }
+    UserNamespace::create(linux).map(Some)
 }
 
 /// The pid of the container's first process, if it runs.
@@ -148,12 +166,14 @@ impl Container {
                 format!("container {} is already running", record.info.name),
             ));
         }
-        let rootfs = self.rootfs();
-        self.mount_root(&record.diff_ids)?;
-        let started = match self.launch(&record, streams) {
+        let userns = user_namespace(&record.spec)?;
+        let launched = self
+            .mount_root(&record.diff_ids, userns.as_ref())
+            .and_then(|()| self.launch(&record, streams, userns.as_ref()));
+        let started = match launched {
             Ok(started) => started,
             Err(e) => {
-                let _ = crate::init::unmount(&rootfs.to_string_lossy(), libc::MNT_DETACH);
+                self.unmount_root();
                 Cgroup::open(&record.info.id).remove();
                 return Err(e);
             }
@@ -198,12 +218,13 @@ impl Container {
             user: exec.user.clone().or_else(|| record.user.clone()),
             resolv_conf: String::new(),
             join: Some(pid),
+            userns: false,
         };
         let cgroup = Cgroup::open(&record.info.id);
         // Not held while it starts: the reaper records exits under it.
         drop(record);
         let (stdio, terminal) = stdio::connect(streams, exec.tty, None)?;
-        let pid = spawn::spawn(&config, 0, stdio, &cgroup)?;
+        let pid = spawn::spawn(&config, 0, stdio, &cgroup, None)?;
         Ok(Started { pid, terminal })
     }
 
@@ -288,11 +309,20 @@ impl Container {
         }
     }
 
-    fn mount_root(&self, diff_ids: &[String]) -> Result<(), AgentError> {
-        let lower = self.cache.lower_dirs(diff_ids)?;
+    /// The overlay root: the image's layers (seen through the user
+    /// namespace's mappings when it has one) under the private upper.
+    fn mount_root(
+        &self,
+        diff_ids: &[String],
+        userns: Option<&UserNamespace>,
+    ) -> Result<(), AgentError> {
+        let mut lower = self.cache.lower_dirs(diff_ids)?;
         for sub in ["upper", "work", "rootfs"] {
             std::fs::create_dir_all(self.dir.join(sub))
                 .map_err(|e| storage("creating the container's directories", e))?;
+        }
+        if let Some(userns) = userns {
+            lower = self.shift_layers(&lower, userns)?;
         }
         let options = format!(
             "lowerdir={},upperdir={},workdir={}",
@@ -315,7 +345,50 @@ impl Container {
         })
     }
 
-    fn launch(&self, record: &Record, streams: Streams) -> Result<Started, AgentError> {
+    /// Idmapped views of the layers under `lower/`, and the upper layer's
+    /// root owned by the container's root, so that `/` is its own.
+    fn shift_layers(
+        &self,
+        layers: &[String],
+        userns: &UserNamespace,
+    ) -> Result<Vec<String>, AgentError> {
+        let mut shifted = Vec::new();
+        for (i, layer) in layers.iter().enumerate() {
+            let target = self.dir.join("lower").join(i.to_string());
+            std::fs::create_dir_all(&target)
+                .and_then(|()| userns.idmapped_bind(Path::new(layer), &target))
+                .map_err(|e| {
+                    AgentError::new(
+                        ErrorKind::Storage,
+                        format!("mapping the image's layers into the user namespace: {e}"),
+                    )
+                })?;
+            shifted.push(target.to_string_lossy().into_owned());
+        }
+        let (uid, gid) = userns.root_in_machine();
+        std::os::unix::fs::chown(self.dir.join("upper"), Some(uid), Some(gid))
+            .map_err(|e| storage("handing the upper layer to the container's root", e))?;
+        Ok(shifted)
+    }
+
+    /// Undoes `mount_root`; harmless when parts are not mounted.
+    fn unmount_root(&self) {
+        let _ = crate::init::unmount(&self.rootfs().to_string_lossy(), libc::MNT_DETACH);
+        for entry in std::fs::read_dir(self.dir.join("lower"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let _ = crate::init::unmount(&entry.path().to_string_lossy(), libc::MNT_DETACH);
+        }
+    }
+
+    fn launch(
+        &self,
+        record: &Record,
+        streams: Streams,
+        userns: Option<&UserNamespace>,
+    ) -> Result<Started, AgentError> {
         let spec = &record.spec;
         let linux = spec.linux().as_ref();
         let cgroup = Cgroup::create(&record.info.id, linux.and_then(|l| l.resources().as_ref()))
@@ -337,8 +410,9 @@ impl Container {
                 LinuxNamespaceType::Uts => libc::CLONE_NEWUTS,
                 LinuxNamespaceType::Ipc => libc::CLONE_NEWIPC,
                 LinuxNamespaceType::Network => libc::CLONE_NEWNET,
-                // Entered by init once inside its cgroup.
-                LinuxNamespaceType::Cgroup => 0,
+                // Entered by init once inside its cgroup; the user
+                // namespace by init once the root is built (see init.rs).
+                LinuxNamespaceType::Cgroup | LinuxNamespaceType::User => 0,
                 other => {
                     return Err(AgentError::new(
                         ErrorKind::BadRequest,
@@ -362,8 +436,15 @@ impl Container {
             user: record.user.clone(),
             resolv_conf: std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
             join: None,
+            userns: userns.is_some(),
         };
-        let pid = spawn::spawn(&config, flags, stdio, &cgroup)?;
+        let pid = spawn::spawn(
+            &config,
+            flags,
+            stdio,
+            &cgroup,
+            userns.map(UserNamespace::fd),
+        )?;
         Ok(Started { pid, terminal })
     }
 
@@ -374,7 +455,7 @@ impl Container {
         let cgroup = Cgroup::open(&record.info.id);
         record.info.oom_killed = cgroup.oom_killed();
         cgroup.remove();
-        let _ = crate::init::unmount(&self.rootfs().to_string_lossy(), libc::MNT_DETACH);
+        self.unmount_root();
         record.info.state = ContainerState::Exited;
         record.info.exit_code = Some(status.shell_code());
         record.info.finished_ms = Some(now_ms());

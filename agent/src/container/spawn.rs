@@ -4,7 +4,7 @@
 //! command started.
 
 use super::cgroup::Cgroup;
-use super::init::{InitConfig, CONFIG_FD, ERROR_FD, INIT_ARG};
+use super::init::{InitConfig, CONFIG_FD, ERROR_FD, INIT_ARG, USERNS_FD};
 use protocol::{AgentError, ErrorKind};
 use std::ffi::CString;
 use std::io::{Read, Write};
@@ -53,17 +53,22 @@ pub fn spawn(
     namespaces: libc::c_int,
     stdio: Stdio,
     cgroup: &Cgroup,
+    userns: Option<&OwnedFd>,
 ) -> Result<i32, AgentError> {
     let (config_read, mut config_write) = pipe().map(|(r, w)| (r, std::fs::File::from(w)))?;
     let (mut error_read, error_write) = pipe().map(|(r, w)| (std::fs::File::from(r), w))?;
-    let sources = [
+    let mut sources = vec![
         high_copy(stdio.stdin.as_raw_fd())?,
         high_copy(stdio.stdout.as_raw_fd())?,
         high_copy(stdio.stderr.as_raw_fd())?,
         high_copy(config_read.as_raw_fd())?,
         high_copy(error_write.as_raw_fd())?,
     ];
-    let targets = [0, 1, 2, CONFIG_FD, ERROR_FD];
+    let mut targets = vec![0, 1, 2, CONFIG_FD, ERROR_FD];
+    if let Some(fd) = userns {
+        sources.push(high_copy(fd.as_raw_fd())?);
+        targets.push(USERNS_FD);
+    }
     let program = CString::new("/proc/self/exe").map_err(|e| failure(e.to_string()))?;
     let arg0 = CString::new("hutch-agent").map_err(|e| failure(e.to_string()))?;
     let arg1 = CString::new(INIT_ARG).map_err(|e| failure(e.to_string()))?;
@@ -86,10 +91,11 @@ pub fn spawn(
         )
     };
     if pid == 0 {
-        // SAFETY: see above; nothing here allocates or takes locks.
+        // SAFETY: see above; nothing here allocates, frees or takes locks
+        // (the vectors are only borrowed).
         unsafe {
-            for (source, target) in raw.iter().zip(targets) {
-                if libc::dup2(*source, target) < 0 {
+            for (source, target) in raw.iter().zip(targets.iter()) {
+                if libc::dup2(*source, *target) < 0 {
                     libc::_exit(126);
                 }
             }

@@ -19,6 +19,8 @@ pub struct Flags {
     pub memory: Option<u64>,
     pub cpus: Option<f64>,
     pub pids_limit: Option<i64>,
+    /// A user namespace of its own (`--userns private`).
+    pub private_users: bool,
 }
 
 const DOCKER_CAPABILITIES: [&str; 14] = [
@@ -59,6 +61,9 @@ const READONLY_PATHS: [&str; 5] = [
 ];
 const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 const CPU_PERIOD: u64 = 100_000;
+/// `--userns private`: the container's ids 0-65535 are these of the machine.
+const USERNS_FIRST_ID: u32 = 100_000;
+const USERNS_IDS: u32 = 65_536;
 
 /// The command: `--entrypoint` or the image's, then the given arguments or
 /// the image's Cmd (docker drops the image's Cmd when the entrypoint is set).
@@ -153,10 +158,13 @@ pub fn build(image: &ImageConfiguration, flags: &Flags, tty: bool) -> Result<Str
     });
     spec["hostname"] = json!(flags.hostname.clone().unwrap_or_default());
     spec["root"] = json!({ "path": "rootfs", "readonly": false });
-    let namespaces: Vec<Value> = ["pid", "network", "ipc", "uts", "mount", "cgroup"]
+    let mut namespaces: Vec<Value> = ["pid", "network", "ipc", "uts", "mount", "cgroup"]
         .iter()
         .map(|t| json!({ "type": t }))
         .collect();
+    if flags.private_users {
+        namespaces.push(json!({ "type": "user" }));
+    }
     let mut resources = json!({});
     if let Some(bytes) = flags.memory {
         resources["memory"] = json!({ "limit": bytes });
@@ -177,6 +185,11 @@ pub fn build(image: &ImageConfiguration, flags: &Flags, tty: bool) -> Result<Str
         "readonlyPaths": READONLY_PATHS,
         "resources": resources,
     });
+    if flags.private_users {
+        let map = json!([{ "containerID": 0, "hostID": USERNS_FIRST_ID, "size": USERNS_IDS }]);
+        spec["linux"]["uidMappings"] = map.clone();
+        spec["linux"]["gidMappings"] = map;
+    }
     // Parsed back, so what goes to the agent is a valid spec.
     let checked: Spec = serde_json::from_value(spec)?;
     Ok(serde_json::to_string(&checked)?)
@@ -244,5 +257,13 @@ mod tests {
             build(&image(json!({})), &Flags::default(), false).is_err(),
             "no command"
         );
+        let private = Flags {
+            private_users: true,
+            ..flags
+        };
+        let spec: Value = serde_json::from_str(&build(&img, &private, true).unwrap()).unwrap();
+        assert_eq!(spec["linux"]["namespaces"].as_array().unwrap().len(), 7);
+        assert_eq!(spec["linux"]["uidMappings"][0]["hostID"], 100_000);
+        assert_eq!(spec["process"]["terminal"], true);
     }
 }
