@@ -1,5 +1,8 @@
 //! `hutch`: Linux containers in a lightweight VM.
 
+// First, so that every module below has `outln!`.
+#[macro_use]
+mod output;
 mod agent;
 mod attach;
 mod container;

@@ -65,9 +65,9 @@ pub async fn df() -> Result<()> {
             rows.extend(machine_rows(&name).await?);
         }
     }
-    println!("{:<24} {:>7} {:>10}   DETAIL", "TYPE", "COUNT", "SIZE");
+    outln!("{:<24} {:>7} {:>10}   DETAIL", "TYPE", "COUNT", "SIZE");
     for (kind, count, size, detail) in rows {
-        println!("{kind:<24} {count:>7} {size:>10}   {detail}");
+        outln!("{kind:<24} {count:>7} {size:>10}   {detail}");
     }
     Ok(())
 }

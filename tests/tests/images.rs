@@ -346,3 +346,16 @@ fn damaged_archives_are_refused_and_nothing_is_stored() {
     assert!(ok.success());
     load_fails(&evil, "unsafe path");
 }
+
+#[test]
+fn a_reader_that_goes_away_ends_the_listing_quietly() {
+    // `hutch images | head -0`, made certain: the pipe's read end is closed
+    // before hutch writes its first line.
+    let h = Hutch::new("images-closed-pipe");
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = h.cmd(&["images"]).stdout(writer).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(141), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

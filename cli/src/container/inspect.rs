@@ -26,7 +26,7 @@ pub async fn inspect(machine: &str, containers: &[String]) -> Result<i32> {
             }
         }
     }
-    println!("{}", serde_json::to_string_pretty(&shown)?);
+    outln!("{}", serde_json::to_string_pretty(&shown)?);
     Ok(if failed { 1 } else { 0 })
 }
 

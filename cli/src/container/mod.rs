@@ -54,7 +54,7 @@ async fn create_in(o: CreateOptions, uds: &Path, client: &mut AgentClient) -> Re
 pub async fn create(o: CreateOptions) -> Result<i32> {
     let (paths, mut client) = crate::machine::connect_or_start(&o.machine).await?;
     let id = create_in(o, &paths.vsock(), &mut client).await?;
-    println!("{id}");
+    outln!("{id}");
     Ok(0)
 }
 
@@ -75,7 +75,7 @@ pub async fn run(o: CreateOptions, detach: bool) -> Result<i32> {
             .await
             .inspect(|code| {
                 if *code == 0 {
-                    println!("{id}");
+                    outln!("{id}");
                 }
             })
     } else {
@@ -115,7 +115,7 @@ where
     let mut failed = false;
     for name in containers {
         match action(&mut client, name).await {
-            Ok(line) => println!("{line}"),
+            Ok(line) => outln!("{line}"),
             Err(e) => {
                 eprintln!("hutch: {e:#}");
                 failed = true;

@@ -27,20 +27,25 @@ pub async fn ps(machine: &str, all: bool, quiet: bool) -> Result<()> {
         .collect();
     if quiet {
         for c in &containers {
-            println!("{}", &c.id[..12]);
+            outln!("{}", &c.id[..12]);
         }
         return Ok(());
     }
-    println!(
+    outln!(
         "{:<14} {:<20} {:<24} {:<16} {:<26} {:<8} NAMES",
-        "CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS"
+        "CONTAINER ID",
+        "IMAGE",
+        "COMMAND",
+        "CREATED",
+        "STATUS",
+        "PORTS"
     );
     for c in &containers {
         let mut command = format!("\"{}\"", c.command.join(" "));
         if command.len() > 22 {
             command = format!("{}…\"", &command[..command.floor_char_boundary(20)]);
         }
-        println!(
+        outln!(
             "{:<14} {:<20} {:<24} {:<16} {:<26} {:<8} {}",
             &c.id[..12],
             c.image,

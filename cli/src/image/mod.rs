@@ -71,7 +71,7 @@ pub fn import(path: &str, name: &str) -> Result<()> {
     };
     store.set_tag(&lock, &reference.full(), &manifest)?;
     let image = manifest::load(&store, &manifest)?;
-    println!("{}", image.config_digest);
+    outln!("{}", image.config_digest);
     Ok(())
 }
 
@@ -95,7 +95,7 @@ pub fn load(input: Option<&str>) -> Result<()> {
     match archive::load(&store, &lock, reader, name) {
         Ok(names) => {
             for n in names {
-                println!("Loaded image: {n}");
+                outln!("Loaded image: {n}");
             }
             Ok(())
         }
@@ -142,7 +142,7 @@ pub fn images(quiet: bool, digests: bool) -> Result<()> {
         let mut seen = std::collections::BTreeSet::new();
         for (_, _, image) in &rows {
             if seen.insert(image.config_digest.clone()) {
-                println!("{}", &image.config_digest.hex()[..12]);
+                outln!("{}", &image.config_digest.hex()[..12]);
             }
         }
         return Ok(());
@@ -152,9 +152,12 @@ pub fn images(quiet: bool, digests: bool) -> Result<()> {
     } else {
         String::new()
     };
-    println!(
+    outln!(
         "{:<40} {:<12} {header_digest}{:<14} {:<24} SIZE",
-        "REPOSITORY", "TAG", "IMAGE ID", "CREATED"
+        "REPOSITORY",
+        "TAG",
+        "IMAGE ID",
+        "CREATED"
     );
     for (repo, tag, image) in rows {
         let created = image
@@ -168,7 +171,7 @@ pub fn images(quiet: bool, digests: bool) -> Result<()> {
         } else {
             String::new()
         };
-        println!(
+        outln!(
             "{repo:<40} {tag:<12} {digest}{:<14} {created:<24} {}",
             &image.config_digest.hex()[..12],
             crate::units::human_size(image.size(&store))
@@ -197,10 +200,10 @@ pub fn rmi(names: &[String]) -> Result<()> {
         };
         for t in &tags {
             store.remove_tag(&lock, t)?;
-            println!("Untagged: {}", short_name(t));
+            outln!("Untagged: {}", short_name(t));
         }
         if store.tags_of(&image.manifest_digest)?.is_empty() {
-            println!("Deleted: {}", image.config_digest);
+            outln!("Deleted: {}", image.config_digest);
         }
     }
     store.collect_garbage(&lock)?;
@@ -236,7 +239,7 @@ pub fn inspect(names: &[String]) -> Result<()> {
             "RootFS": { "Type": "layers", "DiffIDs": image.config.rootfs().diff_ids(), "Layers": layers },
         }));
     }
-    println!("{}", serde_json::to_string_pretty(&out)?);
+    outln!("{}", serde_json::to_string_pretty(&out)?);
     Ok(())
 }
 
@@ -284,7 +287,7 @@ pub async fn mount(name: &str, machine: &str) -> Result<()> {
         diff_ids: prepared.diff_ids,
     };
     match client.request(request).await? {
-        protocol::Response::Mounted { path } => println!("{path}"),
+        protocol::Response::Mounted { path } => outln!("{path}"),
         other => bail!("unexpected reply to mount: {other:?}"),
     }
     Ok(())
@@ -329,7 +332,7 @@ fn prune_machines(store: &Store) -> Result<()> {
             };
             match pruned.await {
                 Ok(protocol::Response::Pruned { removed }) if !removed.is_empty() => {
-                    println!(
+                    outln!(
                         "Removed {} cached layers from machine '{name}'",
                         removed.len()
                     )

@@ -53,7 +53,7 @@ impl Board {
         });
         if !self.live {
             if let Some(status) = status {
-                println!("{id}: {status}");
+                outln!("{id}: {status}");
             }
         }
         done
@@ -64,7 +64,7 @@ impl Board {
             line.status = Some(status);
         }
         if !self.live {
-            println!("{id}: {status}");
+            outln!("{id}: {status}");
         }
     }
 

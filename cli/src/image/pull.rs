@@ -177,7 +177,7 @@ pub async fn pull(store: &Store, lock: &StoreLock, name: &str, insecure: bool) -
         .with_context(|| format!("cannot pull {shown}; nothing was stored"))?;
     let manifest_digest = store.put_bytes(&bytes, Some(&digest))?;
     let up_to_date = store.resolve(&reference.full())? == Some(manifest_digest.clone());
-    println!(
+    outln!(
         "{}: Pulling from {}",
         reference.digest.as_deref().unwrap_or(&reference.tag),
         reference.short_repository()
@@ -238,11 +238,11 @@ pub async fn pull(store: &Store, lock: &StoreLock, name: &str, insecure: bool) -
     let pulled = manifest::load(store, &manifest_digest)?;
     super::archive::verify_diff_ids(store, &pulled)?;
     store.set_tag(lock, &reference.full(), &manifest_digest)?;
-    println!("Digest: {manifest_digest}");
+    outln!("Digest: {manifest_digest}");
     if up_to_date {
-        println!("Status: Image is up to date for {shown}");
+        outln!("Status: Image is up to date for {shown}");
     } else {
-        println!("Status: Downloaded newer image for {shown}");
+        outln!("Status: Downloaded newer image for {shown}");
     }
     Ok(manifest_digest)
 }

@@ -264,7 +264,7 @@ pub async fn start(opts: StartOptions) -> Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    println!(
+    outln!(
         "machine '{}' started in {:.2}s (backend {}, accel {})",
         opts.name,
         began.elapsed().as_secs_f64(),
@@ -298,7 +298,7 @@ async fn wait_stopped(paths: &MachinePaths, within: Duration) -> bool {
 pub async fn stop(name: &str, timeout: Duration) -> Result<()> {
     let paths = MachinePaths::new(name)?;
     if !state::is_running(&paths) {
-        println!("machine '{name}' is not running");
+        outln!("machine '{name}' is not running");
         return Ok(());
     }
     // Ask the agent to sync and power off; kill only if it does not.
@@ -318,9 +318,9 @@ pub async fn stop(name: &str, timeout: Duration) -> Result<()> {
                 paths.monitor_log().display()
             );
         }
-        println!("machine '{name}' stopped (killed after it did not power off in time)");
+        outln!("machine '{name}' stopped (killed after it did not power off in time)");
     } else {
-        println!("machine '{name}' stopped");
+        outln!("machine '{name}' stopped");
     }
     Ok(())
 }
@@ -330,10 +330,10 @@ pub async fn status(name: &str) -> Result<()> {
     let running = state::is_running(&paths);
     let saved = MachineState::load(&paths);
     let (true, Some(s)) = (running, saved) else {
-        println!("name:     {name}");
-        println!("state:    stopped");
+        outln!("name:     {name}");
+        outln!("state:    stopped");
         if let Some(why) = state::last_exit(&paths) {
-            println!("last:     {why}");
+            outln!("last:     {why}");
         }
         return Ok(());
     };
@@ -344,14 +344,14 @@ pub async fn status(name: &str) -> Result<()> {
         bail!("unexpected reply to info");
     };
     let uptime = Duration::from_millis(info.uptime_ms);
-    println!("name:     {name}");
-    println!("state:    running");
-    println!("backend:  {} (accel {})", s.backend, s.accel);
-    println!("why:      {}", s.accel_reason);
-    println!("uptime:   {}s", uptime.as_secs());
-    println!("cpus:     {}", info.cpus);
-    println!("memory:   {} MiB", info.memory_bytes >> 20);
-    println!("kernel:   {}", info.kernel);
-    println!("pid:      {} (monitor), {} (qemu)", s.monitor_pid, s.vm_pid);
+    outln!("name:     {name}");
+    outln!("state:    running");
+    outln!("backend:  {} (accel {})", s.backend, s.accel);
+    outln!("why:      {}", s.accel_reason);
+    outln!("uptime:   {}s", uptime.as_secs());
+    outln!("cpus:     {}", info.cpus);
+    outln!("memory:   {} MiB", info.memory_bytes >> 20);
+    outln!("kernel:   {}", info.kernel);
+    outln!("pid:      {} (monitor), {} (qemu)", s.monitor_pid, s.vm_pid);
     Ok(())
 }

@@ -69,16 +69,16 @@ pub async fn login(o: LoginOptions) -> Result<()> {
         return Err(explain(e.into(), &registry, "logging in", false));
     }
     credentials::save(&registry, &credentials)?;
-    println!("Login Succeeded");
+    outln!("Login Succeeded");
     Ok(())
 }
 
 pub fn logout(server: Option<&str>) -> Result<()> {
     let registry = registry_named(server)?;
     if credentials::remove(&registry)? {
-        println!("Removing login credentials for {registry}");
+        outln!("Removing login credentials for {registry}");
     } else {
-        println!("Not logged in to {registry}");
+        outln!("Not logged in to {registry}");
     }
     Ok(())
 }
