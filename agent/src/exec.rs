@@ -328,11 +328,14 @@ fn spawn_error(program: &str, e: std::io::Error) -> AgentError {
     }
 }
 
-fn decode_wait_status(status: i32) -> ExitStatus {
-    if libc::WIFSIGNALED(status) {
-        ExitStatus::Signal(libc::WTERMSIG(status))
+/// The exit status `waitid` reports for an exited child.
+fn exit_status(info: &libc::siginfo_t) -> ExitStatus {
+    // SAFETY: waitid filled `info` for an exited child, so si_status is set.
+    let status = unsafe { info.si_status() };
+    if info.si_code == libc::CLD_EXITED {
+        ExitStatus::Code(status)
     } else {
-        ExitStatus::Code(libc::WEXITSTATUS(status))
+        ExitStatus::Signal(status)
     }
 }
 
@@ -358,33 +361,41 @@ pub fn start_reaper(table: Arc<ProcessTable>, containers: Arc<Containers>) {
         }
         // SAFETY: waitid succeeded with WEXITED, so si_pid is set.
         let pid = unsafe { info.si_pid() };
+        let status = exit_status(&info);
+        // A container's exit is recorded (and an --rm one removed) while its
+        // first process is still an unreaped zombie: until it is reaped its
+        // pid cannot be reused, so `kill`/`stop`, which go by the record,
+        // never signal a stranger. Cleanup takes a moment: not under the
+        // table's lock.
+        let container = {
+            let inner = table.lock();
+            match inner.by_pid.get(&pid).and_then(|id| inner.execs.get(id)) {
+                Some(Exec {
+                    kind: Kind::Container { container, .. },
+                    ..
+                }) => Some(container.clone()),
+                _ => None,
+            }
+        };
+        if let Some(container) = &container {
+            containers.exited(container, status);
+        }
         let mut inner = table.lock();
-        let mut status = 0;
         // SAFETY: reaping one specific pid; WNOHANG because `spawn` may have
         // reaped it already (a failed exec).
-        if unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) } != pid {
+        if unsafe { libc::waitpid(pid, std::ptr::null_mut(), libc::WNOHANG) } != pid {
             continue;
         }
         let Some(exec_id) = inner.by_pid.remove(&pid) else {
             continue;
         };
-        let status = decode_wait_status(status);
+        // Nobody waits on a detached start's entry: it goes now. An attached
+        // client hears of the exit only now, after the container's record.
         if let Some(Kind::Container {
-            container,
-            attached,
+            attached: false, ..
         }) = inner.execs.get(&exec_id).map(|e| &e.kind)
         {
-            // The container records the exit (and an --rm one goes) before
-            // an attached client hears of it; cleanup takes a moment, so
-            // not under the table's lock. Nobody waits on a detached
-            // start's entry: it goes now.
-            let (container, attached) = (container.clone(), *attached);
-            if !attached {
-                inner.execs.remove(&exec_id);
-            }
-            drop(inner);
-            containers.exited(&container, status);
-            inner = table.lock();
+            inner.execs.remove(&exec_id);
         }
         if let Some(exec) = inner.execs.get_mut(&exec_id) {
             exec.status = Some(status);

@@ -255,8 +255,8 @@ impl Container {
         let record = self.lock();
         let pid = running_pid(&record)?;
         // SAFETY: kill(2) on the container's first process, which the
-        // record says runs. The reaper records its exit just after reaping
-        // it; only in that instant could the pid have been reused.
+        // record says runs. The reaper records its exit before reaping it,
+        // so under this lock the pid is still that process (or its zombie).
         if unsafe { libc::kill(pid as i32, signal) } < 0 {
             return Err(AgentError::new(
                 ErrorKind::BadRequest,
