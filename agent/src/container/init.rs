@@ -19,6 +19,8 @@ pub const CONFIG_FD: i32 = 3;
 pub const ERROR_FD: i32 = 4;
 /// The user namespace to enter, when the container has one.
 pub const USERNS_FD: i32 = 5;
+/// Written on ERROR_FD just before the command's execve.
+pub const SETUP_DONE: u8 = b'+';
 
 #[derive(Serialize, Deserialize)]
 pub struct InitConfig {
@@ -411,8 +413,13 @@ fn exec_process(config: &InitConfig) -> Result<std::convert::Infallible, AgentEr
     let mut envp: Vec<*const libc::c_char> = c_env.iter().map(|e| e.as_ptr()).collect();
     envp.push(std::ptr::null());
     reset_signals();
-    // SAFETY: marks our own report fd close-on-exec, so a successful exec closes it.
-    unsafe { libc::fcntl(ERROR_FD, libc::F_SETFD, libc::FD_CLOEXEC) };
+    // SAFETY: marks our own report fd close-on-exec, so a successful exec
+    // closes it, then says setup is done: a report without this byte means
+    // we died before getting here.
+    unsafe {
+        libc::fcntl(ERROR_FD, libc::F_SETFD, libc::FD_CLOEXEC);
+        libc::write(ERROR_FD, [SETUP_DONE].as_ptr().cast(), 1);
+    }
     // SAFETY: execve(2) with NUL-terminated arrays of valid C strings.
     unsafe { libc::execve(c_path.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
     let e = std::io::Error::last_os_error();

@@ -4,7 +4,7 @@
 //! command started.
 
 use super::cgroup::Cgroup;
-use super::init::{InitConfig, CONFIG_FD, ERROR_FD, INIT_ARG, USERNS_FD};
+use super::init::{InitConfig, CONFIG_FD, ERROR_FD, INIT_ARG, SETUP_DONE, USERNS_FD};
 use protocol::{AgentError, ErrorKind};
 use std::ffi::CString;
 use std::io::{Read, Write};
@@ -130,13 +130,53 @@ pub fn spawn(
     // The error pipe closes on a successful exec (it is close-on-exec there).
     let mut report = Vec::new();
     let _ = error_read.read_to_end(&mut report);
-    if report.is_empty() {
-        return Ok(pid);
-    }
-    Err(serde_json::from_slice(&report).unwrap_or_else(|_| {
+    read_report(&report).map(|()| pid)
+}
+
+/// What container-init said: SETUP_DONE alone when the command's exec
+/// succeeded, an error (after SETUP_DONE when the exec itself failed), or
+/// nothing at all when it died before reporting (the reaper collects it).
+fn read_report(report: &[u8]) -> Result<(), AgentError> {
+    let error = match report.split_first() {
+        Some((&SETUP_DONE, [])) => return Ok(()),
+        Some((&SETUP_DONE, error)) => error,
+        Some(_) => report,
+        None => {
+            return Err(failure(
+                "the container's setup process died before it could report; the \
+                 machine's console.log (in $HUTCH_HOME/machines/<name>/) may say why"
+                    .into(),
+            ))
+        }
+    };
+    Err(serde_json::from_slice(error).unwrap_or_else(|_| {
         failure(format!(
             "the container failed to start: {}",
-            String::from_utf8_lossy(&report)
+            String::from_utf8_lossy(error)
         ))
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn init_reports_are_read_as_written() {
+        assert!(read_report(b"+").is_ok(), "exec succeeded");
+        let error =
+            serde_json::to_vec(&AgentError::new(ErrorKind::NotFound, "x: no such file")).unwrap();
+        let exec_failed = [b"+".as_slice(), &error].concat();
+        for report in [&error[..], &exec_failed[..]] {
+            let e = read_report(report).unwrap_err();
+            assert_eq!(
+                (e.kind, e.message.as_str()),
+                (ErrorKind::NotFound, "x: no such file")
+            );
+        }
+        let died = read_report(b"").unwrap_err();
+        assert!(died.message.contains("died before"), "{}", died.message);
+        let garbage = read_report(b"+oops").unwrap_err();
+        assert!(garbage.message.contains("oops"), "{}", garbage.message);
+    }
 }
