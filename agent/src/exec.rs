@@ -253,15 +253,9 @@ impl ProcessTable {
         if exec.status.is_some() {
             return Ok(());
         }
-        // SAFETY: kill(2) on a pid we spawned and have not reaped yet, so it
-        // cannot have been reused.
-        if unsafe { libc::kill(pid, signal) } < 0 {
-            return Err(AgentError::new(
-                ErrorKind::BadRequest,
-                format!("signal {signal}: {}", std::io::Error::last_os_error()),
-            ));
-        }
-        Ok(())
+        // A pid we spawned and have not reaped yet (the reaper sets the
+        // status under this lock), so it cannot have been reused.
+        crate::os::send_signal(pid, signal)
     }
 
     pub fn resize(&self, exec_id: u64, rows: u16, cols: u16) -> Result<(), AgentError> {

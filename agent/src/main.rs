@@ -8,6 +8,7 @@ mod exec;
 mod info;
 mod init;
 mod layers;
+mod os;
 mod pty;
 mod server;
 mod vsock;

@@ -3,10 +3,10 @@
 //! agent keeps the controller, copies the client's stdin into it and its
 //! output out, and resizes it when the client's window changes.
 
+use crate::os::last_error;
 use crate::vsock::VsockStream;
 use protocol::{AgentError, ErrorKind};
 use std::fs::File;
-use std::io::Write;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 
@@ -15,20 +15,13 @@ pub struct Pty {
     pub replica: OwnedFd,
 }
 
-fn os_error(what: &str) -> AgentError {
-    AgentError::new(
-        ErrorKind::Internal,
-        format!("{what}: {}", std::io::Error::last_os_error()),
-    )
-}
-
 impl Pty {
     pub fn open() -> Result<Pty, AgentError> {
         // SAFETY: opening the devpts multiplexer; the result is checked.
         let controller =
             unsafe { libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC) };
         if controller < 0 {
-            return Err(os_error("opening a terminal (/dev/ptmx)"));
+            return Err(last_error("opening a terminal (/dev/ptmx)"));
         }
         // SAFETY: a fresh fd owned by nobody else.
         let controller = unsafe { OwnedFd::from_raw_fd(controller) };
@@ -40,7 +33,7 @@ impl Pty {
                 && libc::ioctl(controller.as_raw_fd(), libc::TIOCSPTLCK, &0 as *const i32) == 0
         };
         if !unlocked {
-            return Err(os_error("unlocking the terminal"));
+            return Err(last_error("unlocking the terminal"));
         }
         let replica = File::options()
             .read(true)
@@ -67,31 +60,17 @@ pub fn resize(controller: &OwnedFd, rows: u16, cols: u16) -> Result<(), AgentErr
     };
     // SAFETY: TIOCSWINSZ reads one valid winsize.
     if unsafe { libc::ioctl(controller.as_raw_fd(), libc::TIOCSWINSZ, &size) } < 0 {
-        return Err(os_error("resizing the terminal"));
+        return Err(last_error("resizing the terminal"));
     }
     Ok(())
 }
 
-/// Copies what the client types into the terminal, on a thread, until the
-/// client's stream ends. Ctrl-C arrives as a byte; the terminal's line
-/// discipline turns it into SIGINT for the foreground process.
-pub fn feed(controller: &OwnedFd, mut stdin: VsockStream) -> Result<(), AgentError> {
-    let mut to = File::from(
-        controller
-            .try_clone()
-            .map_err(|e| AgentError::new(ErrorKind::Internal, format!("dup: {e}")))?,
-    );
+/// Copies what the client types into the terminal (`controller`, a copy of
+/// the controller's fd), on a thread, until the client's stream ends.
+/// Ctrl-C arrives as a byte; the terminal's line discipline turns it into
+/// SIGINT for the foreground process.
+pub fn feed(controller: OwnedFd, mut stdin: VsockStream) {
     std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        loop {
-            let n = match std::io::Read::read(&mut stdin, &mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => n,
-            };
-            if to.write_all(&buf[..n]).is_err() {
-                break;
-            }
-        }
+        let _ = std::io::copy(&mut stdin, &mut File::from(controller));
     });
-    Ok(())
 }

@@ -253,17 +253,10 @@ impl Container {
 
     pub fn kill(&self, signal: i32) -> Result<(), AgentError> {
         let record = self.lock();
-        let pid = running_pid(&record)?;
-        // SAFETY: kill(2) on the container's first process, which the
-        // record says runs. The reaper records its exit before reaping it,
-        // so under this lock the pid is still that process (or its zombie).
-        if unsafe { libc::kill(pid as i32, signal) } < 0 {
-            return Err(AgentError::new(
-                ErrorKind::BadRequest,
-                format!("signal {signal}: {}", std::io::Error::last_os_error()),
-            ));
-        }
-        Ok(())
+        // The record says its first process runs. The reaper records the
+        // exit before reaping it, so under this lock the pid is still that
+        // process (or its zombie).
+        crate::os::send_signal(running_pid(&record)? as i32, signal)
     }
 
     /// docker's stop: SIGTERM, SIGKILL after `timeout`; returns once exited.

@@ -5,6 +5,7 @@
 
 use super::cgroup::Cgroup;
 use super::init::{InitConfig, CONFIG_FD, ERROR_FD, INIT_ARG, SETUP_DONE, USERNS_FD};
+use crate::os::last_error;
 use protocol::{AgentError, ErrorKind};
 use std::ffi::CString;
 use std::io::{Read, Write};
@@ -14,15 +15,11 @@ fn failure(message: String) -> AgentError {
     AgentError::new(ErrorKind::Internal, message)
 }
 
-fn os_error(what: &str) -> AgentError {
-    failure(format!("{what}: {}", std::io::Error::last_os_error()))
-}
-
 pub fn pipe() -> Result<(OwnedFd, OwnedFd), AgentError> {
     let mut fds = [0; 2];
     // SAFETY: pipe2(2) fills two fds into a valid array.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
-        return Err(os_error("pipe"));
+        return Err(last_error("pipe"));
     }
     // SAFETY: both fds are fresh and owned by nobody else.
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
@@ -34,7 +31,7 @@ fn high_copy(fd: RawFd) -> Result<OwnedFd, AgentError> {
     // SAFETY: F_DUPFD_CLOEXEC on a valid fd returns a new fd or -1.
     let copy = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 16) };
     if copy < 0 {
-        return Err(os_error("dup"));
+        return Err(last_error("dup"));
     }
     // SAFETY: `copy` is a fresh fd owned by nobody else.
     Ok(unsafe { OwnedFd::from_raw_fd(copy) })
@@ -104,7 +101,7 @@ pub fn spawn(
         }
     }
     if pid < 0 {
-        return Err(os_error("creating the container's namespaces (clone)"));
+        return Err(last_error("creating the container's namespaces (clone)"));
     }
     let pid = pid as i32;
     drop(sources);

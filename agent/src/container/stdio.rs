@@ -44,7 +44,7 @@ pub fn connect(
             replica,
         } = Pty::open()?;
         if let Some(stdin) = streams.stdin {
-            pty::feed(&controller, stdin)?;
+            pty::feed(dup(&controller)?, stdin);
         }
         output(dup(&controller)?, StdioStream::Stdout, streams.stdout, log);
         let stdio = spawn::Stdio {
