@@ -6,7 +6,7 @@
 use crate::agent::{attach_stream, AgentClient, AgentFailure};
 use crate::terminal;
 use anyhow::{bail, Result};
-use protocol::{ErrorKind, Request, Response, StdioStream};
+use protocol::{ErrorKind, ExecSpec, Request, Response, StdioStream};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
@@ -25,14 +25,14 @@ pub struct Mode {
 }
 
 /// A running, attached process.
-pub struct Session {
+struct Session {
     output: Vec<JoinHandle<()>>,
     resizer: Option<JoinHandle<()>>,
     /// Restores our terminal when the session ends.
     _raw: Option<terminal::SavedMode>,
 }
 
-pub enum Begun {
+enum Begun {
     Running(Session),
     /// It could not be run; docker's status for that (127/126).
     CannotRun(i32),
@@ -71,7 +71,7 @@ pub fn check_terminal(mode: Mode) -> Result<()> {
 }
 
 /// Attaches the streams of `exec_id`, starts it and relays its stdio.
-pub async fn attach_and_start(
+async fn attach_and_start(
     client: &mut AgentClient,
     uds: &Path,
     exec_id: u64,
@@ -156,22 +156,68 @@ async fn follow_window_size(uds: PathBuf, exec_id: u64) {
     }
 }
 
-/// Attaches, starts and waits for `exec_id` (a command or an exec in a
-/// container); returns docker's status.
+/// Passes SIGINT and SIGTERM sent to us on to the container.
+async fn forward_signals(uds: PathBuf, container: String) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        return;
+    };
+    let Ok(mut client) = AgentClient::connect(&uds).await else {
+        return;
+    };
+    loop {
+        let signal = tokio::select! {
+            _ = int.recv() => libc::SIGINT,
+            _ = term.recv() => libc::SIGTERM,
+        };
+        let request = Request::KillContainer {
+            container: container.clone(),
+            signal,
+        };
+        let _ = client.request(request).await;
+    }
+}
+
+/// Attaches, starts and waits for `exec_id`; returns docker's status.
+/// For a container's first process (`container`), SIGINT/SIGTERM sent to
+/// us go on to it unless it has a terminal (then Ctrl-C travels as a key).
 pub async fn run_to_exit(
     client: &mut AgentClient,
     uds: &Path,
     exec_id: u64,
     mode: Mode,
+    container: Option<&str>,
 ) -> Result<i32> {
     let session = match attach_and_start(client, uds, exec_id, mode).await? {
         Begun::Running(session) => session,
         Begun::CannotRun(code) => return Ok(code),
     };
+    let forwarder = container
+        .filter(|_| !mode.tty)
+        .map(|c| tokio::spawn(forward_signals(uds.to_path_buf(), c.to_string())));
     let waited = client.request(Request::Wait { exec_id }).await;
     session.finish().await;
+    if let Some(task) = forwarder {
+        task.abort();
+    }
     let Response::Exited(status) = waited? else {
         bail!("unexpected reply to wait");
     };
     Ok(status.shell_code())
+}
+
+/// Runs `spec` (a command in the machine or in a running container) with
+/// our stdio attached as it asks; returns docker's status.
+pub async fn exec(client: &mut AgentClient, uds: &Path, spec: ExecSpec) -> Result<i32> {
+    let mode = Mode {
+        stdin: spec.stdin,
+        tty: spec.tty,
+    };
+    let Response::ExecCreated { exec_id } = client.request(Request::Exec(spec)).await? else {
+        bail!("unexpected reply to exec");
+    };
+    run_to_exit(client, uds, exec_id, mode, None).await
 }

@@ -3,7 +3,7 @@
 
 use crate::attach::{self, Mode};
 use anyhow::{bail, Result};
-use protocol::{ExecSpec, Request, Response};
+use protocol::ExecSpec;
 
 pub struct ExecOptions {
     pub container: String,
@@ -35,8 +35,5 @@ pub async fn exec(o: ExecOptions) -> Result<i32> {
         user: o.user,
         tty: o.tty,
     };
-    let Response::ExecCreated { exec_id } = client.request(Request::Exec(spec)).await? else {
-        bail!("unexpected reply to exec");
-    };
-    attach::run_to_exit(&mut client, &paths.vsock(), exec_id, mode).await
+    attach::exec(&mut client, &paths.vsock(), spec).await
 }

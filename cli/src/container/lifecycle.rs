@@ -2,7 +2,7 @@
 
 use super::for_each;
 use crate::agent::AgentClient;
-use crate::attach::{self, Begun, Mode};
+use crate::attach::{self, Mode};
 use anyhow::{bail, Result};
 use protocol::{ContainerDetails, Request, Response};
 use std::path::Path;
@@ -24,8 +24,8 @@ pub async fn start_detached(client: &mut AgentClient, container: &str) -> Result
     }
 }
 
-/// Starts it with our stdio attached, forwarding SIGINT/SIGTERM unless it
-/// has a terminal (then Ctrl-C travels as a key); its exit status.
+/// Starts it with our stdio attached (see `attach::run_to_exit`); its exit
+/// status.
 pub async fn start_attached(
     client: &mut AgentClient,
     uds: &Path,
@@ -39,46 +39,7 @@ pub async fn start_attached(
     let Response::ExecCreated { exec_id } = client.request(request).await? else {
         bail!("unexpected reply to start");
     };
-    let session = match attach::attach_and_start(client, uds, exec_id, mode).await? {
-        Begun::Running(session) => session,
-        Begun::CannotRun(code) => return Ok(code),
-    };
-    let forwarder = (!mode.tty)
-        .then(|| tokio::spawn(forward_signals(uds.to_path_buf(), container.to_string())));
-    let waited = client.request(Request::Wait { exec_id }).await;
-    session.finish().await;
-    if let Some(task) = forwarder {
-        task.abort();
-    }
-    let Response::Exited(status) = waited? else {
-        bail!("unexpected reply to wait");
-    };
-    Ok(status.shell_code())
-}
-
-/// Passes SIGINT and SIGTERM sent to us on to the container.
-async fn forward_signals(uds: std::path::PathBuf, container: String) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut int), Ok(mut term)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
-        return;
-    };
-    let Ok(mut client) = AgentClient::connect(&uds).await else {
-        return;
-    };
-    loop {
-        let signal = tokio::select! {
-            _ = int.recv() => libc::SIGINT,
-            _ = term.recv() => libc::SIGTERM,
-        };
-        let request = Request::KillContainer {
-            container: container.clone(),
-            signal,
-        };
-        let _ = client.request(request).await;
-    }
+    attach::run_to_exit(client, uds, exec_id, mode, Some(container)).await
 }
 
 /// `hutch start`: detached (prints each name), or with `attach` the one

@@ -67,9 +67,9 @@ pub async fn run(o: CreateOptions, detach: bool) -> Result<i32> {
     };
     attach::check_terminal(mode)?;
     let (paths, mut client) = crate::machine::connect_or_start(&o.machine).await?;
-    let remove = o.remove;
-    let id = create_in(o, &paths.vsock(), &mut client).await?;
     let uds = paths.vsock();
+    let remove = o.remove;
+    let id = create_in(o, &uds, &mut client).await?;
     let status = if detach {
         lifecycle::start_detached(&mut client, &id)
             .await

@@ -1,9 +1,8 @@
 //! `hutch machine exec`: run a command in the guest (not in a container),
 //! streaming its stdio, and exit with its status.
 
-use crate::attach::{run_to_exit, Mode};
-use anyhow::{bail, Result};
-use protocol::{ExecSpec, Request, Response};
+use anyhow::Result;
+use protocol::ExecSpec;
 
 pub struct ExecOptions {
     pub name: String,
@@ -25,12 +24,5 @@ pub async fn exec(opts: ExecOptions) -> Result<i32> {
         user: None,
         tty: false,
     };
-    let Response::ExecCreated { exec_id } = client.request(Request::Exec(spec)).await? else {
-        bail!("unexpected reply to exec");
-    };
-    let mode = Mode {
-        stdin: opts.interactive,
-        tty: false,
-    };
-    run_to_exit(&mut client, &paths.vsock(), exec_id, mode).await
+    crate::attach::exec(&mut client, &paths.vsock(), spec).await
 }
