@@ -194,6 +194,24 @@ pub fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
+/// Milliseconds, as benchmarks print them.
+pub fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// The median wall time of `runs` successful `hutch args`.
+pub fn median_time(h: &Hutch, runs: usize, args: &[&str]) -> Duration {
+    median(
+        (0..runs)
+            .map(|_| {
+                let began = std::time::Instant::now();
+                h.ok(args);
+                began.elapsed()
+            })
+            .collect(),
+    )
+}
+
 /// A small rootfs from Debian's busybox-static, as a tar: `sh` and the
 /// applets as links, root, `nobody` and `app` (1000) users.
 pub fn busybox_rootfs_tar(h: &Hutch) -> PathBuf {

@@ -10,14 +10,10 @@
 //!   to the guest producing the same bytes into /dev/null (the floor TCG
 //!   sets, without our transport).
 
-use hutch_tests::{guest_dir, median, Hutch};
+use hutch_tests::{guest_dir, median, median_time, ms, Hutch};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
 
 /// Bare QEMU with the same machine type, kernel and initramfs, until the
 /// agent prints "ready" on the serial console.
@@ -91,16 +87,14 @@ fn main() {
     );
 
     let m = h.start("bench");
-    let round_trips: Vec<Duration> = (0..20)
-        .map(|_| {
-            let began = Instant::now();
-            h.ok(&["machine", "exec", "--name", "bench", "--", "true"]);
-            began.elapsed()
-        })
-        .collect();
+    let round_trip = median_time(
+        &h,
+        20,
+        &["machine", "exec", "--name", "bench", "--", "true"],
+    );
     println!(
         "machine exec true round trip (median of 20): {:.1} ms",
-        ms(median(round_trips))
+        ms(round_trip)
     );
 
     const BYTES: usize = 256 << 20;

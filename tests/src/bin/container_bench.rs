@@ -11,29 +11,12 @@
 //! - memory per container: the machine's used memory with 10 idle
 //!   containers, less what it used before, divided by 10.
 
-use hutch_tests::{import_busybox, median, Hutch};
+use hutch_tests::{import_busybox, median_time, ms, Hutch};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 const MACHINE: &str = "default";
 const RUNS: usize = 20;
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-fn timed(h: &Hutch, args: &[&str]) -> Duration {
-    median(
-        (0..RUNS)
-            .map(|_| {
-                let began = Instant::now();
-                h.ok(args);
-                began.elapsed()
-            })
-            .collect(),
-    )
-}
 
 /// MemTotal - MemAvailable in the machine, in KiB.
 fn used_kib(h: &Hutch) -> u64 {
@@ -185,8 +168,8 @@ fn main() {
     // Delivers the image's layer once, outside the timing.
     h.ok(&["run", "--rm", "bb:1", "true"]);
 
-    let run = timed(&h, &["run", "--rm", "bb:1", "true"]);
-    let exec = timed(&h, &["machine", "exec", "--", "true"]);
+    let run = median_time(&h, RUNS, &["run", "--rm", "bb:1", "true"]);
+    let exec = median_time(&h, RUNS, &["machine", "exec", "--", "true"]);
     println!("container start → exit round trip (TCG, median of {RUNS})");
     println!("  hutch run --rm busybox true   {:8.1} ms", ms(run));
     println!(
@@ -197,7 +180,7 @@ fn main() {
         Ok(command) => {
             let mut args = vec!["machine", "exec", "--"];
             args.extend(command.iter().map(String::as_str));
-            let crun = timed(&h, &args);
+            let crun = median_time(&h, RUNS, &args);
             println!(
                 "  machine exec crun run true    {:8.1} ms  (peer, same machine)",
                 ms(crun)

@@ -10,7 +10,7 @@
 //!   the run touched, for 128 MiB and 1 GiB machines (QEMU's peak RSS for
 //!   the same guest, on KVM, alongside).
 
-use hutch_tests::median;
+use hutch_tests::{median, ms};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -157,7 +157,7 @@ fn main() {
     }
     println!("VMM start → guest writes a byte → reset → exit (median of 20)");
     for (name, t) in &runs {
-        println!("  {name:<22} {:8.2} ms", t.as_secs_f64() * 1000.0);
+        println!("  {name:<22} {:8.2} ms", ms(*t));
     }
     for (name, t) in &runs[1..] {
         println!(
