@@ -54,7 +54,7 @@ fn run_it_gives_a_real_terminal() {
 
     let (controller, replica) = open_pty();
     set_size(&replica, 30, 100);
-    let mut cmd = h.cmd(&["run", "-it", "--rm", "bb:1", "sh"]);
+    let mut cmd = h.cmd(&["run", "-it", "--rm", "--name", "term", "bb:1", "sh"]);
     cmd.stdin(replica.try_clone().unwrap())
         .stdout(replica.try_clone().unwrap())
         .stderr(replica.try_clone().unwrap());
@@ -117,7 +117,10 @@ fn run_it_gives_a_real_terminal() {
     });
 
     type_in("sleep 1000\r");
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    // Ctrl-C only once sleep runs, or it would reach the shell instead.
+    eventually("sleep starts", || {
+        h.ok(&["exec", "term", "ps"]).contains("sleep 1000")
+    });
     type_in("\x03");
     type_in("echo after-$((2+2))\r");
     wait_for("after-4");
