@@ -9,7 +9,8 @@ pub struct VsockListener {
 }
 
 impl VsockListener {
-    /// Listens on `port` for connections from any CID.
+    /// Listens on `port`. Any CID may connect; [`Self::accept`] hands out
+    /// only the host's connections.
     pub fn bind(port: u32) -> io::Result<Self> {
         // SAFETY: plain socket(2) call; the result is checked before use.
         let raw =
@@ -43,22 +44,45 @@ impl VsockListener {
         Ok(VsockListener { fd })
     }
 
+    /// The next connection from the host. Connections from anyone else
+    /// are closed unread (see [`is_host`]).
     pub fn accept(&self) -> io::Result<VsockStream> {
         loop {
-            // SAFETY: accept4(2) on a valid listening socket; the peer address is not needed.
+            let (stream, peer_cid) = self.accept_any()?;
+            if is_host(peer_cid) {
+                return Ok(stream);
+            }
+            // Dropping it closes it: nothing was read, nothing is answered.
+            drop(stream);
+            crate::init::log(&format!(
+                "refused a vsock connection from CID {peer_cid}: only the host (CID {}) is served",
+                libc::VMADDR_CID_HOST
+            ));
+        }
+    }
+
+    /// The next connection from anyone, with the peer's CID.
+    fn accept_any(&self) -> io::Result<(VsockStream, u32)> {
+        loop {
+            // SAFETY: sockaddr_vm is plain data; all-zero is a valid starting value.
+            let mut peer: libc::sockaddr_vm = unsafe { std::mem::zeroed() };
+            let mut len = std::mem::size_of::<libc::sockaddr_vm>() as libc::socklen_t;
+            // SAFETY: accept4(2) on a valid listening socket, writing at most
+            // `len` bytes of the peer's address into `peer`.
             let raw = unsafe {
                 libc::accept4(
                     self.fd.as_raw_fd(),
-                    std::ptr::null_mut(),
-                    std::ptr::null_mut(),
+                    &mut peer as *mut _ as *mut libc::sockaddr,
+                    &mut len,
                     libc::SOCK_CLOEXEC,
                 )
             };
             if raw >= 0 {
                 // SAFETY: accept4 returned a fresh fd that we now own.
-                return Ok(VsockStream {
+                let stream = VsockStream {
                     file: unsafe { File::from_raw_fd(raw) },
-                });
+                };
+                return Ok((stream, peer.svm_cid));
             }
             let err = io::Error::last_os_error();
             if err.kind() != io::ErrorKind::Interrupted {
@@ -66,6 +90,18 @@ impl VsockListener {
             }
         }
     }
+}
+
+/// Whether a connection's peer is the host, the only party the agent
+/// serves. vsock is not network-namespaced: any process in the machine,
+/// a container's included, can open a vsock socket and connect to the
+/// agent's ports through the loopback transport (CID 1, or the machine's
+/// own CID). Such a connection arrives with the machine's side as its
+/// peer; only the hypervisor's device delivers connections whose source
+/// is CID 2, and no guest process can forge that without running kernel
+/// code. So the peer CID, set by the kernel, tells the host apart.
+pub fn is_host(peer_cid: u32) -> bool {
+    peer_cid == libc::VMADDR_CID_HOST
 }
 
 /// A connected vsock stream. Reads and writes are plain read(2)/write(2).
@@ -97,5 +133,19 @@ impl Write for VsockStream {
     }
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_host;
+
+    #[test]
+    fn only_the_host_cid_is_served() {
+        assert!(is_host(2), "the host");
+        for cid in [0, 1, 3, 4, 1000, u32::MAX] {
+            // Hypervisor-reserved (0), loopback (1), this or another guest (3+), "any".
+            assert!(!is_host(cid), "CID {cid} is not the host");
+        }
     }
 }

@@ -39,6 +39,31 @@ pub fn hutch_bin() -> PathBuf {
     .clone()
 }
 
+/// A program of the `hutch-test-probes` crate, built static (musl) so it
+/// runs in the machine and in any container: once per test run.
+pub fn probe_bin(name: &str) -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    let dir = BUILT.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let target = "x86_64-unknown-linux-musl";
+        let status = Command::new(cargo)
+            .current_dir(workspace_root())
+            .args(["build", "-q", "--release", "-p", "hutch-test-probes", "--target", target])
+            .status()
+            .expect("running cargo build");
+        assert!(
+            status.success(),
+            "building the test probes failed (is the {target} target installed? ./install.sh adds it)"
+        );
+        std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| workspace_root().join("target"))
+            .join(target)
+            .join("release")
+    });
+    dir.join(name)
+}
+
 /// The guest kernel and initramfs that ./install.sh built.
 pub fn guest_dir() -> PathBuf {
     let dir = std::env::var_os("HUTCH_GUEST_DIR")
@@ -215,6 +240,11 @@ pub fn median_time(h: &Hutch, runs: usize, args: &[&str]) -> Duration {
 /// A small rootfs from Debian's busybox-static, as a tar: `sh` and the
 /// applets as links, root, `nobody` and `app` (1000) users.
 pub fn busybox_rootfs_tar(h: &Hutch) -> PathBuf {
+    busybox_rootfs_tar_with(h, &[])
+}
+
+/// The busybox rootfs plus `extra` files: (file on the host, path in the image).
+pub fn busybox_rootfs_tar_with(h: &Hutch, extra: &[(&Path, &str)]) -> PathBuf {
     let root = h.home.join("rootfs");
     for dir in ["bin", "etc", "tmp"] {
         std::fs::create_dir_all(root.join(dir)).unwrap();
@@ -225,6 +255,10 @@ pub fn busybox_rootfs_tar(h: &Hutch) -> PathBuf {
         "stty",
     ] {
         std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
+    }
+    for (source, path) in extra {
+        std::fs::copy(source, root.join(path))
+            .unwrap_or_else(|e| panic!("copying {} into the image: {e}", source.display()));
     }
     std::fs::write(
         root.join("etc/passwd"),

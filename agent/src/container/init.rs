@@ -5,7 +5,7 @@
 //! finally execs the command, which thereby is PID 1 of the container.
 //! Anything that fails is reported on ERROR_FD and the process exits.
 
-use super::{caps, mounts, user};
+use super::{caps, mounts, seccomp, user};
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use protocol::{AgentError, ErrorKind};
 use serde::{Deserialize, Serialize};
@@ -70,6 +70,9 @@ fn run() -> Result<std::convert::Infallible, AgentError> {
     // Nothing of the agent's beyond our fds may reach the container.
     // SAFETY: close_range(2) with plain integer arguments.
     unsafe { libc::syscall(libc::SYS_close_range, USERNS_FD as u32 + 1, u32::MAX, 0u32) };
+    // First, for the container's first process and every exec alike, and
+    // while we are still the machine's root (loading needs CAP_SYS_ADMIN).
+    seccomp::load(&seccomp::program()?)?;
     let mut text = Vec::new();
     // SAFETY: CONFIG_FD was set up by the agent; we own it from here.
     let mut input = unsafe { std::fs::File::from_raw_fd(CONFIG_FD) };

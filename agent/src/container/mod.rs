@@ -9,6 +9,7 @@ mod cgroup;
 pub mod init;
 mod log;
 mod mounts;
+mod seccomp;
 mod spawn;
 mod stdio;
 mod user;

@@ -10,6 +10,7 @@ use crate::paths::{self, MachinePaths};
 use anyhow::{anyhow, bail, Context, Result};
 use protocol::{Request, Response};
 use state::MachineState;
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -196,6 +197,9 @@ fn name_flag(name: &str) -> String {
 pub async fn start(opts: StartOptions) -> Result<()> {
     let paths = MachinePaths::new(&opts.name)?;
     paths::ensure_dir(&paths.dir)?;
+    // Its sockets drive the machine as root: this user's alone, whatever the umask.
+    std::fs::set_permissions(&paths.dir, std::fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("making {} private", paths.dir.display()))?;
     if state::is_running(&paths) {
         bail!("machine '{}' is already running", opts.name);
     }
