@@ -79,9 +79,8 @@ impl VsockListener {
             };
             if raw >= 0 {
                 // SAFETY: accept4 returned a fresh fd that we now own.
-                let stream = VsockStream {
-                    file: unsafe { File::from_raw_fd(raw) },
-                };
+                let file = unsafe { File::from_raw_fd(raw) };
+                let stream = VsockStream { file };
                 return Ok((stream, peer.svm_cid));
             }
             let err = io::Error::last_os_error();

@@ -17,10 +17,8 @@ fn set_size(fd: &OwnedFd, rows: u16, cols: u16) {
         ws_ypixel: 0,
     };
     // SAFETY: TIOCSWINSZ reads one valid winsize.
-    assert_eq!(
-        unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSWINSZ, &size) },
-        0
-    );
+    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSWINSZ, &size) };
+    assert_eq!(rc, 0);
 }
 
 /// A terminal pair: (controller, replica).

@@ -310,10 +310,8 @@ fn enter_root(root: &Path) -> Result<(), AgentError> {
     let dot = cstr(".")?;
     // SAFETY: pivot_root(2) with "." for both: the old root ends up stacked
     // under the new one, then is detached below.
-    os_step(
-        "pivot_root",
-        unsafe { libc::syscall(libc::SYS_pivot_root, dot.as_ptr(), dot.as_ptr()) } as libc::c_int,
-    )?;
+    let rc = unsafe { libc::syscall(libc::SYS_pivot_root, dot.as_ptr(), dot.as_ptr()) };
+    os_step("pivot_root", rc as libc::c_int)?;
     step(
         "detaching the old root",
         crate::init::unmount(".", libc::MNT_DETACH),
@@ -336,8 +334,9 @@ fn exec_process(config: &InitConfig) -> Result<std::convert::Infallible, AgentEr
     if process.terminal().unwrap_or(false) {
         // Our own session, with the terminal (fd 0) as its controlling
         // one: Ctrl-C and window changes reach the command.
-        // SAFETY: setsid(2) and TIOCSCTTY on our stdin, plain arguments.
+        // SAFETY: setsid(2) with no arguments.
         os_step("setsid", unsafe { libc::setsid() })?;
+        // SAFETY: TIOCSCTTY on our stdin with a plain integer argument.
         os_step("taking the terminal", unsafe {
             libc::ioctl(0, libc::TIOCSCTTY, 0)
         })?;

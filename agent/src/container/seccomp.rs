@@ -100,10 +100,8 @@ mod tests {
         std::thread::spawn(move || {
             // SAFETY: prctl with plain integers; lets an unprivileged test
             // load a filter (the agent has CAP_SYS_ADMIN instead).
-            assert_eq!(
-                unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) },
-                0
-            );
+            let rc = unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
+            assert_eq!(rc, 0);
             load(&program).expect("the filter loads");
             let socket = |family| {
                 // SAFETY: socket(2); a returned fd is closed at once.
