@@ -9,16 +9,18 @@
 
 #[cfg(feature = "compression")]
 pub mod compression;
+pub mod digest;
 pub mod frame;
 pub mod messages;
 
+pub use digest::{Digest, InvalidDigest};
 pub use frame::{decode_body, encode_frame, read_frame, write_frame, FrameError, MAX_FRAME_LEN};
 #[cfg(feature = "tokio")]
 pub use frame::{read_frame_async, write_frame_async};
 pub use messages::*;
 
 /// Bumped whenever a message changes shape; the handshake refuses a mismatch.
-pub const PROTOCOL_VERSION: u32 = 4;
+pub const PROTOCOL_VERSION: u32 = 5;
 /// Guest vsock port of the agent's control server.
 pub const AGENT_PORT: u32 = 1024;
 /// Guest vsock port on which stdio streams attach to a process.

@@ -1,6 +1,8 @@
 //! Message types. Requests and responses travel in an [`Envelope`] whose id
 //! ties a response to its request.
 
+use crate::Digest;
+use oci_spec::runtime::Spec;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -20,20 +22,20 @@ pub enum Request {
     Info,
     /// Which of these layers (by diff id) the machine's layer cache holds.
     LayerStatus {
-        diff_ids: Vec<String>,
+        diff_ids: Vec<Digest>,
     },
     /// Mounts an image's root filesystem read-only from its layers, listed
     /// bottom to top; answered with the path in the machine.
     MountImage {
-        image_id: String,
-        diff_ids: Vec<String>,
+        image_id: Digest,
+        diff_ids: Vec<Digest>,
     },
     UnmountImage {
-        image_id: String,
+        image_id: Digest,
     },
     /// Removes cached layers that are not listed, except those in use.
     PruneLayers {
-        keep: Vec<String>,
+        keep: Vec<Digest>,
     },
     /// Space used by the layer cache.
     DiskUsage,
@@ -110,12 +112,12 @@ pub struct ContainerCreate {
     pub name: Option<String>,
     /// The image as the user named it, for `ps`.
     pub image: String,
-    pub image_id: String,
+    pub image_id: Digest,
     /// The image's layers, bottom to top; all must be in the layer cache.
-    pub diff_ids: Vec<String>,
-    /// The OCI runtime-spec `config.json` the CLI built from the image's
-    /// config and the flags.
-    pub spec: String,
+    pub diff_ids: Vec<Digest>,
+    /// The OCI runtime spec the host built from the image's config and the
+    /// flags (boxed: it dwarfs every other message).
+    pub spec: Box<Spec>,
     /// `-u` as given (`name`, `uid`, `name:group`, `uid:gid`): names are
     /// looked up in the container's own /etc/passwd and /etc/group.
     pub user: Option<String>,
@@ -155,9 +157,9 @@ pub struct ContainerInfo {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContainerDetails {
     pub info: ContainerInfo,
-    pub image_id: String,
-    /// The runtime spec it runs with (JSON).
-    pub spec: String,
+    pub image_id: Digest,
+    /// The runtime spec it runs with (boxed, as in [`ContainerCreate`]).
+    pub spec: Box<Spec>,
     pub user: Option<String>,
     pub tty: bool,
     pub stdin: bool,
@@ -199,18 +201,18 @@ pub enum Response {
     Pong,
     Info(GuestInfo),
     Layers {
-        present: Vec<String>,
+        present: Vec<Digest>,
     },
     /// A layer was unpacked into the cache (or was already there).
     LayerStored {
-        diff_id: String,
+        diff_id: Digest,
         unpacked_bytes: u64,
     },
     Mounted {
         path: String,
     },
     Pruned {
-        removed: Vec<String>,
+        removed: Vec<Digest>,
     },
     DiskUsage(CacheUsage),
     ExecCreated {
@@ -308,12 +310,12 @@ pub struct CacheUsage {
     pub used_bytes: u64,
     pub layers: Vec<CachedLayer>,
     /// Images mounted now, by id.
-    pub mounted: Vec<String>,
+    pub mounted: Vec<Digest>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CachedLayer {
-    pub diff_id: String,
+    pub diff_id: Digest,
     pub unpacked_bytes: u64,
 }
 
@@ -322,8 +324,8 @@ pub struct CachedLayer {
 /// answers with one [`Response`] frame.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LayerUpload {
-    /// sha256 of the uncompressed tar, `sha256:<hex>`; the agent checks it.
-    pub diff_id: String,
+    /// sha256 of the uncompressed tar; the agent checks it.
+    pub diff_id: Digest,
     pub size: u64,
 }
 

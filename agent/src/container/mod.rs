@@ -22,8 +22,8 @@ use crate::layers::LayerCache;
 use cgroup::Cgroup;
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use protocol::{
-    AgentError, ContainerCreate, ContainerDetails, ContainerInfo, ContainerState, ErrorKind,
-    ExecSpec, ExitStatus, LogEntry,
+    AgentError, ContainerCreate, ContainerDetails, ContainerInfo, ContainerState, Digest,
+    ErrorKind, ExecSpec, ExitStatus, LogEntry,
 };
 use serde::{Deserialize, Serialize};
 use std::os::fd::OwnedFd;
@@ -55,8 +55,8 @@ pub fn now_ms() -> u64 {
 #[derive(Clone, Serialize, Deserialize)]
 struct Record {
     info: ContainerInfo,
-    image_id: String,
-    diff_ids: Vec<String>,
+    image_id: Digest,
+    diff_ids: Vec<Digest>,
     spec: Spec,
     user: Option<String>,
     stdin: bool,
@@ -148,7 +148,7 @@ impl Container {
         ContainerDetails {
             info: r.info.clone(),
             image_id: r.image_id.clone(),
-            spec: serde_json::to_string(&r.spec).unwrap_or_default(),
+            spec: Box::new(r.spec.clone()),
             user: r.user.clone(),
             tty: r.tty,
             stdin: r.stdin,
@@ -307,7 +307,7 @@ impl Container {
     /// namespace's mappings when it has one) under the private upper.
     fn mount_root(
         &self,
-        diff_ids: &[String],
+        diff_ids: &[Digest],
         userns: Option<&UserNamespace>,
     ) -> Result<(), AgentError> {
         let mut lower = self.cache.lower_dirs(diff_ids)?;
@@ -509,9 +509,7 @@ impl Containers {
     }
 
     pub fn create(&self, request: ContainerCreate) -> Result<Arc<Container>, AgentError> {
-        let mut spec: Spec = serde_json::from_str(&request.spec).map_err(|e| {
-            AgentError::new(ErrorKind::BadRequest, format!("bad runtime spec: {e}"))
-        })?;
+        let mut spec = *request.spec;
         let command = spec
             .process()
             .as_ref()

@@ -9,8 +9,8 @@ mod disk;
 pub mod unpack;
 
 use protocol::compression::decompressed;
-use protocol::{AgentError, CacheUsage, CachedLayer, ErrorKind, LayerUpload};
-use sha2::{Digest, Sha256};
+use protocol::{AgentError, CacheUsage, CachedLayer, Digest, ErrorKind, LayerUpload};
+use sha2::{Digest as _, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
@@ -28,10 +28,10 @@ pub struct LayerCache {
     /// Why the cache cannot be used, if it cannot.
     broken: Option<String>,
     /// Mounted images by id: their path.
-    mounts: Mutex<BTreeMap<String, String>>,
+    mounts: Mutex<BTreeMap<Digest, String>>,
     /// Layers in use, by holder (a mounted image's id, a container's id):
     /// prune keeps them, and holds this lock while it removes.
-    held: Mutex<BTreeMap<String, Vec<String>>>,
+    held: Mutex<BTreeMap<String, Vec<Digest>>>,
     counter: AtomicU64,
 }
 
@@ -40,22 +40,6 @@ fn storage(what: &str, path: &Path, e: io::Error) -> AgentError {
         ErrorKind::Storage,
         format!("{what} {}: {e}", path.display()),
     )
-}
-
-/// The hex part of a `sha256:<64 hex>` digest; anything else is refused,
-/// so a digest can be used as a file name.
-fn digest_hex(digest: &str) -> Result<&str, AgentError> {
-    match digest.strip_prefix("sha256:") {
-        Some(hex)
-            if hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) =>
-        {
-            Ok(hex)
-        }
-        _ => Err(AgentError::new(
-            ErrorKind::BadRequest,
-            format!("{digest:?} is not a sha256 digest"),
-        )),
-    }
 }
 
 impl LayerCache {
@@ -106,8 +90,9 @@ impl LayerCache {
         }
     }
 
-    fn layer_dir(&self, diff_id: &str) -> Result<PathBuf, AgentError> {
-        Ok(self.root.join("layers").join(digest_hex(diff_id)?))
+    /// A digest is validated hex, so it is safe as a file name.
+    fn layer_dir(&self, diff_id: &Digest) -> PathBuf {
+        self.root.join("layers").join(diff_id.hex())
     }
 
     fn scratch(&self, hex: &str) -> PathBuf {
@@ -116,15 +101,13 @@ impl LayerCache {
     }
 
     /// The listed layers that the cache holds.
-    pub fn present(&self, diff_ids: &[String]) -> Result<Vec<String>, AgentError> {
+    pub fn present(&self, diff_ids: &[Digest]) -> Result<Vec<Digest>, AgentError> {
         self.check()?;
-        let mut present = Vec::new();
-        for id in diff_ids {
-            if self.layer_dir(id)?.join("root").is_dir() {
-                present.push(id.clone());
-            }
-        }
-        Ok(present)
+        Ok(diff_ids
+            .iter()
+            .filter(|id| self.layer_dir(id).join("root").is_dir())
+            .cloned()
+            .collect())
     }
 
     /// Unpacks one uploaded layer blob read from `input`; returns the
@@ -132,14 +115,14 @@ impl LayerCache {
     /// verified against its diff id; on any failure nothing is left.
     pub fn receive(&self, upload: &LayerUpload, input: impl Read) -> Result<u64, AgentError> {
         self.check()?;
-        let dir = self.layer_dir(&upload.diff_id)?;
+        let dir = self.layer_dir(&upload.diff_id);
         let mut body = Counted::new(input.take(upload.size));
         if dir.is_dir() {
             // Stored meanwhile by another upload: take the bytes, keep ours.
             io::copy(&mut body, &mut io::sink()).map_err(|e| storage("reading", &dir, e))?;
             return Ok(read_size(&dir));
         }
-        let tmp = self.scratch(digest_hex(&upload.diff_id)?);
+        let tmp = self.scratch(upload.diff_id.hex());
         let result = self.unpack_verified(upload, &mut body, &tmp);
         let result = result.and_then(|size| match std::fs::rename(&tmp, &dir) {
             Ok(()) => Ok(size),
@@ -219,20 +202,20 @@ impl LayerCache {
 
     /// Mounts an image's root filesystem read-only (layers bottom to top);
     /// mounting a mounted image returns its path again.
-    pub fn mount(&self, image_id: &str, diff_ids: &[String]) -> Result<String, AgentError> {
+    pub fn mount(&self, image_id: &Digest, diff_ids: &[Digest]) -> Result<String, AgentError> {
         self.check()?;
         let mut mounts = self.mounts.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(path) = mounts.get(image_id) {
             return Ok(path.clone());
         }
-        let short = &digest_hex(image_id)?[..12];
+        let holder = image_id.to_string();
         // Held first, so a prune either finishes before the check below or
         // keeps these layers.
-        self.hold(image_id, diff_ids);
+        self.hold(&holder, diff_ids);
         let lower = self
             .lower_dirs(diff_ids)
-            .inspect_err(|_| self.release(image_id))?;
-        let path = format!("{MOUNT_ROOT}/{short}");
+            .inspect_err(|_| self.release(&holder))?;
+        let path = format!("{MOUNT_ROOT}/{}", image_id.short());
         let mounted = match lower.as_slice() {
             [] => Err(AgentError::new(
                 ErrorKind::BadRequest,
@@ -255,17 +238,17 @@ impl LayerCache {
                 }
             }
         };
-        mounted.inspect_err(|_| self.release(image_id))?;
-        mounts.insert(image_id.to_string(), path.clone());
+        mounted.inspect_err(|_| self.release(&holder))?;
+        mounts.insert(image_id.clone(), path.clone());
         Ok(path)
     }
 
     /// The layers' directories top first, as overlayfs's lowerdir lists them.
-    pub fn lower_dirs(&self, diff_ids: &[String]) -> Result<Vec<String>, AgentError> {
+    pub fn lower_dirs(&self, diff_ids: &[Digest]) -> Result<Vec<String>, AgentError> {
         self.check()?;
         let mut lower = Vec::new();
         for id in diff_ids.iter().rev() {
-            let root = self.layer_dir(id)?.join("root");
+            let root = self.layer_dir(id).join("root");
             if !root.is_dir() {
                 return Err(AgentError::new(
                     ErrorKind::BadRequest,
@@ -278,7 +261,7 @@ impl LayerCache {
     }
 
     /// Keeps `diff_ids` from pruning while `holder` exists.
-    pub fn hold(&self, holder: &str, diff_ids: &[String]) {
+    pub fn hold(&self, holder: &str, diff_ids: &[Digest]) {
         let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
         held.insert(holder.to_string(), diff_ids.to_vec());
     }
@@ -288,7 +271,7 @@ impl LayerCache {
         held.remove(holder);
     }
 
-    pub fn unmount(&self, image_id: &str) -> Result<(), AgentError> {
+    pub fn unmount(&self, image_id: &Digest) -> Result<(), AgentError> {
         let mut mounts = self.mounts.lock().unwrap_or_else(|p| p.into_inner());
         let Some(path) = mounts.get(image_id) else {
             return Err(AgentError::new(
@@ -300,29 +283,30 @@ impl LayerCache {
             .map_err(|e| AgentError::new(ErrorKind::Storage, format!("unmounting {path}: {e}")))?;
         let _ = std::fs::remove_dir(path);
         mounts.remove(image_id);
-        self.release(image_id);
+        self.release(image_id.as_str());
         Ok(())
     }
 
     /// Removes every cached layer not in `keep` and not used by a mount.
     /// A layer is first renamed into `tmp/`, so none is ever half there.
-    pub fn prune(&self, keep: &[String]) -> Result<Vec<String>, AgentError> {
+    pub fn prune(&self, keep: &[Digest]) -> Result<Vec<Digest>, AgentError> {
         self.check()?;
-        let mut wanted: BTreeSet<&str> = keep.iter().map(String::as_str).collect();
+        let mut wanted: BTreeSet<&Digest> = keep.iter().collect();
         let held = self.held.lock().unwrap_or_else(|p| p.into_inner());
         for layers in held.values() {
-            wanted.extend(layers.iter().map(String::as_str));
+            wanted.extend(layers.iter());
         }
         let layers = self.root.join("layers");
         let entries = std::fs::read_dir(&layers).map_err(|e| storage("listing", &layers, e))?;
         let mut removed = Vec::new();
         for entry in entries.flatten() {
-            let hex = entry.file_name().to_string_lossy().into_owned();
-            let id = format!("sha256:{hex}");
-            if wanted.contains(id.as_str()) {
+            let Some(id) = layer_of_entry(&entry) else {
+                continue; // not ours
+            };
+            if wanted.contains(&id) {
                 continue;
             }
-            let doomed = self.scratch(&hex);
+            let doomed = self.scratch(id.hex());
             std::fs::rename(entry.path(), &doomed)
                 .map_err(|e| storage("removing", &entry.path(), e))?;
             std::fs::remove_dir_all(&doomed).map_err(|e| storage("removing", &doomed, e))?;
@@ -341,9 +325,11 @@ impl LayerCache {
             std::fs::read_dir(&layers_dir).map_err(|e| storage("listing", &layers_dir, e))?;
         let mut layers: Vec<CachedLayer> = entries
             .flatten()
-            .map(|e| CachedLayer {
-                diff_id: format!("sha256:{}", e.file_name().to_string_lossy()),
-                unpacked_bytes: read_size(&e.path()),
+            .filter_map(|e| {
+                Some(CachedLayer {
+                    diff_id: layer_of_entry(&e)?,
+                    unpacked_bytes: read_size(&e.path()),
+                })
             })
             .collect();
         layers.sort_by(|a, b| a.diff_id.cmp(&b.diff_id));
@@ -361,6 +347,13 @@ impl LayerCache {
             mounted,
         })
     }
+}
+
+/// The layer a directory under `layers/` holds.
+fn layer_of_entry(entry: &std::fs::DirEntry) -> Option<Digest> {
+    format!("sha256:{}", entry.file_name().to_string_lossy())
+        .parse()
+        .ok()
 }
 
 fn read_size(layer_dir: &Path) -> u64 {
@@ -438,8 +431,8 @@ impl<R> Hashed<R> {
         }
     }
 
-    fn digest(self) -> String {
-        format!("sha256:{}", hex::encode(self.hasher.finalize()))
+    fn digest(self) -> Digest {
+        Digest::from_hash(self.hasher.finalize().into())
     }
 }
 
@@ -448,23 +441,5 @@ impl<R: Read> Read for Hashed<R> {
         let n = self.inner.read(buf)?;
         self.hasher.update(&buf[..n]);
         Ok(n)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_sha256_digests_name_layers() {
-        assert!(digest_hex(&format!("sha256:{}", "a".repeat(64))).is_ok());
-        for bad in [
-            "sha256:../../etc".to_string(),
-            format!("sha256:{}", "A".repeat(64)),
-            format!("sha512:{}", "a".repeat(64)),
-            format!("sha256:{}/", "a".repeat(63)),
-        ] {
-            assert!(digest_hex(&bad).is_err(), "{bad}");
-        }
     }
 }

@@ -35,7 +35,7 @@ fn time(ms: Option<u64>) -> String {
 }
 
 fn docker_json(d: &ContainerDetails) -> Result<Value> {
-    let spec: Value = serde_json::from_str(&d.spec)?;
+    let spec = serde_json::to_value(&d.spec)?;
     let info = &d.info;
     let process = &spec["process"];
     let resources = &spec["linux"]["resources"];

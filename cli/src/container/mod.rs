@@ -38,7 +38,7 @@ async fn create_in(o: CreateOptions, uds: &Path, client: &mut AgentClient) -> Re
         image: o.image.clone(),
         image_id: prepared.image_id,
         user: spec::user(&prepared.config, &o.flags),
-        spec: spec::build(&prepared.config, &o.flags, o.tty)?,
+        spec: Box::new(spec::build(&prepared.config, &o.flags, o.tty)?),
         diff_ids: prepared.diff_ids,
         stdin: o.interactive,
         tty: o.tty,

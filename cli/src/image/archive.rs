@@ -182,7 +182,7 @@ pub fn verify_diff_ids(store: &Store, image: &manifest::Image) -> Result<()> {
         std::io::copy(&mut unpacked, &mut hasher)
             .with_context(|| format!("layer {} is damaged", layer.blob))?;
         let (_, actual, unpacked) = hasher.finish();
-        if actual.as_str() != layer.diff_id {
+        if actual != layer.diff_id {
             bail!(
                 "layer {} unpacks to {actual}, but the config says {}; nothing was loaded",
                 layer.blob,

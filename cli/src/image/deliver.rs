@@ -16,7 +16,7 @@ use std::path::Path;
 pub struct Layer {
     pub blob: Digest,
     pub size: u64,
-    pub diff_id: String,
+    pub diff_id: Digest,
 }
 
 /// The image's layers bottom to top, paired with their diff ids.
@@ -37,9 +37,9 @@ pub fn layers(image: &Image) -> Result<Vec<Layer>> {
         .zip(diff_ids)
         .map(|(l, diff_id)| {
             Ok(Layer {
-                blob: Digest::try_from(l.digest().to_string()).map_err(anyhow::Error::msg)?,
+                blob: l.digest().to_string().parse()?,
                 size: l.size(),
-                diff_id: diff_id.clone(),
+                diff_id: diff_id.parse()?,
             })
         })
         .collect()
@@ -53,7 +53,7 @@ pub async fn deliver(
     image: &Image,
 ) -> Result<()> {
     let layers = layers(image)?;
-    let wanted: Vec<String> = layers.iter().map(|l| l.diff_id.clone()).collect();
+    let wanted: Vec<Digest> = layers.iter().map(|l| l.diff_id.clone()).collect();
     let Response::Layers { present } = client
         .request(Request::LayerStatus { diff_ids: wanted })
         .await?
@@ -68,7 +68,7 @@ pub async fn deliver(
         }
         eprintln!(
             "{}: copying into the machine ({})",
-            short(&layer.diff_id),
+            layer.diff_id.short(),
             human_size(layer.size)
         );
         let (uds, blob) = (uds.to_path_buf(), store.blob_path(&layer.blob));
@@ -89,11 +89,6 @@ fn finished(done: Option<Result<Result<()>, tokio::task::JoinError>>) -> Result<
         Some(Err(e)) => Err(anyhow!("layer upload task failed: {e}")),
         None => Ok(()),
     }
-}
-
-fn short(digest: &str) -> &str {
-    let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
-    &hex[..hex.len().min(12)]
 }
 
 async fn upload(uds: &Path, blob: &Path, layer: &Layer) -> Result<()> {

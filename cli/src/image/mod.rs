@@ -15,7 +15,7 @@ pub mod time;
 use anyhow::{bail, Context, Result};
 use manifest::Image;
 use reference::Reference;
-use store::Store;
+use store::{Digest, Store};
 
 fn open_store() -> Result<Store> {
     Store::open(&crate::paths::hutch_home()?)
@@ -245,8 +245,8 @@ pub fn inspect(names: &[String]) -> Result<()> {
 
 /// An image whose layers are all in a machine's cache.
 pub struct Prepared {
-    pub image_id: String,
-    pub diff_ids: Vec<String>,
+    pub image_id: Digest,
+    pub diff_ids: Vec<Digest>,
     pub config: oci_spec::image::ImageConfiguration,
 }
 
@@ -271,7 +271,7 @@ pub async fn prepare_for_machine(
         .map(|l| l.diff_id)
         .collect();
     Ok(Prepared {
-        image_id: image.config_digest.as_str().to_string(),
+        image_id: image.config_digest,
         diff_ids,
         config: image.config,
     })
@@ -298,18 +298,20 @@ pub async fn unmount(name: &str, machine: &str) -> Result<()> {
     let (_, image) = find(&store, name)?;
     let (_, mut client) = crate::machine::connect_running(machine).await?;
     let request = protocol::Request::UnmountImage {
-        image_id: image.config_digest.as_str().to_string(),
+        image_id: image.config_digest,
     };
     client.request(request).await?;
     Ok(())
 }
 
 /// Every diff id of every image in the store: what machines keep cached.
-fn all_diff_ids(store: &Store) -> Result<Vec<String>> {
+fn all_diff_ids(store: &Store) -> Result<Vec<Digest>> {
     let mut ids = std::collections::BTreeSet::new();
     for digest in store.tags()?.values() {
         let image = manifest::load(store, digest)?;
-        ids.extend(image.config.rootfs().diff_ids().iter().cloned());
+        for id in image.config.rootfs().diff_ids() {
+            ids.insert(id.parse()?);
+        }
     }
     Ok(ids.into_iter().collect())
 }
