@@ -8,7 +8,7 @@
 //! the standard library reaps itself inside `spawn`.
 
 use crate::container::{Container, Containers, Started, Streams};
-use crate::vsock::VsockStream;
+use crate::sys::vsock::VsockStream;
 use protocol::{AgentError, ErrorKind, ExecSpec, ExitStatus, StdioStream};
 use std::collections::HashMap;
 use std::os::fd::OwnedFd;
@@ -255,7 +255,7 @@ impl ProcessTable {
         }
         // A pid we spawned and have not reaped yet (the reaper sets the
         // status under this lock), so it cannot have been reused.
-        crate::os::send_signal(pid, signal)
+        crate::sys::process::send_signal(pid, signal)
     }
 
     pub fn resize(&self, exec_id: u64, rows: u16, cols: u16) -> Result<(), AgentError> {

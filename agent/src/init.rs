@@ -1,21 +1,10 @@
 //! What PID 1 does before serving: the standard mounts, the hostname and the
 //! loopback interface.
 
-use std::ffi::CString;
+use crate::sys::console::{fatal, log};
+use crate::sys::mount::{mount, unmount};
+use crate::sys::net::loopback_up;
 use std::io;
-
-pub fn log(msg: &str) {
-    eprintln!("hutch-agent: {msg}");
-}
-
-/// Logs and parks forever: PID 1 exiting would panic the kernel and lose the
-/// message with it.
-pub fn fatal(msg: &str) -> ! {
-    log(&format!("fatal: {msg}"));
-    loop {
-        std::thread::park();
-    }
-}
 
 /// Set in the environment of the re-executed init, once the root is a tmpfs.
 const SWITCHED_MARK: &str = "HUTCH_ROOT_SWITCHED";
@@ -114,47 +103,6 @@ pub fn prepare_guest() {
     }
 }
 
-fn cstr(s: &str) -> io::Result<CString> {
-    CString::new(s).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
-}
-
-pub fn mount(
-    source: &str,
-    target: &str,
-    fstype: &str,
-    flags: libc::c_ulong,
-    data: &str,
-) -> io::Result<()> {
-    if std::fs::symlink_metadata(target).is_err() {
-        std::fs::create_dir_all(target)?;
-    }
-    let (source, target, fstype, data) = (cstr(source)?, cstr(target)?, cstr(fstype)?, cstr(data)?);
-    // SAFETY: all pointers are valid NUL-terminated strings for the call's duration.
-    let rc = unsafe {
-        libc::mount(
-            source.as_ptr(),
-            target.as_ptr(),
-            fstype.as_ptr(),
-            flags,
-            data.as_ptr() as *const libc::c_void,
-        )
-    };
-    if rc < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
-/// umount2(2) with `flags` (0, or e.g. MNT_DETACH).
-pub fn unmount(target: &str, flags: libc::c_int) -> io::Result<()> {
-    let target = cstr(target)?;
-    // SAFETY: a valid NUL-terminated path.
-    if unsafe { libc::umount2(target.as_ptr(), flags) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
 /// Unmounts image roots and the layer disk, innermost first, so the disk
 /// is clean at power-off; what is still busy is detached.
 fn unmount_data() {
@@ -187,35 +135,6 @@ fn set_hostname(name: &str) -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     Ok(())
-}
-
-pub fn loopback_up() -> io::Result<()> {
-    // SAFETY: plain socket(2); checked below.
-    let sock = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
-    if sock < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: ifreq is plain data; zeroed is valid.
-    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
-    for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
-        *dst = *src as libc::c_char;
-    }
-    // SAFETY: SIOCGIFFLAGS/SIOCSIFFLAGS read and write the `ifreq` we own; `sock` is valid.
-    let result = unsafe {
-        if libc::ioctl(sock, libc::SIOCGIFFLAGS as _, &mut req) < 0 {
-            Err(io::Error::last_os_error())
-        } else {
-            req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
-            if libc::ioctl(sock, libc::SIOCSIFFLAGS as _, &req) < 0 {
-                Err(io::Error::last_os_error())
-            } else {
-                Ok(())
-            }
-        }
-    };
-    // SAFETY: closing the fd we opened above.
-    unsafe { libc::close(sock) };
-    result
 }
 
 /// Stops everything, flushes filesystems and resets the machine; the VMM

@@ -8,10 +8,9 @@ mod exec;
 mod info;
 mod init;
 mod layers;
-mod os;
 mod pty;
 mod server;
-mod vsock;
+mod sys;
 
 use std::sync::Arc;
 
@@ -27,7 +26,7 @@ fn main() {
     init::leave_initramfs();
     init::prepare_guest();
     if let Err(e) = container::prepare_hierarchy() {
-        init::log(&format!("cgroups for containers: {e}"));
+        sys::console::log(&format!("cgroups for containers: {e}"));
     }
     let cache = Arc::new(layers::LayerCache::open_disk());
     let containers = Arc::new(container::Containers::open(cache.clone()));
@@ -43,7 +42,7 @@ fn main() {
     std::thread::spawn(move || server::serve_uploads(uploads, upload_cache));
 
     let control = listen(protocol::AGENT_PORT);
-    init::log("ready");
+    sys::console::log("ready");
     // PID 1 must never return: the kernel panics when init exits.
     server::serve_control(
         control,
@@ -55,7 +54,8 @@ fn main() {
     );
 }
 
-fn listen(port: u32) -> vsock::VsockListener {
-    vsock::VsockListener::bind(port)
-        .unwrap_or_else(|e| init::fatal(&format!("cannot listen on vsock port {port}: {e}")))
+fn listen(port: u32) -> sys::vsock::VsockListener {
+    sys::vsock::VsockListener::bind(port).unwrap_or_else(|e| {
+        sys::console::fatal(&format!("cannot listen on vsock port {port}: {e}"))
+    })
 }

@@ -3,8 +3,8 @@
 //! agent keeps the controller, copies the client's stdin into it and its
 //! output out, and resizes it when the client's window changes.
 
-use crate::os::last_error;
-use crate::vsock::VsockStream;
+use crate::sys::process::last_error;
+use crate::sys::vsock::VsockStream;
 use protocol::{AgentError, ErrorKind};
 use std::fs::File;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};

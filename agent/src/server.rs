@@ -7,7 +7,8 @@
 use crate::container::Containers;
 use crate::exec::ProcessTable;
 use crate::layers::LayerCache;
-use crate::vsock::{VsockListener, VsockStream};
+use crate::sys::console::log;
+use crate::sys::vsock::{VsockListener, VsockStream};
 use crate::{info, init};
 use protocol::{
     read_frame, write_frame, AgentError, Envelope, ErrorKind, FrameError, LayerUpload, Request,
@@ -44,7 +45,7 @@ fn accept_loop(
                 std::thread::spawn(move || handle(conn));
             }
             Err(e) => {
-                init::log(&format!("accept on {what} port: {e}"));
+                log(&format!("accept on {what} port: {e}"));
                 std::thread::sleep(std::time::Duration::from_millis(100));
             }
         }
@@ -133,7 +134,7 @@ fn handle_control(conn: VsockStream, services: Services) {
         }
         if envelope.body == Request::Shutdown {
             reply(&writer, id, Response::Done);
-            init::log("powering off");
+            log("powering off");
             init::power_off();
         }
         // Requests that may block (start waits for streams, wait for exit,
@@ -270,7 +271,7 @@ pub fn serve_streams(listener: VsockListener, table: Arc<ProcessTable>) -> ! {
         // host learns of it when Start times out or fails.
         if let Ok(Some(StreamAttach { exec_id, stream })) = read_frame(&mut conn) {
             if let Err(e) = table.attach(exec_id, stream, conn) {
-                init::log(&format!("stream attach: {}", e.message));
+                log(&format!("stream attach: {}", e.message));
             }
         }
     })

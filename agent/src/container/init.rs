@@ -116,7 +116,7 @@ fn run() -> Result<std::convert::Infallible, AgentError> {
         })?;
     }
     if wants(LinuxNamespaceType::Network) {
-        step("bringing up lo", crate::init::loopback_up())?;
+        step("bringing up lo", crate::sys::net::loopback_up())?;
     }
     enter_root(&config.rootfs)?;
     if let Some(linux) = linux {
@@ -136,7 +136,7 @@ fn run() -> Result<std::convert::Infallible, AgentError> {
         if wants(LinuxNamespaceType::Network) {
             // SAFETY: unshare(2) with a constant flag.
             os_step("unshare net", unsafe { libc::unshare(libc::CLONE_NEWNET) })?;
-            step("bringing up lo", crate::init::loopback_up())?;
+            step("bringing up lo", crate::sys::net::loopback_up())?;
         }
     }
     exec_process(&config)
@@ -251,12 +251,12 @@ fn build_root(config: &InitConfig) -> Result<(), AgentError> {
     // Our mounts must not propagate back to the machine.
     step(
         "making mounts private",
-        crate::init::mount("", "/", "", libc::MS_REC | libc::MS_PRIVATE, ""),
+        crate::sys::mount::mount("", "/", "", libc::MS_REC | libc::MS_PRIVATE, ""),
     )?;
     let root_str = root.to_string_lossy();
     step(
         "binding the root",
-        crate::init::mount(&root_str, &root_str, "", libc::MS_BIND | libc::MS_REC, ""),
+        crate::sys::mount::mount(&root_str, &root_str, "", libc::MS_BIND | libc::MS_REC, ""),
     )?;
     for m in config.spec.mounts().iter().flatten() {
         step(
@@ -314,7 +314,7 @@ fn enter_root(root: &Path) -> Result<(), AgentError> {
     os_step("pivot_root", rc as libc::c_int)?;
     step(
         "detaching the old root",
-        crate::init::unmount(".", libc::MNT_DETACH),
+        crate::sys::mount::unmount(".", libc::MNT_DETACH),
     )?;
     step("entering /", std::env::set_current_dir("/"))
 }

@@ -2,7 +2,7 @@
 //! JSON [`LogEntry`] per line (like docker's json-file), kept whether or
 //! not a client is attached. An attached client gets the raw bytes as well.
 
-use crate::vsock::VsockStream;
+use crate::sys::vsock::VsockStream;
 use protocol::{LogEntry, StdioStream};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};

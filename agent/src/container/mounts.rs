@@ -3,7 +3,7 @@
 //! resolved inside the root, so a symlink in an (untrusted) image cannot
 //! send a mount outside it.
 
-use crate::init::mount;
+use crate::sys::mount::mount;
 use oci_spec::runtime::Mount;
 use std::ffi::CString;
 use std::io;

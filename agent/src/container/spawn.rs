@@ -5,36 +5,15 @@
 
 use super::cgroup::Cgroup;
 use super::init::{InitConfig, CONFIG_FD, ERROR_FD, INIT_ARG, SETUP_DONE, USERNS_FD};
-use crate::os::last_error;
+use crate::sys::fd::{high_copy, pipe};
+use crate::sys::process::last_error;
 use protocol::{AgentError, ErrorKind};
 use std::ffi::CString;
 use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 fn failure(message: String) -> AgentError {
     AgentError::new(ErrorKind::Internal, message)
-}
-
-pub fn pipe() -> Result<(OwnedFd, OwnedFd), AgentError> {
-    let mut fds = [0; 2];
-    // SAFETY: pipe2(2) fills two fds into a valid array.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
-        return Err(last_error("pipe"));
-    }
-    // SAFETY: both fds are fresh and owned by nobody else.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
-}
-
-/// A close-on-exec copy numbered above the fds the child is given, so the
-/// child's dup2 calls never overwrite a source they still need.
-fn high_copy(fd: RawFd) -> Result<OwnedFd, AgentError> {
-    // SAFETY: F_DUPFD_CLOEXEC on a valid fd returns a new fd or -1.
-    let copy = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 16) };
-    if copy < 0 {
-        return Err(last_error("dup"));
-    }
-    // SAFETY: `copy` is a fresh fd owned by nobody else.
-    Ok(unsafe { OwnedFd::from_raw_fd(copy) })
 }
 
 pub struct Stdio {

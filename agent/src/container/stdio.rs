@@ -4,9 +4,10 @@
 //! streams themselves for an exec.
 
 use super::log::{relay, Log};
-use super::spawn::{self, pipe};
+use super::spawn;
 use crate::pty::{self, Pty};
-use crate::vsock::VsockStream;
+use crate::sys::fd::pipe;
+use crate::sys::vsock::VsockStream;
 use protocol::{AgentError, ErrorKind, StdioStream};
 use std::os::fd::OwnedFd;
 

@@ -4,7 +4,7 @@
 //! into it (idmapped mounts: a root-owned file in the image is owned by the
 //! container's root, which is uid 100000 in the machine).
 
-use super::spawn::pipe;
+use crate::sys::fd::pipe;
 use oci_spec::runtime::{Linux, LinuxIdMapping};
 use protocol::{AgentError, ErrorKind};
 use std::ffi::CString;

@@ -2,7 +2,8 @@
 //! the guest's own mke2fs (the host needs no file-system tools), mounted
 //! with online discard so freed blocks become holes in the host's file.
 
-use crate::init::{log, mount};
+use crate::sys::console::log;
+use crate::sys::mount::mount;
 use std::io::{self, Read};
 use std::path::Path;
 use std::time::{Duration, Instant};

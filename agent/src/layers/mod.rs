@@ -8,6 +8,7 @@
 mod disk;
 pub mod unpack;
 
+use crate::sys::mount::{bind_read_only, disk_space, mount, sync_fs, unmount};
 use protocol::compression::decompressed;
 use protocol::{AgentError, CacheUsage, CachedLayer, Digest, ErrorKind, LayerUpload};
 use sha2::{Digest as _, Sha256};
@@ -52,7 +53,7 @@ impl LayerCache {
             .and_then(|()| Self::prepare_dirs(&root))
             .err();
         if let Some(why) = &broken {
-            crate::init::log(&format!("layer cache unavailable: {why}"));
+            crate::sys::console::log(&format!("layer cache unavailable: {why}"));
         }
         Self::with_root(root, broken)
     }
@@ -216,13 +217,15 @@ impl LayerCache {
             .lower_dirs(diff_ids)
             .inspect_err(|_| self.release(&holder))?;
         let path = format!("{MOUNT_ROOT}/{}", image_id.short());
+        let mount_failed =
+            |e: io::Error| AgentError::new(ErrorKind::Storage, format!("mounting {path}: {e}"));
         let mounted = match lower.as_slice() {
             [] => Err(AgentError::new(
                 ErrorKind::BadRequest,
                 "the image has no layers",
             )),
             // Overlay wants two lower layers when there is no upper one.
-            [only] => bind_read_only(only, &path),
+            [only] => bind_read_only(only, &path).map_err(mount_failed),
             _ => {
                 let options = format!("lowerdir={}", lower.join(":"));
                 if options.len() > MAX_MOUNT_OPTIONS {
@@ -231,10 +234,8 @@ impl LayerCache {
                         format!("the image has too many layers ({}) to mount", lower.len()),
                     ))
                 } else {
-                    crate::init::mount("overlay", &path, "overlay", libc::MS_RDONLY, &options)
-                        .map_err(|e| {
-                            AgentError::new(ErrorKind::Storage, format!("mounting {path}: {e}"))
-                        })
+                    mount("overlay", &path, "overlay", libc::MS_RDONLY, &options)
+                        .map_err(mount_failed)
                 }
             }
         };
@@ -279,7 +280,7 @@ impl LayerCache {
                 format!("image {image_id} is not mounted"),
             ));
         };
-        crate::init::unmount(path, 0)
+        unmount(path, 0)
             .map_err(|e| AgentError::new(ErrorKind::Storage, format!("unmounting {path}: {e}")))?;
         let _ = std::fs::remove_dir(path);
         mounts.remove(image_id);
@@ -361,40 +362,6 @@ fn read_size(layer_dir: &Path) -> u64 {
         .ok()
         .and_then(|s| s.trim().parse().ok())
         .unwrap_or(0)
-}
-
-fn bind_read_only(source: &str, target: &str) -> Result<(), AgentError> {
-    let fail =
-        |e: io::Error| AgentError::new(ErrorKind::Storage, format!("mounting {target}: {e}"));
-    crate::init::mount(source, target, "", libc::MS_BIND, "").map_err(fail)?;
-    let ro = libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY;
-    crate::init::mount("", target, "", ro, "").map_err(fail)
-}
-
-/// (size, used) of the file system holding `path`, in bytes.
-fn disk_space(path: &Path) -> io::Result<(u64, u64)> {
-    let p = std::ffi::CString::new(path.to_string_lossy().as_bytes())
-        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-    // SAFETY: statvfs is plain data; zeroed is valid.
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    // SAFETY: valid path and out-pointer.
-    if unsafe { libc::statvfs(p.as_ptr(), &mut st) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let frsize = st.f_frsize as u64;
-    let total = st.f_blocks as u64 * frsize;
-    Ok((total, total - st.f_bfree as u64 * frsize))
-}
-
-/// Flushes the file system holding `path`, so a stored layer survives a
-/// power cut.
-fn sync_fs(path: &Path) -> io::Result<()> {
-    let dir = std::fs::File::open(path)?;
-    // SAFETY: syncfs on an fd we own.
-    if unsafe { libc::syncfs(std::os::unix::io::AsRawFd::as_raw_fd(&dir)) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
 }
 
 /// Counts the bytes read through it.

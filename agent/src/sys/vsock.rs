@@ -54,7 +54,7 @@ impl VsockListener {
             }
             // Dropping it closes it: nothing was read, nothing is answered.
             drop(stream);
-            crate::init::log(&format!(
+            crate::sys::console::log(&format!(
                 "refused a vsock connection from CID {peer_cid}: only the host (CID {}) is served",
                 libc::VMADDR_CID_HOST
             ));

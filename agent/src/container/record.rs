@@ -1,0 +1,62 @@
+//! A container's record on the layer disk (`record.json`): what it was
+//! created from and its state, rewritten whole (temp file, then rename)
+//! on every change.
+
+use oci_spec::runtime::Spec;
+use protocol::{AgentError, ContainerInfo, ContainerState, Digest, ErrorKind};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+pub(super) fn storage(what: &str, e: std::io::Error) -> AgentError {
+    AgentError::new(ErrorKind::Storage, format!("{what}: {e}"))
+}
+
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+pub(super) struct Record {
+    pub(super) info: ContainerInfo,
+    pub(super) image_id: Digest,
+    pub(super) diff_ids: Vec<Digest>,
+    pub(super) spec: Spec,
+    pub(super) user: Option<String>,
+    pub(super) stdin: bool,
+    #[serde(default)]
+    pub(super) tty: bool,
+    #[serde(default)]
+    pub(super) auto_remove: bool,
+}
+
+impl Record {
+    /// The record kept in `dir`, if it is there and readable.
+    pub(super) fn load(dir: &Path) -> Option<Record> {
+        let bytes = std::fs::read(dir.join("record.json")).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    pub(super) fn save(&self, dir: &Path) -> Result<(), AgentError> {
+        let bytes = serde_json::to_vec_pretty(self)
+            .map_err(|e| AgentError::new(ErrorKind::Internal, e.to_string()))?;
+        let tmp = dir.join("record.json.tmp");
+        std::fs::write(&tmp, bytes)
+            .and_then(|()| std::fs::rename(&tmp, dir.join("record.json")))
+            .map_err(|e| storage("saving the container's record", e))
+    }
+
+    /// The pid of the container's first process, if it runs.
+    pub(super) fn running_pid(&self) -> Result<u32, AgentError> {
+        let info = &self.info;
+        info.pid
+            .filter(|_| info.state == ContainerState::Running)
+            .ok_or_else(|| {
+                AgentError::new(
+                    ErrorKind::Conflict,
+                    format!("container {} is not running", info.name),
+                )
+            })
+    }
+}
