@@ -108,13 +108,9 @@ impl MachinePaths {
     pub fn vsock(&self) -> PathBuf {
         self.dir.join("vsock.sock")
     }
-    /// The vhost-user socket QEMU connects to.
-    pub fn vhost_vsock(&self) -> PathBuf {
-        self.dir.join("vhost-vsock.sock")
-    }
-    /// The vhost-user socket QEMU's disk connects to.
-    pub fn vhost_disk(&self) -> PathBuf {
-        self.dir.join("vhost-disk.sock")
+    /// The vhost-user socket of the machine's device `index`, for QEMU.
+    pub fn vhost_socket(&self, index: usize) -> PathBuf {
+        self.dir.join(format!("vhost-{index}.sock"))
     }
     /// The machine's persistent, sparse layer-cache disk.
     pub fn disk(&self) -> PathBuf {

@@ -4,6 +4,8 @@
 pub mod arch;
 pub mod devices;
 pub mod hypervisor;
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 pub mod probe;
 pub mod runner;
+#[cfg(target_os = "linux")]
 pub mod vhost_user;

@@ -8,15 +8,14 @@
 use crate::arch::x86_64::boot::{long_mode_state, write_cpu_tables};
 use crate::arch::x86_64::gdt::CODE_SELECTOR;
 use crate::arch::x86_64::layout::{HIMEM_START, IDT_ADDR};
-use crate::hypervisor::kvm::KvmHypervisor;
-use crate::hypervisor::{Hypervisor, HypervisorError, Vcpu, VcpuExit, Vm};
+use crate::hypervisor::{self, Hypervisor, HypervisorError, Vcpu, VcpuExit, Vm};
 use crate::runner::map_guest_memory;
 use std::sync::mpsc;
 use std::time::Duration;
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum KvmVerdict {
+pub enum Verdict {
     /// A guest took an exception through its IDT: real kernels can run.
     Usable,
     /// KVM is absent, unreachable or cannot run a kernel; the text says why
@@ -32,15 +31,16 @@ const INT3_VECTOR: u64 = 3;
 const REPORT_PORT: u16 = 0x1234;
 const REPORT_VALUE: u8 = 0x42;
 
-pub fn probe_kvm() -> KvmVerdict {
+/// Runs the probe guest (at most 5 s).
+pub fn probe() -> Verdict {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let _ = tx.send(run_probe());
     });
     match rx.recv_timeout(Duration::from_secs(5)) {
-        Ok(Ok(())) => KvmVerdict::Usable,
-        Ok(Err(why)) => KvmVerdict::Unusable(why),
-        Err(_) => KvmVerdict::Unusable("the KVM probe guest did not finish in 5 s".into()),
+        Ok(Ok(())) => Verdict::Usable,
+        Ok(Err(why)) => Verdict::Unusable(why),
+        Err(_) => Verdict::Unusable("the KVM probe guest did not finish in 5 s".into()),
     }
 }
 
@@ -78,7 +78,7 @@ fn write_probe(mem: &GuestMemoryMmap) -> Result<(), String> {
 }
 
 fn run_probe() -> Result<(), String> {
-    let hv = KvmHypervisor::new().map_err(open_error)?;
+    let hv = hypervisor::new().map_err(open_error)?;
     let vm = hv
         .create_vm()
         .map_err(|e| format!("KVM cannot create a VM: {e}"))?;

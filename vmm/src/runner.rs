@@ -2,8 +2,7 @@
 //! thread per vCPU, until the guest resets, a vCPU fails, or someone asks it
 //! to stop.
 
-use crate::arch::x86_64::boot::{long_mode_state, ram_regions, write_cpu_tables};
-use crate::arch::x86_64::{layout, load_linux, BootError};
+use crate::arch::{layout, load_linux, long_mode_state, ram_regions, write_cpu_tables, BootError};
 use crate::devices::bus::{Bus, VmAction};
 use crate::devices::legacy::i8042::{I8042_BASE, I8042_LEN};
 use crate::devices::legacy::{SerialConsole, I8042, SERIAL_IRQ, SERIAL_PORT};
@@ -12,8 +11,8 @@ use crate::devices::virtio::block::BlockDevice;
 use crate::devices::virtio::mmio::{MmioTransport, QUEUE_NOTIFY};
 use crate::devices::virtio::vsock::mmio_device::vsock_mmio;
 use crate::devices::virtio::VirtioDevice;
-use crate::hypervisor::kvm::KvmHypervisor;
-use crate::hypervisor::{Hypervisor, HypervisorError, IoEventAddress, Vcpu, VcpuExit, Vm};
+use crate::devices::DeviceConfig;
+use crate::hypervisor::{self, Hypervisor, HypervisorError, IoEventAddress, Vcpu, VcpuExit, Vm};
 use std::io::Write;
 use std::os::unix::thread::JoinHandleExt;
 use std::path::PathBuf;
@@ -21,7 +20,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap, GuestMemoryRegion};
-use vmm_sys_util::eventfd::EventFd;
 
 pub enum Boot {
     /// A Linux kernel (ELF vmlinux or bzImage) with the 64-bit boot protocol.
@@ -35,16 +33,10 @@ pub enum Boot {
     Raw { code: Vec<u8>, load_addr: u64 },
 }
 
-/// The in-process vsock device: host clients use the hybrid Unix socket.
-pub struct VsockConfig {
-    pub uds: PathBuf,
-    pub guest_cid: u64,
-}
-
 pub struct MachineConfig {
-    pub vsock: Option<VsockConfig>,
-    /// A disk served as virtio-blk (the guest's /dev/vda).
-    pub disk: Option<BlockDevice>,
+    /// Its virtio devices, each behind a virtio-mmio transport in this
+    /// order (the first block device is the guest's /dev/vda).
+    pub devices: Vec<DeviceConfig>,
     pub cpus: u32,
     pub memory_mib: u32,
     pub boot: Boot,
@@ -143,7 +135,7 @@ impl Machine {
             )));
         }
         let mem_size = config.memory_mib as u64 * 1024 * 1024;
-        let hv = KvmHypervisor::new()?;
+        let hv = hypervisor::new()?;
         let vm = Arc::new(hv.create_vm()?);
         let mem = GuestMemoryMmap::<()>::from_ranges(&ram_regions(mem_size))
             .map_err(|e| VmmError::Memory(e.to_string()))?;
@@ -151,16 +143,11 @@ impl Machine {
         // joined and the VM dropped, at the end of this function.
         unsafe { map_guest_memory(&*vm, &mem)? };
 
-        let mut devices: Vec<Box<dyn VirtioDevice>> = Vec::new();
-        if let Some(v) = &config.vsock {
-            let device =
-                vsock_mmio(v.guest_cid, &v.uds).map_err(|e| VmmError::Setup(e.to_string()))?;
-            devices.push(Box::new(device));
-        }
-        if let Some(core) = config.disk {
-            let device = block_mmio(core).map_err(|e| VmmError::Setup(e.to_string()))?;
-            devices.push(Box::new(device));
-        }
+        let devices = config
+            .devices
+            .iter()
+            .map(virtio_device)
+            .collect::<Result<Vec<_>, _>>()?;
         let mut mmio = Bus::default();
         let mut device_args = String::new();
         for (slot, device) in devices.into_iter().enumerate() {
@@ -211,10 +198,7 @@ impl Machine {
         }
 
         let mut pio = Bus::default();
-        let serial_irq =
-            EventFd::new(libc::EFD_NONBLOCK).map_err(|e| VmmError::Setup(e.to_string()))?;
-        vm.register_irqfd(&serial_irq, SERIAL_IRQ)?;
-        let serial = SerialConsole::new(serial_irq, config.console);
+        let serial = SerialConsole::new(vm.interrupt_line(SERIAL_IRQ)?, config.console);
         pio.insert(SERIAL_PORT, 8, Arc::new(Mutex::new(serial)))
             .map_err(|e| VmmError::Setup(e.to_string()))?;
         pio.insert(I8042_BASE, I8042_LEN, Arc::new(Mutex::new(I8042)))
@@ -342,8 +326,22 @@ pub(crate) unsafe fn map_guest_memory<V: Vm>(
     Ok(())
 }
 
+/// The device core a config asks for, ready to sit behind virtio-mmio.
+fn virtio_device(config: &DeviceConfig) -> Result<Box<dyn VirtioDevice>, VmmError> {
+    let setup = |e: &dyn std::fmt::Display| VmmError::Setup(format!("{}: {e}", config.kind()));
+    Ok(match config {
+        DeviceConfig::Vsock { guest_cid, uds } => {
+            Box::new(vsock_mmio(*guest_cid, uds).map_err(|e| setup(&e))?)
+        }
+        DeviceConfig::Block { path, serial } => {
+            let core = BlockDevice::open(path, serial).map_err(|e| setup(&e))?;
+            Box::new(block_mmio(core).map_err(|e| setup(&e))?)
+        }
+    })
+}
+
 /// Puts a virtio device behind an MMIO transport at `base`, with its queue
-/// notifications as ioeventfds and its interrupt as an irqfd on `irq`.
+/// notifications as ioeventfds and its interrupt on line `irq`.
 fn add_virtio_device<V: Vm>(
     vm: &V,
     bus: &mut Bus,
@@ -352,10 +350,9 @@ fn add_virtio_device<V: Vm>(
     base: u64,
     irq: u32,
 ) -> Result<(), VmmError> {
-    let irqfd = EventFd::new(libc::EFD_NONBLOCK).map_err(|e| VmmError::Setup(e.to_string()))?;
-    let transport = MmioTransport::new(device, mem.clone(), irqfd)
+    let line = vm.interrupt_line(irq)?;
+    let transport = MmioTransport::new(device, mem.clone(), line)
         .map_err(|e| VmmError::Setup(e.to_string()))?;
-    vm.register_irqfd(transport.interrupt().irqfd(), irq)?;
     for (i, ev) in transport.queue_events().iter().enumerate() {
         vm.register_ioevent(
             ev,

@@ -45,8 +45,7 @@ fn real_kernel_prints_banner_cmdline_and_our_e820_map() {
         "console=ttyS0 earlyprintk=serial,ttyS0,115200 reboot=k panic=-1 hutch.test=early-boot";
     let console = Console::default();
     let machine = Machine::new(MachineConfig {
-        vsock: None,
-        disk: None,
+        devices: Vec::new(),
         cpus: 1,
         memory_mib: 256,
         boot: Boot::Linux {

@@ -17,7 +17,7 @@ fn hello_then_reset() -> Vec<u8> {
 
 #[test]
 fn kernel_mode_guest_writes_serial_and_resets() {
-    let (exit, console) = run_raw(hello_then_reset(), 1, None);
+    let (exit, console) = run_raw(hello_then_reset(), 1, Vec::new());
     assert_eq!(console, "hello from the guest\n");
     assert_eq!(exit, MachineExit::Reset);
 }
@@ -39,7 +39,7 @@ fn each_cpu_reports(cpus: u32) -> Vec<u8> {
 #[test]
 fn two_and_four_vcpus_each_report_in() {
     for cpus in [2u32, 4] {
-        let (exit, console) = run_raw(each_cpu_reports(cpus), cpus, None);
+        let (exit, console) = run_raw(each_cpu_reports(cpus), cpus, Vec::new());
         assert_eq!(exit, MachineExit::Reset, "{cpus} vCPUs");
         let mut seen: Vec<char> = console.chars().collect();
         seen.sort();

@@ -6,7 +6,8 @@
 
 mod support;
 
-use hutch_vmm::runner::{MachineExit, VsockConfig};
+use hutch_vmm::devices::DeviceConfig;
+use hutch_vmm::runner::MachineExit;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
@@ -174,11 +175,11 @@ fn socket_path(test: &str) -> PathBuf {
 }
 
 fn run(code: Vec<u8>, uds: PathBuf) -> (MachineExit, String) {
-    let vsock = VsockConfig {
+    let vsock = DeviceConfig::Vsock {
         uds,
         guest_cid: GUEST_CID,
     };
-    run_raw(code, 1, Some(vsock))
+    run_raw(code, 1, vec![vsock])
 }
 
 #[test]

@@ -15,7 +15,7 @@ use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use vmm::probe::{probe_kvm, KvmVerdict};
+use vmm::probe::{probe, Verdict};
 
 /// Which machine backend runs the guest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -51,28 +51,28 @@ struct Choice {
 }
 
 fn choose_backend(choice: BackendChoice) -> Result<Choice> {
-    let verdict = probe_kvm();
+    let verdict = probe();
     let backend = match (choice, &verdict) {
         (BackendChoice::Qemu, _) => Backend::Qemu,
         (BackendChoice::Native, _) => Backend::Native,
-        (BackendChoice::Auto, KvmVerdict::Usable) => Backend::Native,
-        (BackendChoice::Auto, KvmVerdict::Unusable(_)) => Backend::Qemu,
+        (BackendChoice::Auto, Verdict::Usable) => Backend::Native,
+        (BackendChoice::Auto, Verdict::Unusable(_)) => Backend::Qemu,
     };
     if backend == Backend::Qemu {
         qemu::find_qemu()?;
     }
     let (kvm, why) = match verdict {
-        KvmVerdict::Usable => (
+        Verdict::Usable => (
             true,
             "a KVM probe guest took an exception through its own IDT".to_string(),
         ),
-        KvmVerdict::Unusable(why) if backend == Backend::Native => {
+        Verdict::Unusable(why) if backend == Backend::Native => {
             eprintln!(
                 "hutch: warning: {why}; the native backend was asked for, so it is tried anyway"
             );
             (true, why)
         }
-        KvmVerdict::Unusable(why) => {
+        Verdict::Unusable(why) => {
             eprintln!("hutch: {why}; using the qemu backend with software emulation (TCG)");
             (false, why)
         }

@@ -11,8 +11,10 @@ use anyhow::{bail, Context, Result};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use vmm::devices::virtio::block::BlockDevice;
-use vmm::runner::{Boot, Machine, MachineConfig, MachineExit, VsockConfig};
+use vmm::devices::DeviceConfig;
+use vmm::hypervisor::Accel;
+use vmm::runner::{Boot, Machine, MachineConfig, MachineExit};
+use vmm::vhost_user::VhostBackend;
 
 /// The serial number the guest reads from its layer disk.
 const DISK_ID: &str = "hutch-layers";
@@ -60,8 +62,6 @@ pub fn run(args: MonitorArgs) -> Result<()> {
     let _ = std::fs::remove_file(paths.last_exit());
     let _ = std::fs::remove_file(paths.console_log());
     check_socket_path(&paths.vsock())?;
-    check_socket_path(&paths.vhost_vsock())?;
-    check_socket_path(&paths.vhost_disk())?;
     ensure_disk(&paths.disk(), args.disk_size)?;
     let mut record = MachineState {
         name: args.name.clone(),
@@ -81,8 +81,9 @@ pub fn run(args: MonitorArgs) -> Result<()> {
     std::fs::write(paths.last_exit(), &why)?;
     let _ = std::fs::remove_file(paths.state());
     let _ = std::fs::remove_file(paths.vsock());
-    let _ = std::fs::remove_file(paths.vhost_vsock());
-    let _ = std::fs::remove_file(paths.vhost_disk());
+    for i in 0..devices(&paths).len() {
+        let _ = std::fs::remove_file(paths.vhost_socket(i));
+    }
     Ok(())
 }
 
@@ -102,17 +103,29 @@ fn ensure_disk(disk: &Path, size: u64) -> Result<()> {
         .with_context(|| format!("creating the machine disk {}", disk.display()))
 }
 
-/// Runs a vhost-user device server on its own thread and waits until its
-/// socket exists, so QEMU can connect to it.
-fn serve_device(
-    what: &'static str,
-    socket: PathBuf,
-    serve: impl FnOnce(&Path) -> Result<(), vmm::vhost_user::ServeError> + Send + 'static,
-) -> Result<()> {
+/// The machine's devices: its vsock and its layer disk.
+fn devices(paths: &MachinePaths) -> Vec<DeviceConfig> {
+    vec![
+        DeviceConfig::Vsock {
+            guest_cid: GUEST_CID,
+            uds: paths.vsock(),
+        },
+        DeviceConfig::Block {
+            path: paths.disk(),
+            serial: DISK_ID.into(),
+        },
+    ]
+}
+
+/// Opens a device's host side, serves it over vhost-user on its own
+/// thread, and waits until its socket exists, so QEMU can connect to it.
+fn serve_device(device: &DeviceConfig, socket: PathBuf) -> Result<()> {
+    let what = device.kind();
+    let backend = VhostBackend::open(device).with_context(|| format!("the {what} device"))?;
     let _ = std::fs::remove_file(&socket);
     let path = socket.clone();
     std::thread::spawn(move || {
-        if let Err(e) = serve(&path) {
+        if let Err(e) = backend.serve(&path) {
             tracing::error!("{what} device: {e}");
         }
     });
@@ -127,14 +140,18 @@ fn serve_device(
 }
 
 fn run_qemu(args: &MonitorArgs, paths: &MachinePaths, record: &mut MachineState) -> Result<String> {
-    let uds = paths.vsock();
-    serve_device("vsock", paths.vhost_vsock(), move |s| {
-        vmm::vhost_user::vsock::serve_vsock(s, &uds, GUEST_CID)
-    })?;
-    let disk = BlockDevice::open(&paths.disk(), DISK_ID)?;
-    serve_device("disk", paths.vhost_disk(), move |s| {
-        vmm::vhost_user::block::serve_block(s, disk)
-    })?;
+    let served: Vec<(DeviceConfig, PathBuf)> = devices(paths)
+        .into_iter()
+        .enumerate()
+        .map(|(i, device)| {
+            let socket = paths.vhost_socket(i);
+            (device, socket)
+        })
+        .collect();
+    for (device, socket) in &served {
+        check_socket_path(socket)?;
+        serve_device(device, socket.clone())?;
+    }
 
     let qemu_bin = qemu::find_qemu()?;
     let cmdline = kernel_cmdline(&args.name, Backend::Qemu);
@@ -143,11 +160,10 @@ fn run_qemu(args: &MonitorArgs, paths: &MachinePaths, record: &mut MachineState)
         kernel: &args.kernel,
         initramfs: &args.initramfs,
         console_log: &paths.console_log(),
-        vhost_vsock: &paths.vhost_vsock(),
-        vhost_disk: &paths.vhost_disk(),
+        devices: &served,
         cpus: args.cpus,
         memory_mib: args.memory_mib,
-        kvm: args.kvm,
+        accel: if args.kvm { Accel::Kvm } else { Accel::Tcg },
         cmdline: &cmdline,
     });
     // SAFETY: prctl in the forked child before exec; async-signal-safe.
@@ -197,11 +213,7 @@ fn stop_on_termination(stop: vmm::runner::StopHandle) {
 fn run_native(args: &MonitorArgs, paths: &MachinePaths, record: &MachineState) -> Result<String> {
     let console = std::fs::File::create(paths.console_log()).context("creating the console log")?;
     let machine = Machine::new(MachineConfig {
-        vsock: Some(VsockConfig {
-            uds: paths.vsock(),
-            guest_cid: GUEST_CID,
-        }),
-        disk: Some(BlockDevice::open(&paths.disk(), DISK_ID)?),
+        devices: devices(paths),
         cpus: args.cpus,
         memory_mib: args.memory_mib,
         boot: Boot::Linux {

@@ -4,6 +4,8 @@
 use anyhow::{bail, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use vmm::devices::DeviceConfig;
+use vmm::hypervisor::Accel;
 
 pub const QEMU_BINARY: &str = "qemu-system-x86_64";
 /// The guest's vsock CID (any value ≥ 3 works; there is one guest per socket).
@@ -25,12 +27,23 @@ pub struct QemuConfig<'a> {
     pub kernel: &'a Path,
     pub initramfs: &'a Path,
     pub console_log: &'a Path,
-    pub vhost_vsock: &'a Path,
-    pub vhost_disk: &'a Path,
+    /// Each device and the vhost-user socket its backend serves.
+    pub devices: &'a [(DeviceConfig, PathBuf)],
     pub cpus: u32,
     pub memory_mib: u32,
-    pub kvm: bool,
+    pub accel: Accel,
     pub cmdline: &'a str,
+}
+
+/// QEMU's arguments for one device served over vhost-user at `socket`.
+fn device_args(index: usize, device: &DeviceConfig, socket: &Path) -> [String; 4] {
+    let id = format!("{}{index}", device.kind());
+    let chardev = format!("socket,id={id},path={}", socket.display());
+    let qemu_device = match device {
+        DeviceConfig::Vsock { .. } => format!("vhost-user-vsock-device,chardev={id}"),
+        DeviceConfig::Block { .. } => format!("vhost-user-blk,chardev={id},num-queues=1"),
+    };
+    ["-chardev".into(), chardev, "-device".into(), qemu_device]
 }
 
 pub fn command(cfg: &QemuConfig) -> Command {
@@ -45,11 +58,10 @@ pub fn command(cfg: &QemuConfig) -> Command {
         "-object",
         &format!("memory-backend-memfd,id=mem,size={mem},share=on"),
     ]);
-    if cfg.kvm {
-        cmd.args(["-accel", "kvm", "-cpu", "host"]);
-    } else {
-        cmd.args(["-accel", "tcg", "-cpu", "max"]);
-    }
+    match cfg.accel {
+        Accel::Tcg => cmd.args(["-accel", "tcg", "-cpu", "max"]),
+        hypervisor => cmd.args(["-accel", hypervisor.name(), "-cpu", "host"]),
+    };
     cmd.args(["-nodefaults", "-no-user-config", "-nographic", "-no-reboot"]);
     cmd.arg("-serial");
     cmd.arg(format!("file:{}", cfg.console_log.display()));
@@ -57,14 +69,8 @@ pub fn command(cfg: &QemuConfig) -> Command {
     cmd.arg("-initrd").arg(cfg.initramfs);
     // The agent powers off by resetting; -no-reboot turns that into an exit.
     cmd.args(["-append", cfg.cmdline]);
-    cmd.arg("-chardev");
-    cmd.arg(format!(
-        "socket,id=vsock,path={}",
-        cfg.vhost_vsock.display()
-    ));
-    cmd.args(["-device", "vhost-user-vsock-device,chardev=vsock"]);
-    cmd.arg("-chardev");
-    cmd.arg(format!("socket,id=disk,path={}", cfg.vhost_disk.display()));
-    cmd.args(["-device", "vhost-user-blk,chardev=disk,num-queues=1"]);
+    for (index, (device, socket)) in cfg.devices.iter().enumerate() {
+        cmd.args(device_args(index, device, socket));
+    }
     cmd
 }

@@ -17,8 +17,7 @@ fn main() {
         std::process::exit(2);
     };
     let machine = Machine::new(MachineConfig {
-        vsock: None,
-        disk: None,
+        devices: Vec::new(),
         cpus: 1,
         memory_mib,
         boot: Boot::Linux {

@@ -1,12 +1,78 @@
 //! The boundary between the VMM and a hypervisor. Everything above it speaks
 //! these types; KVM's (and later Hypervisor.framework's and WHP's) stay
-//! inside their implementation modules.
+//! inside their implementation modules, each compiled only where it runs,
+//! and [`new`] opens this platform's one.
 
-pub mod kvm;
+#[cfg(target_os = "linux")]
+mod kvm;
 #[cfg(target_arch = "x86_64")]
 pub mod x86_64;
 
+use crate::devices::InterruptLine;
+use std::sync::Arc;
 use vmm_sys_util::eventfd::EventFd;
+
+/// This platform's hypervisor.
+#[cfg(target_os = "linux")]
+pub type Platform = kvm::KvmHypervisor;
+
+/// Opens this platform's hypervisor. The error carries the OS error, so
+/// callers can tell "missing" from "no permission".
+#[cfg(target_os = "linux")]
+pub fn new() -> Result<Platform> {
+    kvm::KvmHypervisor::new()
+}
+
+/// How a machine's CPU is run: by a hypervisor, or emulated (QEMU's TCG).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accel {
+    /// Linux KVM.
+    Kvm,
+    /// QEMU's software emulation: no hypervisor needed, much slower.
+    Tcg,
+    /// macOS Hypervisor.framework.
+    Hvf,
+    /// Windows Hypervisor Platform.
+    Whp,
+}
+
+impl Accel {
+    pub fn name(self) -> &'static str {
+        match self {
+            Accel::Kvm => "kvm",
+            Accel::Tcg => "tcg",
+            Accel::Hvf => "hvf",
+            Accel::Whp => "whp",
+        }
+    }
+
+    /// The hypervisor this platform offers.
+    pub fn native() -> Accel {
+        if cfg!(target_os = "macos") {
+            Accel::Hvf
+        } else if cfg!(target_os = "windows") {
+            Accel::Whp
+        } else {
+            Accel::Kvm
+        }
+    }
+}
+
+impl std::fmt::Display for Accel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Accel {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Accel, String> {
+        [Accel::Kvm, Accel::Tcg, Accel::Hvf, Accel::Whp]
+            .into_iter()
+            .find(|a| a.name() == s)
+            .ok_or_else(|| format!("unknown acceleration {s:?} (kvm, tcg, hvf or whp)"))
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum HypervisorError {
@@ -89,8 +155,8 @@ pub trait Vm: Send + Sync {
         datamatch: Option<u32>,
     ) -> Result<()>;
 
-    /// Signalling `fd` raises interrupt line `line`.
-    fn register_irqfd(&self, fd: &EventFd, line: u32) -> Result<()>;
+    /// Interrupt line `line` of the machine, for a device to raise.
+    fn interrupt_line(&self, line: u32) -> Result<Arc<dyn InterruptLine>>;
 }
 
 pub trait Vcpu: Send {

@@ -1,10 +1,9 @@
 //! The block device core served to QEMU as a vhost-user backend
 //! (`-device vhost-user-blk`).
 
-use super::{serve, QueueRunner, ServeError, VhostDevice};
+use super::{QueueRunner, VhostDevice};
 use crate::devices::virtio::block::BlockDevice;
 use std::io;
-use std::path::Path;
 
 impl VhostDevice for BlockDevice {
     const NAME: &'static str = "hutch-blk";
@@ -22,10 +21,4 @@ impl VhostDevice for BlockDevice {
     fn handle(&mut self, event: usize, queues: &mut QueueRunner<'_>) -> io::Result<()> {
         queues.run(event, |m, q| self.process_queue(m, q))
     }
-}
-
-/// Serves `device` to one QEMU connection on `vhost_socket` until QEMU
-/// disconnects.
-pub fn serve_block(vhost_socket: &Path, device: BlockDevice) -> Result<(), ServeError> {
-    serve(vhost_socket, device)
 }

@@ -3,12 +3,13 @@
 //! (memory table, config space, daemon) is written once here; each device
 //! says what its queues and host side do.
 
-pub mod block;
-pub mod vsock;
+mod block;
+mod vsock;
 
-use crate::devices::virtio::block::BlockError;
+use crate::devices::virtio::block::{BlockDevice, BlockError};
 use crate::devices::virtio::read_config_bytes;
-use crate::devices::virtio::vsock::VsockError;
+use crate::devices::virtio::vsock::{VsockDevice, VsockError};
+use crate::devices::DeviceConfig;
 use std::io;
 use std::os::unix::io::RawFd;
 use std::path::Path;
@@ -142,9 +143,38 @@ impl<D: VhostDevice> VhostUserBackendMut for Backend<D> {
     }
 }
 
+/// A device core ready to be served to QEMU, its host side already open
+/// (the vsock socket bound, the disk opened), so that a failure shows
+/// before QEMU starts, and host clients can connect while it boots.
+pub enum VhostBackend {
+    Vsock(Box<VsockDevice>),
+    Block(BlockDevice),
+}
+
+impl VhostBackend {
+    pub fn open(config: &DeviceConfig) -> Result<VhostBackend, ServeError> {
+        Ok(match config {
+            DeviceConfig::Vsock { guest_cid, uds } => {
+                VhostBackend::Vsock(Box::new(VsockDevice::new(*guest_cid, uds)?))
+            }
+            DeviceConfig::Block { path, serial } => {
+                VhostBackend::Block(BlockDevice::open(path, serial)?)
+            }
+        })
+    }
+
+    /// Serves one QEMU connection on `vhost_socket` until QEMU disconnects.
+    pub fn serve(self, vhost_socket: &Path) -> Result<(), ServeError> {
+        match self {
+            VhostBackend::Vsock(device) => serve(vhost_socket, *device),
+            VhostBackend::Block(device) => serve(vhost_socket, device),
+        }
+    }
+}
+
 /// Serves `device` to one QEMU connection on `vhost_socket` until QEMU
 /// disconnects.
-pub fn serve<D: VhostDevice>(vhost_socket: &Path, device: D) -> Result<(), ServeError> {
+fn serve<D: VhostDevice>(vhost_socket: &Path, device: D) -> Result<(), ServeError> {
     let host_fd = device.host_fd();
     let backend = Arc::new(RwLock::new(Backend {
         device,

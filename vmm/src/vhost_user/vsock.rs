@@ -1,11 +1,10 @@
 //! The vsock device core served to QEMU as a vhost-user backend
 //! (`-device vhost-user-vsock-device`).
 
-use super::{serve, QueueRunner, ServeError, VhostDevice};
+use super::{QueueRunner, VhostDevice};
 use crate::devices::virtio::vsock::{VsockDevice, EVENT_QUEUE, NUM_QUEUES, RX_QUEUE, TX_QUEUE};
 use std::io;
 use std::os::unix::io::RawFd;
-use std::path::Path;
 
 impl VhostDevice for VsockDevice {
     const NAME: &'static str = "hutch-vsock";
@@ -37,10 +36,4 @@ impl VhostDevice for VsockDevice {
         // Whatever happened may have made packets for the guest.
         queues.run(RX_QUEUE, |m, q| self.process_rx(m, q))
     }
-}
-
-/// Serves one QEMU connection on `vhost_socket` until QEMU disconnects.
-/// Host clients reach the guest through the Unix socket `uds_path`.
-pub fn serve_vsock(vhost_socket: &Path, uds_path: &Path, guest_cid: u64) -> Result<(), ServeError> {
-    serve(vhost_socket, VsockDevice::new(guest_cid, uds_path)?)
 }

@@ -5,7 +5,8 @@
 
 pub mod asm;
 
-use hutch_vmm::runner::{Boot, Machine, MachineConfig, MachineExit, VsockConfig};
+use hutch_vmm::devices::DeviceConfig;
+use hutch_vmm::runner::{Boot, Machine, MachineConfig, MachineExit};
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
@@ -34,11 +35,10 @@ pub const LOAD_ADDR: u64 = 0x10_0000;
 
 /// Runs raw guest code on `cpus` vCPUs of a 64 MiB machine until it ends;
 /// returns how it ended and what it printed.
-pub fn run_raw(code: Vec<u8>, cpus: u32, vsock: Option<VsockConfig>) -> (MachineExit, String) {
+pub fn run_raw(code: Vec<u8>, cpus: u32, devices: Vec<DeviceConfig>) -> (MachineExit, String) {
     let console = Console::default();
     let machine = Machine::new(MachineConfig {
-        vsock,
-        disk: None,
+        devices,
         cpus,
         memory_mib: 64,
         boot: Boot::Raw {

@@ -1,21 +1,22 @@
 //! COM1 (`vm-superio`'s 16550), its output to the machine's console log and
-//! its interrupt through an irqfd.
+//! its interrupt on an [`InterruptLine`].
 
 use crate::devices::bus::{BusDevice, VmAction};
+use crate::devices::InterruptLine;
 use std::io::Write;
+use std::sync::Arc;
 use vm_superio::{Serial, Trigger};
-use vmm_sys_util::eventfd::EventFd;
 
 pub const SERIAL_PORT: u64 = 0x3f8;
 pub const SERIAL_IRQ: u32 = 4;
 
-/// Raises the serial interrupt by signalling the irqfd.
-pub struct IrqTrigger(pub EventFd);
+/// vm-superio's trigger: raises the serial port's line.
+pub struct IrqTrigger(Arc<dyn InterruptLine>);
 
 impl Trigger for IrqTrigger {
     type E = std::io::Error;
     fn trigger(&self) -> std::io::Result<()> {
-        self.0.write(1)
+        self.0.raise()
     }
 }
 
@@ -24,7 +25,7 @@ pub struct SerialConsole<W: Write + Send> {
 }
 
 impl<W: Write + Send> SerialConsole<W> {
-    pub fn new(irq: EventFd, out: W) -> Self {
+    pub fn new(irq: Arc<dyn InterruptLine>, out: W) -> Self {
         SerialConsole {
             serial: Serial::new(IrqTrigger(irq), out),
         }

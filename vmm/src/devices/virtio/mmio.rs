@@ -4,6 +4,7 @@
 
 use super::{Interrupt, VirtioDevice, VIRTIO_F_VERSION_1};
 use crate::devices::bus::{BusDevice, VmAction};
+use crate::devices::InterruptLine;
 use std::sync::Arc;
 use virtio_queue::{Queue, QueueT};
 use vm_memory::GuestMemoryMmap;
@@ -40,7 +41,7 @@ impl MmioTransport {
     pub fn new(
         device: Box<dyn VirtioDevice>,
         mem: GuestMemoryMmap,
-        irqfd: EventFd,
+        line: Arc<dyn InterruptLine>,
     ) -> std::io::Result<Self> {
         let mut queues = Vec::new();
         let mut queue_events = Vec::new();
@@ -53,7 +54,7 @@ impl MmioTransport {
             mem,
             queues,
             queue_events,
-            interrupt: Arc::new(Interrupt::new(irqfd)),
+            interrupt: Arc::new(Interrupt::new(line)),
             queue_sel: 0,
             device_features_sel: 0,
             driver_features_sel: 0,
@@ -67,10 +68,6 @@ impl MmioTransport {
     /// (datamatch = queue index).
     pub fn queue_events(&self) -> &[EventFd] {
         &self.queue_events
-    }
-
-    pub fn interrupt(&self) -> &Interrupt {
-        &self.interrupt
     }
 
     fn selected_queue(&mut self) -> Option<&mut Queue> {

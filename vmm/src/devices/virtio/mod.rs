@@ -9,6 +9,7 @@ pub mod worker;
 #[cfg(test)]
 pub mod test_driver;
 
+use crate::devices::InterruptLine;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use virtio_queue::Queue;
@@ -19,29 +20,25 @@ use vmm_sys_util::eventfd::EventFd;
 pub const VIRTIO_F_VERSION_1: u64 = 1 << 32;
 pub const INTERRUPT_USED_RING: u32 = 1;
 
-/// A device's interrupt: the status bits the driver reads, and the irqfd
-/// that raises its line.
+/// A device's interrupt: the status bits the driver reads, and the line
+/// that raises it.
 pub struct Interrupt {
     status: AtomicU32,
-    irqfd: EventFd,
+    line: Arc<dyn InterruptLine>,
 }
 
 impl Interrupt {
-    pub fn new(irqfd: EventFd) -> Self {
+    pub fn new(line: Arc<dyn InterruptLine>) -> Self {
         Interrupt {
             status: AtomicU32::new(0),
-            irqfd,
+            line,
         }
-    }
-
-    pub fn irqfd(&self) -> &EventFd {
-        &self.irqfd
     }
 
     /// Tells the driver that used rings changed.
     pub fn signal_used(&self) {
         self.status.fetch_or(INTERRUPT_USED_RING, Ordering::SeqCst);
-        if let Err(e) = self.irqfd.write(1) {
+        if let Err(e) = self.line.raise() {
             tracing::warn!("raising virtio interrupt: {e}");
         }
     }

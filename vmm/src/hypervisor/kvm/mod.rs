@@ -1,8 +1,12 @@
-//! The hypervisor boundary implemented on Linux KVM (`kvm-ioctls`).
+//! The hypervisor boundary implemented on Linux KVM (`kvm-ioctls`). KVM's
+//! types stay in here; the rest of the VMM speaks the traits of
+//! `hypervisor`.
 
 use super::{HypervisorError, IoEventAddress, Result, Vcpu, VcpuExit, Vm};
+use crate::devices::InterruptLine;
 use kvm_bindings::{kvm_userspace_memory_region, CpuId, KVM_MAX_CPUID_ENTRIES};
 use kvm_ioctls::{Kvm, VcpuFd, VmFd};
+use std::sync::Arc;
 use vmm_sys_util::eventfd::EventFd;
 
 fn call<T>(op: &'static str, r: std::result::Result<T, kvm_ioctls::Error>) -> Result<T> {
@@ -104,8 +108,23 @@ impl Vm for KvmVm {
         call("KVM_IOEVENTFD", registered)
     }
 
-    fn register_irqfd(&self, fd: &EventFd, line: u32) -> Result<()> {
-        call("KVM_IRQFD", self.vm.register_irqfd(fd, line))
+    fn interrupt_line(&self, line: u32) -> Result<Arc<dyn InterruptLine>> {
+        let fd = EventFd::new(libc::EFD_NONBLOCK).map_err(|source| HypervisorError::Call {
+            op: "eventfd",
+            source,
+        })?;
+        call("KVM_IRQFD", self.vm.register_irqfd(&fd, line))?;
+        Ok(Arc::new(IrqFd(fd)))
+    }
+}
+
+/// An interrupt line as KVM raises it: signalling the eventfd injects the
+/// interrupt in the kernel, without a trip through this process.
+struct IrqFd(EventFd);
+
+impl InterruptLine for IrqFd {
+    fn raise(&self) -> std::io::Result<()> {
+        self.0.write(1)
     }
 }
 
