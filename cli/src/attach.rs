@@ -3,18 +3,12 @@
 //! our terminal in raw mode and its window size when it has a terminal,
 //! and the exit status docker would give.
 
-use crate::agent::{attach_stream, AgentClient, AgentFailure};
-use crate::terminal;
-use anyhow::{bail, Result};
-use protocol::{ErrorKind, ExecSpec, Request, Response, StdioStream};
+use crate::{exit, terminal};
+use anyhow::bail;
+use engine::container::{Process, Resizer};
+use engine::Engine;
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
-use tokio::task::JoinHandle;
-
-/// Docker's exit statuses for a command that cannot run.
-pub const EXIT_NOT_FOUND: i32 = 127;
-pub const EXIT_NOT_EXECUTABLE: i32 = 126;
 
 #[derive(Clone, Copy)]
 pub struct Mode {
@@ -24,33 +18,12 @@ pub struct Mode {
     pub tty: bool,
 }
 
-/// A running, attached process.
-struct Session {
-    output: Vec<JoinHandle<()>>,
-    resizer: Option<JoinHandle<()>>,
-    /// Restores our terminal when the session ends.
-    _raw: Option<terminal::SavedMode>,
-}
-
-enum Begun {
-    Running(Session),
-    /// It could not be run; docker's status for that (127/126).
-    CannotRun(i32),
-}
-
-/// A start that failed because the command cannot be run is docker's
-/// 127 or 126 (with the reason printed), not hutch failing.
-pub fn cannot_run(e: anyhow::Error) -> Result<i32> {
-    let Some(AgentFailure(agent)) = e.downcast_ref::<AgentFailure>() else {
-        return Err(e);
-    };
-    let code = match agent.kind {
-        ErrorKind::NotFound => EXIT_NOT_FOUND,
-        ErrorKind::NotExecutable => EXIT_NOT_EXECUTABLE,
-        _ => return Err(e),
-    };
-    eprintln!("hutch: {}", agent.message);
-    Ok(code)
+/// Refuses `-t` with `-i` when our stdin is not a terminal, as docker does.
+pub fn check_terminal(mode: Mode) -> anyhow::Result<()> {
+    if mode.tty && mode.stdin && !std::io::stdin().is_terminal() {
+        bail!("the input device is not a TTY; drop -t, or run from a terminal");
+    }
+    Ok(())
 }
 
 async fn pump<R, W>(mut from: R, mut to: W)
@@ -62,42 +35,31 @@ where
     let _ = to.flush().await;
 }
 
-/// Refuses `-t` with `-i` when our stdin is not a terminal, as docker does.
-pub fn check_terminal(mode: Mode) -> Result<()> {
-    if mode.tty && mode.stdin && !std::io::stdin().is_terminal() {
-        bail!("the input device is not a TTY; drop -t, or run from a terminal");
-    }
-    Ok(())
-}
+/// A container whose first process this is: SIGINT and SIGTERM sent to us
+/// go on to it (unless it has a terminal: then Ctrl-C travels as a key).
+pub type Forward<'a> = Option<(&'a Engine, &'a str, &'a str)>;
 
-/// Attaches the streams of `exec_id`, starts it and relays its stdio.
-async fn attach_and_start(
-    client: &mut AgentClient,
-    uds: &Path,
-    exec_id: u64,
+/// Starts `process` with our stdio relayed, waits for it and returns
+/// docker's status: its own, 127/126 when it cannot run.
+pub async fn run_to_exit(
+    mut process: Process,
     mode: Mode,
-) -> Result<Begun> {
-    let stdout = attach_stream(uds, exec_id, StdioStream::Stdout).await?;
-    let stderr = attach_stream(uds, exec_id, StdioStream::Stderr).await?;
-    let stdin = if mode.stdin {
-        Some(attach_stream(uds, exec_id, StdioStream::Stdin).await?)
-    } else {
-        None
-    };
-    if let Err(e) = client.request(Request::Start { exec_id }).await {
-        return cannot_run(e).map(Begun::CannotRun);
+    forward: Forward<'_>,
+) -> anyhow::Result<i32> {
+    if let Err(e) = process.start().await {
+        return Ok(exit::cannot_run(e)?);
     }
     // Raw only with a terminal on both ends: then keys (Ctrl-C too) are
     // the container terminal's to interpret.
-    let raw = if mode.tty && mode.stdin && std::io::stdin().is_terminal() {
-        terminal::raw_mode(0).ok()
-    } else {
-        None
+    let raw = match mode.tty && mode.stdin && std::io::stdin().is_terminal() {
+        true => terminal::raw_mode(0).ok(),
+        false => None,
     };
-    let resizer = mode
-        .tty
-        .then(|| tokio::spawn(follow_window_size(uds.to_path_buf(), exec_id)));
-    if let Some(stream) = stdin {
+    let resizer = match mode.tty {
+        true => Some(tokio::spawn(follow_window_size(process.resizer().await?))),
+        false => None,
+    };
+    if let Some(stream) = process.stdin.take() {
         // EOF on our stdin (Ctrl-D without a terminal) half-closes the
         // stream: the process sees EOF.
         tokio::spawn(async move {
@@ -106,35 +68,36 @@ async fn attach_and_start(
             let _ = write.shutdown().await;
         });
     }
-    let output = vec![
-        tokio::spawn(pump(stdout, tokio::io::stdout())),
-        tokio::spawn(pump(stderr, tokio::io::stderr())),
-    ];
-    Ok(Begun::Running(Session {
-        output,
-        resizer,
-        _raw: raw,
-    }))
-}
-
-impl Session {
-    /// Waits until all output is delivered, then gives our terminal back.
-    pub async fn finish(self) {
-        for task in self.output {
-            let _ = task.await;
-        }
-        if let Some(task) = self.resizer {
-            task.abort();
-        }
+    let mut output = Vec::new();
+    if let Some(stdout) = process.stdout.take() {
+        output.push(tokio::spawn(pump(stdout, tokio::io::stdout())));
     }
+    if let Some(stderr) = process.stderr.take() {
+        output.push(tokio::spawn(pump(stderr, tokio::io::stderr())));
+    }
+    let forwarder = forward
+        .filter(|_| !mode.tty)
+        .map(|(engine, machine, container)| {
+            tokio::spawn(forward_signals(
+                engine.clone(),
+                machine.to_string(),
+                container.to_string(),
+            ))
+        });
+    let waited = process.wait().await;
+    // All output is delivered before our terminal is given back.
+    for task in output {
+        let _ = task.await;
+    }
+    for task in [resizer, forwarder].into_iter().flatten() {
+        task.abort();
+    }
+    drop(raw);
+    Ok(waited?.shell_code())
 }
 
-/// Sends our window size now and whenever it changes (SIGWINCH), on a
-/// connection of its own: the main one is busy waiting for the exit.
-async fn follow_window_size(uds: PathBuf, exec_id: u64) {
-    let Ok(mut client) = AgentClient::connect(&uds).await else {
-        return;
-    };
+/// Sends our window size now and whenever it changes (SIGWINCH).
+async fn follow_window_size(mut resizer: Resizer) {
     let Ok(mut changes) =
         tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change())
     else {
@@ -142,13 +105,7 @@ async fn follow_window_size(uds: PathBuf, exec_id: u64) {
     };
     loop {
         if let Some((rows, cols)) = terminal::window_size(1).or_else(|| terminal::window_size(0)) {
-            let _ = client
-                .request(Request::Resize {
-                    exec_id,
-                    rows,
-                    cols,
-                })
-                .await;
+            let _ = resizer.resize(rows, cols).await;
         }
         if changes.recv().await.is_none() {
             return;
@@ -157,7 +114,7 @@ async fn follow_window_size(uds: PathBuf, exec_id: u64) {
 }
 
 /// Passes SIGINT and SIGTERM sent to us on to the container.
-async fn forward_signals(uds: PathBuf, container: String) {
+async fn forward_signals(engine: Engine, machine: String, container: String) {
     use tokio::signal::unix::{signal, SignalKind};
     let (Ok(mut int), Ok(mut term)) = (
         signal(SignalKind::interrupt()),
@@ -165,59 +122,11 @@ async fn forward_signals(uds: PathBuf, container: String) {
     ) else {
         return;
     };
-    let Ok(mut client) = AgentClient::connect(&uds).await else {
-        return;
-    };
     loop {
         let signal = tokio::select! {
             _ = int.recv() => libc::SIGINT,
             _ = term.recv() => libc::SIGTERM,
         };
-        let request = Request::KillContainer {
-            container: container.clone(),
-            signal,
-        };
-        let _ = client.request(request).await;
+        let _ = engine.kill_container(&machine, &container, signal).await;
     }
-}
-
-/// Attaches, starts and waits for `exec_id`; returns docker's status.
-/// For a container's first process (`container`), SIGINT/SIGTERM sent to
-/// us go on to it unless it has a terminal (then Ctrl-C travels as a key).
-pub async fn run_to_exit(
-    client: &mut AgentClient,
-    uds: &Path,
-    exec_id: u64,
-    mode: Mode,
-    container: Option<&str>,
-) -> Result<i32> {
-    let session = match attach_and_start(client, uds, exec_id, mode).await? {
-        Begun::Running(session) => session,
-        Begun::CannotRun(code) => return Ok(code),
-    };
-    let forwarder = container
-        .filter(|_| !mode.tty)
-        .map(|c| tokio::spawn(forward_signals(uds.to_path_buf(), c.to_string())));
-    let waited = client.request(Request::Wait { exec_id }).await;
-    session.finish().await;
-    if let Some(task) = forwarder {
-        task.abort();
-    }
-    let Response::Exited(status) = waited? else {
-        bail!("unexpected reply to wait");
-    };
-    Ok(status.shell_code())
-}
-
-/// Runs `spec` (a command in the machine or in a running container) with
-/// our stdio attached as it asks; returns docker's status.
-pub async fn exec(client: &mut AgentClient, uds: &Path, spec: ExecSpec) -> Result<i32> {
-    let mode = Mode {
-        stdin: spec.stdin,
-        tty: spec.tty,
-    };
-    let Response::ExecCreated { exec_id } = client.request(Request::Exec(spec)).await? else {
-        bail!("unexpected reply to exec");
-    };
-    run_to_exit(client, uds, exec_id, mode, None).await
 }

@@ -13,7 +13,7 @@ pub fn line(args: std::fmt::Arguments) {
             std::process::exit(128 + libc::SIGPIPE);
         }
         eprintln!("hutch: writing to standard output: {e}");
-        std::process::exit(crate::EXIT_HUTCH_FAILED);
+        std::process::exit(crate::exit::HUTCH_FAILED);
     }
 }
 

@@ -1,0 +1,147 @@
+//! hutch's commands: each one's clap arguments beside its handler. A
+//! handler asks the engine, prints what it got, and returns the exit
+//! status; it never decides anything the engine knows.
+
+mod exec;
+mod image;
+mod inspect;
+mod lifecycle;
+mod login;
+mod logs;
+pub mod machine;
+mod ps;
+mod pull;
+mod run;
+mod system;
+
+use clap::{Parser, Subcommand};
+use engine::Engine;
+
+#[derive(Parser)]
+#[command(
+    name = "hutch",
+    version,
+    about = "Linux containers in a lightweight VM"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// `--machine`: which machine a container command acts in.
+#[derive(clap::Args, Clone)]
+pub struct MachineArg {
+    /// The machine
+    #[arg(long, default_value = "default")]
+    pub machine: String,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Manage machines (the VMs containers run in)
+    #[command(subcommand)]
+    Machine(machine::MachineCommand),
+    /// Manage images
+    #[command(subcommand)]
+    Image(image::ImageCommand),
+    /// List images
+    Images(image::ListArgs),
+    /// Create a one-layer image from a rootfs tarball (`-` for stdin)
+    Import(image::ImportArgs),
+    /// Give an image another name
+    Tag(image::TagArgs),
+    /// Pull an image from a registry (plain HTTP for registries on localhost)
+    Pull(pull::PullArgs),
+    /// Log in to a registry (default: Docker Hub); credentials go to $HUTCH_HOME/config.json
+    Login(login::LoginArgs),
+    /// Forget a registry's credentials
+    Logout(login::LogoutArgs),
+    /// Load images from a `docker save` archive or an OCI image-layout tar
+    Load(image::LoadArgs),
+    /// Save images to a tar that `docker load` and skopeo accept
+    Save(image::SaveArgs),
+    /// Remove images (layers no other image uses are deleted)
+    Rmi(image::ImagesArgs),
+    /// Disk usage
+    #[command(subcommand)]
+    System(system::SystemCommand),
+    /// Run a command in a new container
+    Run(run::RunArgs),
+    /// Create a container without starting it; prints its id
+    Create(run::CreateArgs),
+    /// Start stopped or created containers
+    Start(lifecycle::StartArgs),
+    /// Stop running containers (SIGTERM, then SIGKILL after the timeout)
+    Stop(lifecycle::StopArgs),
+    /// Send a signal to running containers
+    Kill(lifecycle::KillArgs),
+    /// Block until containers stop, then print their exit codes
+    Wait(lifecycle::ContainersArgs),
+    /// Show a container's output
+    Logs(logs::LogsArgs),
+    /// Show containers' details as JSON
+    Inspect(inspect::InspectArgs),
+    /// Run a command in a running container
+    Exec(exec::ExecArgs),
+    /// List containers
+    Ps(ps::PsArgs),
+    /// Remove containers
+    Rm(lifecycle::RmArgs),
+}
+
+impl Command {
+    /// Runs the command; the exit status.
+    pub async fn run(self, engine: &Engine) -> anyhow::Result<i32> {
+        match self {
+            Command::Machine(c) => machine::run(engine, c).await,
+            Command::Image(c) => image::run(engine, c).await,
+            Command::Images(a) => image::run(engine, image::ImageCommand::Ls(a)).await,
+            Command::Import(a) => image::run(engine, image::ImageCommand::Import(a)).await,
+            Command::Tag(a) => image::run(engine, image::ImageCommand::Tag(a)).await,
+            Command::Rmi(a) => image::run(engine, image::ImageCommand::Rm(a)).await,
+            Command::Load(a) => image::load(engine, a),
+            Command::Save(a) => image::save(engine, a),
+            Command::Pull(a) => pull::run(engine, a).await,
+            Command::Login(a) => login::login(engine, a).await,
+            Command::Logout(a) => login::logout(engine, a),
+            Command::System(c) => system::run(engine, c).await,
+            Command::Run(a) => run::run(engine, a).await,
+            Command::Create(a) => run::create(engine, a).await,
+            Command::Start(a) => lifecycle::start(engine, a).await,
+            Command::Stop(a) => lifecycle::stop(engine, a).await,
+            Command::Kill(a) => lifecycle::kill(engine, a).await,
+            Command::Wait(a) => lifecycle::wait(engine, a).await,
+            Command::Rm(a) => lifecycle::rm(engine, a).await,
+            Command::Logs(a) => logs::run(engine, a).await,
+            Command::Inspect(a) => inspect::run(engine, a).await,
+            Command::Exec(a) => exec::run(engine, a).await,
+            Command::Ps(a) => ps::run(engine, a).await,
+        }
+    }
+}
+
+/// Runs `action` for each named container of `machine`, docker-style:
+/// each success prints what `action` returns, each failure an error; 1 if
+/// any failed. A machine that is not running fails the whole command.
+async fn for_each<F>(
+    engine: &Engine,
+    machine: &str,
+    containers: &[String],
+    mut action: F,
+) -> anyhow::Result<i32>
+where
+    F: AsyncFnMut(&str) -> engine::Result<String>,
+{
+    engine.connect_running(machine).await?;
+    let mut failed = false;
+    for name in containers {
+        match action(name).await {
+            Ok(line) => outln!("{line}"),
+            Err(e) => {
+                eprintln!("hutch: {:#}", anyhow::Error::from(e));
+                failed = true;
+            }
+        }
+    }
+    Ok(if failed { 1 } else { 0 })
+}

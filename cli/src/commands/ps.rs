@@ -1,0 +1,76 @@
+//! `hutch ps`: docker's columns and statuses.
+
+use super::MachineArg;
+use crate::time::since;
+use engine::container::{ContainerInfo, ContainerState};
+use engine::Engine;
+
+#[derive(clap::Args)]
+pub struct PsArgs {
+    /// Show all containers (default shows just running)
+    #[arg(short, long)]
+    all: bool,
+    /// Only show container IDs
+    #[arg(short, long)]
+    quiet: bool,
+    #[command(flatten)]
+    machine: MachineArg,
+}
+
+fn status(c: &ContainerInfo) -> String {
+    let ago = |ms: Option<u64>| since((ms.unwrap_or(c.created_ms) / 1000) as i64);
+    match c.state {
+        ContainerState::Created => "Created".into(),
+        ContainerState::Running => format!("Up {}", ago(c.started_ms)),
+        ContainerState::Exited => format!(
+            "Exited ({}) {} ago",
+            c.exit_code.unwrap_or(0),
+            ago(c.finished_ms)
+        ),
+    }
+}
+
+fn short_id(id: &str) -> &str {
+    &id[..id.len().min(12)]
+}
+
+pub async fn run(engine: &Engine, a: PsArgs) -> anyhow::Result<i32> {
+    let containers: Vec<ContainerInfo> = engine
+        .list_containers(&a.machine.machine)
+        .await?
+        .into_iter()
+        .filter(|c| a.all || c.state == ContainerState::Running)
+        .collect();
+    if a.quiet {
+        for c in &containers {
+            outln!("{}", short_id(&c.id));
+        }
+        return Ok(0);
+    }
+    outln!(
+        "{:<14} {:<20} {:<24} {:<16} {:<26} {:<8} NAMES",
+        "CONTAINER ID",
+        "IMAGE",
+        "COMMAND",
+        "CREATED",
+        "STATUS",
+        "PORTS"
+    );
+    for c in &containers {
+        let mut command = format!("\"{}\"", c.command.join(" "));
+        if command.len() > 22 {
+            command = format!("{}…\"", &command[..command.floor_char_boundary(20)]);
+        }
+        outln!(
+            "{:<14} {:<20} {:<24} {:<16} {:<26} {:<8} {}",
+            short_id(&c.id),
+            c.image,
+            command,
+            format!("{} ago", since((c.created_ms / 1000) as i64)),
+            status(c),
+            "",
+            c.name
+        );
+    }
+    Ok(0)
+}

@@ -1,0 +1,172 @@
+//! `hutch run` and `hutch create`: a container from an image and flags.
+
+use super::MachineArg;
+use crate::attach::{self, Mode};
+use crate::exit;
+use crate::units;
+use engine::container::{CreateRequest, Flags};
+use engine::image::ImageName;
+use engine::Engine;
+
+/// How a process in a container runs: `run`, `create` and `exec` share these.
+#[derive(clap::Args)]
+pub struct ProcessArgs {
+    /// Set environment variables (KEY=value, or KEY to pass ours)
+    #[arg(short, long)]
+    pub env: Vec<String>,
+    /// Working directory inside the container
+    #[arg(short, long)]
+    pub workdir: Option<String>,
+    /// Username or UID (format: <name|uid>[:<group|gid>])
+    #[arg(short, long)]
+    pub user: Option<String>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Userns {
+    Host,
+    Private,
+}
+
+/// What `run` and `create` share.
+#[derive(clap::Args)]
+pub struct CreateArgs {
+    /// Remove the container when it exits
+    #[arg(long)]
+    rm: bool,
+    /// Keep stdin open and send it to the container
+    #[arg(short, long)]
+    interactive: bool,
+    /// Give the container a terminal
+    #[arg(short, long)]
+    tty: bool,
+    /// Assign a name to the container
+    #[arg(long)]
+    name: Option<String>,
+    #[command(flatten)]
+    process: ProcessArgs,
+    /// Container host name
+    #[arg(long)]
+    hostname: Option<String>,
+    /// Overwrite the image's entrypoint
+    #[arg(long)]
+    entrypoint: Option<String>,
+    /// Memory limit (e.g. 64m)
+    #[arg(short, long, value_parser = parse_memory)]
+    memory: Option<u64>,
+    /// Number of CPUs (e.g. 0.5)
+    #[arg(long)]
+    cpus: Option<f64>,
+    /// Tune container pids limit (-1 for unlimited)
+    #[arg(long)]
+    pids_limit: Option<i64>,
+    /// User namespace: `host` (the container's root is the machine's) or
+    /// `private` (its ids are 100000-165535 of the machine)
+    #[arg(long, value_enum, default_value_t = Userns::Host)]
+    userns: Userns,
+    /// The machine to run in (started if it is not running)
+    #[command(flatten)]
+    machine: MachineArg,
+    image: ImageName,
+    /// Command and arguments (default: the image's)
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    command: Vec<String>,
+}
+
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// Run in the background and print the container's id
+    #[arg(short, long)]
+    detach: bool,
+    #[command(flatten)]
+    args: CreateArgs,
+}
+
+fn parse_memory(text: &str) -> Result<u64, String> {
+    let bytes = units::parse_size(text).map_err(|e| e.to_string())?;
+    if bytes < 6 << 20 {
+        return Err("the minimum memory limit is 6m".into());
+    }
+    Ok(bytes)
+}
+
+/// `-e` entries as `KEY=value`: `-e KEY` takes our value of KEY, or is
+/// dropped when we have none (as docker does).
+pub fn resolve_env(entries: &[String]) -> Vec<String> {
+    entries
+        .iter()
+        .filter_map(|entry| match entry.split_once('=') {
+            Some(_) => Some(entry.clone()),
+            None => std::env::var(entry).ok().map(|v| format!("{entry}={v}")),
+        })
+        .collect()
+}
+
+impl CreateArgs {
+    fn request(&self) -> CreateRequest {
+        CreateRequest {
+            image: self.image.clone(),
+            flags: Flags {
+                command: self.command.clone(),
+                entrypoint: self.entrypoint.clone(),
+                env: resolve_env(&self.process.env),
+                workdir: self.process.workdir.clone(),
+                user: self.process.user.clone(),
+                hostname: self.hostname.clone(),
+                memory: self.memory,
+                cpus: self.cpus,
+                pids_limit: self.pids_limit,
+                private_users: self.userns == Userns::Private,
+            },
+            name: self.name.clone(),
+            auto_remove: self.rm,
+            stdin: self.interactive,
+            tty: self.tty,
+        }
+    }
+}
+
+/// `hutch create`: prints the new container's id.
+pub async fn create(engine: &Engine, a: CreateArgs) -> anyhow::Result<i32> {
+    let id = engine
+        .create_container(&a.machine.machine, &a.request())
+        .await?;
+    outln!("{id}");
+    Ok(0)
+}
+
+/// `hutch run`: create, then start detached (printing the id) or attached
+/// until it exits; docker's exit status.
+pub async fn run(engine: &Engine, r: RunArgs) -> anyhow::Result<i32> {
+    let a = r.args;
+    let mode = Mode {
+        stdin: a.interactive,
+        tty: a.tty,
+    };
+    attach::check_terminal(mode)?;
+    let machine = &a.machine.machine;
+    let id = engine.create_container(machine, &a.request()).await?;
+    let status = if r.detach {
+        match engine.start_container(machine, &id).await {
+            Ok(_) => {
+                outln!("{id}");
+                Ok(0)
+            }
+            Err(e) => exit::cannot_run(e).map_err(anyhow::Error::from),
+        }
+    } else {
+        match engine.attach_container(machine, &id, mode.stdin).await {
+            Ok(process) => attach::run_to_exit(process, mode, Some((engine, machine, &id))).await,
+            Err(e) => Err(e.into()),
+        }
+    };
+    // A container that never ran is not removed by the machine on exit.
+    let never_ran = match &status {
+        Ok(code) => *code == exit::NOT_FOUND || *code == exit::NOT_EXECUTABLE,
+        Err(_) => true,
+    };
+    if a.rm && never_ran {
+        let _ = engine.remove_container(machine, &id, true).await;
+    }
+    status
+}

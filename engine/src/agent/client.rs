@@ -1,0 +1,323 @@
+//! A control connection to the agent: requests with ids, one typed method
+//! per request. The client knows its machine's socket, so it can open the
+//! other streams a request needs (stdio, a second control connection).
+
+use super::{connect_port, AgentError};
+use protocol::{
+    read_frame_async, write_frame_async, CacheUsage, ContainerCreate, ContainerDetails,
+    ContainerInfo, Digest, Envelope, ExecSpec, ExitStatus, GuestInfo, LogEntry, Request, Response,
+    StdioStream, StreamAttach, AGENT_PORT, PROTOCOL_VERSION, STREAM_PORT,
+};
+use std::path::{Path, PathBuf};
+use tokio::net::UnixStream;
+
+pub struct AgentClient {
+    uds: PathBuf,
+    stream: UnixStream,
+    next_id: u64,
+}
+
+type Result<T> = std::result::Result<T, AgentError>;
+
+/// What `call` expects back: the value, or the reply it did not expect.
+type Expect<T> = fn(Response) -> std::result::Result<T, Box<Response>>;
+
+/// An [`Expect`] that takes replies matching `pattern` as `value`.
+macro_rules! expect {
+    ($pattern:pat => $value:expr) => {
+        |reply| match reply {
+            $pattern => Ok($value),
+            other => Err(Box::new(other)),
+        }
+    };
+}
+
+impl AgentClient {
+    /// Connects to the control port through `uds` and performs the version
+    /// handshake.
+    pub async fn connect(uds: &Path) -> Result<AgentClient> {
+        let stream = connect_port(uds, AGENT_PORT).await?;
+        let mut client = AgentClient {
+            uds: uds.to_path_buf(),
+            stream,
+            next_id: 0,
+        };
+        let hello = Request::Hello {
+            version: PROTOCOL_VERSION,
+        };
+        client
+            .call("hello", hello, expect!(Response::Hello { .. } => ()))
+            .await?;
+        Ok(client)
+    }
+
+    /// Another control connection to the same agent (for work that runs
+    /// beside a request that blocks this one).
+    pub async fn reconnect(&self) -> Result<AgentClient> {
+        AgentClient::connect(&self.uds).await
+    }
+
+    /// The machine's hybrid vsock socket.
+    pub fn socket(&self) -> &Path {
+        &self.uds
+    }
+
+    /// Sends one request and waits for its response; an error answer is
+    /// [`AgentError::Refused`].
+    async fn request(&mut self, body: Request) -> Result<Response> {
+        self.next_id += 1;
+        let id = self.next_id;
+        write_frame_async(&mut self.stream, &Envelope { id, body })
+            .await
+            .map_err(|source| AgentError::Frame {
+                what: "sending to the agent".into(),
+                source,
+            })?;
+        loop {
+            let reply: Envelope<Response> = read_frame_async(&mut self.stream)
+                .await
+                .map_err(|source| AgentError::Frame {
+                    what: "reading from the agent".into(),
+                    source,
+                })?
+                .ok_or(AgentError::Closed)?;
+            if reply.id != id {
+                continue;
+            }
+            return match reply.body {
+                Response::Error(e) => Err(AgentError::Refused(e)),
+                other => Ok(other),
+            };
+        }
+    }
+
+    /// A request whose reply `expect` turns into a value.
+    async fn call<T>(
+        &mut self,
+        name: &'static str,
+        request: Request,
+        expect: Expect<T>,
+    ) -> Result<T> {
+        let reply = self.request(request).await?;
+        expect(reply).map_err(|other| AgentError::UnexpectedReply {
+            request: name,
+            reply: format!("{other:?}"),
+        })
+    }
+
+    /// A request answered with `Done`.
+    async fn done(&mut self, name: &'static str, request: Request) -> Result<()> {
+        self.call(name, request, expect!(Response::Done => ()))
+            .await
+    }
+
+    pub async fn info(&mut self) -> Result<GuestInfo> {
+        self.call("info", Request::Info, expect!(Response::Info(info) => info))
+            .await
+    }
+
+    /// Prepares a process; it starts on [`Self::start`] once its streams attached.
+    pub async fn exec(&mut self, spec: ExecSpec) -> Result<u64> {
+        self.call("exec", Request::Exec(spec), EXEC_CREATED).await
+    }
+
+    /// Starts a prepared process; its pid in the machine.
+    pub async fn start(&mut self, exec_id: u64) -> Result<u32> {
+        self.call("start", Request::Start { exec_id }, STARTED)
+            .await
+    }
+
+    /// Waits for a started process to exit.
+    pub async fn wait(&mut self, exec_id: u64) -> Result<ExitStatus> {
+        self.call("wait", Request::Wait { exec_id }, EXITED).await
+    }
+
+    pub async fn resize(&mut self, exec_id: u64, rows: u16, cols: u16) -> Result<()> {
+        let request = Request::Resize {
+            exec_id,
+            rows,
+            cols,
+        };
+        self.done("resize", request).await
+    }
+
+    /// Opens stdio stream `which` of process `exec_id`.
+    pub async fn attach_stream(&self, exec_id: u64, which: StdioStream) -> Result<UnixStream> {
+        let mut s = connect_port(&self.uds, STREAM_PORT).await?;
+        let attach = StreamAttach {
+            exec_id,
+            stream: which,
+        };
+        write_frame_async(&mut s, &attach)
+            .await
+            .map_err(|source| AgentError::Frame {
+                what: "attaching a stdio stream".into(),
+                source,
+            })?;
+        Ok(s)
+    }
+
+    /// Which of these layers the machine's cache holds.
+    pub async fn layer_status(&mut self, diff_ids: Vec<Digest>) -> Result<Vec<Digest>> {
+        let request = Request::LayerStatus { diff_ids };
+        self.call(
+            "layer status",
+            request,
+            expect!(Response::Layers { present } => present),
+        )
+        .await
+    }
+
+    /// Assembles an image's root read-only; its path in the machine.
+    pub async fn mount_image(&mut self, image_id: Digest, diff_ids: Vec<Digest>) -> Result<String> {
+        let request = Request::MountImage { image_id, diff_ids };
+        self.call(
+            "mount",
+            request,
+            expect!(Response::Mounted { path } => path),
+        )
+        .await
+    }
+
+    pub async fn unmount_image(&mut self, image_id: Digest) -> Result<()> {
+        self.done("unmount", Request::UnmountImage { image_id })
+            .await
+    }
+
+    /// Drops cached layers not in `keep` (and not in use); those removed.
+    pub async fn prune_layers(&mut self, keep: Vec<Digest>) -> Result<Vec<Digest>> {
+        self.call(
+            "prune",
+            Request::PruneLayers { keep },
+            expect!(Response::Pruned { removed } => removed),
+        )
+        .await
+    }
+
+    pub async fn disk_usage(&mut self) -> Result<CacheUsage> {
+        self.call(
+            "disk usage",
+            Request::DiskUsage,
+            expect!(Response::DiskUsage(usage) => usage),
+        )
+        .await
+    }
+
+    /// Creates a container; its id.
+    pub async fn create_container(&mut self, create: ContainerCreate) -> Result<String> {
+        let request = Request::CreateContainer(create);
+        self.call(
+            "create",
+            request,
+            expect!(Response::ContainerCreated { id } => id),
+        )
+        .await
+    }
+
+    /// Starts a container with its output going to its log only.
+    pub async fn start_container(&mut self, container: &str) -> Result<u32> {
+        let request = Request::StartContainer {
+            container: container.to_string(),
+            attach: false,
+        };
+        self.call("start", request, STARTED).await
+    }
+
+    /// Prepares a container's start with stdio streams attached: the exec
+    /// id they attach to; [`Self::start`] then runs it.
+    pub async fn start_container_attached(&mut self, container: &str) -> Result<u64> {
+        let request = Request::StartContainer {
+            container: container.to_string(),
+            attach: true,
+        };
+        self.call("start", request, EXEC_CREATED).await
+    }
+
+    pub async fn wait_container(&mut self, container: &str) -> Result<ExitStatus> {
+        let request = Request::WaitContainer {
+            container: container.to_string(),
+        };
+        self.call("wait", request, EXITED).await
+    }
+
+    pub async fn kill_container(&mut self, container: &str, signal: i32) -> Result<()> {
+        let request = Request::KillContainer {
+            container: container.to_string(),
+            signal,
+        };
+        self.done("kill", request).await
+    }
+
+    pub async fn stop_container(&mut self, container: &str, timeout_s: u32) -> Result<()> {
+        let request = Request::StopContainer {
+            container: container.to_string(),
+            timeout_s,
+        };
+        self.done("stop", request).await
+    }
+
+    /// Log entries from `offset` (or the last `tail`); the next offset, and
+    /// whether to ask again.
+    pub async fn container_logs(
+        &mut self,
+        container: &str,
+        offset: u64,
+        tail: Option<u64>,
+        follow: bool,
+    ) -> Result<(Vec<LogEntry>, u64, bool)> {
+        let request = Request::ContainerLogs {
+            container: container.to_string(),
+            offset,
+            tail,
+            follow,
+        };
+        self.call(
+            "logs",
+            request,
+            expect!(Response::Logs {
+                entries,
+                offset,
+                more,
+            } => (entries, offset, more)),
+        )
+        .await
+    }
+
+    pub async fn inspect_container(&mut self, container: &str) -> Result<ContainerDetails> {
+        let request = Request::InspectContainer {
+            container: container.to_string(),
+        };
+        self.call(
+            "inspect",
+            request,
+            expect!(Response::ContainerDetails(details) => details),
+        )
+        .await
+    }
+
+    pub async fn list_containers(&mut self) -> Result<Vec<ContainerInfo>> {
+        self.call(
+            "list",
+            Request::ListContainers,
+            expect!(Response::Containers(all) => all),
+        )
+        .await
+    }
+
+    pub async fn remove_container(&mut self, container: &str, force: bool) -> Result<()> {
+        let request = Request::RemoveContainer {
+            container: container.to_string(),
+            force,
+        };
+        self.done("remove", request).await
+    }
+
+    /// Asks the agent to sync and power the machine off.
+    pub async fn shutdown(&mut self) -> Result<()> {
+        self.done("shutdown", Request::Shutdown).await
+    }
+}
+
+const EXEC_CREATED: Expect<u64> = expect!(Response::ExecCreated { exec_id } => exec_id);
+const STARTED: Expect<u32> = expect!(Response::Started { pid } => pid);
+const EXITED: Expect<ExitStatus> = expect!(Response::Exited(status) => status);

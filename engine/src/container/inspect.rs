@@ -1,0 +1,147 @@
+//! What a machine's containers are: the list (`ps`), and one container's
+//! details in docker's `inspect` shape (the fields that apply to hutch).
+
+use crate::time::format_rfc3339_ms;
+use crate::{Engine, Result};
+use protocol::{ContainerDetails, ContainerInfo, ContainerState};
+use serde::Serialize;
+
+/// docker's zero time, for events that have not happened.
+const NEVER: &str = "0001-01-01T00:00:00Z";
+
+impl Engine {
+    /// Every container of the machine, newest first.
+    pub async fn list_containers(&self, machine: &str) -> Result<Vec<ContainerInfo>> {
+        let mut client = self.connect_running(machine).await?;
+        Ok(client.list_containers().await?)
+    }
+
+    pub async fn inspect_container(
+        &self,
+        machine: &str,
+        container: &str,
+    ) -> Result<ContainerDetails> {
+        let mut client = self.connect_running(machine).await?;
+        Ok(client.inspect_container(container).await?)
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ContainerInspect {
+    pub id: String,
+    pub created: String,
+    pub path: Option<String>,
+    pub args: Vec<String>,
+    pub state: InspectState,
+    /// The image's id.
+    pub image: String,
+    /// `/name`, as docker shows it.
+    pub name: String,
+    pub config: InspectConfig,
+    pub host_config: InspectHostConfig,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct InspectState {
+    pub status: &'static str,
+    pub running: bool,
+    pub paused: bool,
+    #[serde(rename = "OOMKilled")]
+    pub oom_killed: bool,
+    pub dead: bool,
+    pub pid: u32,
+    pub exit_code: i32,
+    pub started_at: String,
+    pub finished_at: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct InspectConfig {
+    pub hostname: String,
+    pub user: String,
+    pub tty: bool,
+    pub open_stdin: bool,
+    pub env: Vec<String>,
+    pub cmd: Vec<String>,
+    pub image: String,
+    pub working_dir: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct InspectHostConfig {
+    pub auto_remove: bool,
+    pub memory: i64,
+    pub nano_cpus: u64,
+    pub pids_limit: i64,
+}
+
+fn time(ms: Option<u64>) -> String {
+    ms.map_or_else(|| NEVER.to_string(), format_rfc3339_ms)
+}
+
+impl From<&ContainerDetails> for ContainerInspect {
+    fn from(d: &ContainerDetails) -> ContainerInspect {
+        let info = &d.info;
+        let process = d.spec.process().clone().unwrap_or_default();
+        let resources = d
+            .spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.resources().clone())
+            .unwrap_or_default();
+        let cpu = resources.cpu().clone().unwrap_or_default();
+        let nano_cpus = match (cpu.quota(), cpu.period()) {
+            (Some(quota), Some(period)) if quota > 0 && period > 0 => {
+                quota as u64 * 1_000_000_000 / period
+            }
+            _ => 0,
+        };
+        ContainerInspect {
+            id: info.id.clone(),
+            created: time(Some(info.created_ms)),
+            path: info.command.first().cloned(),
+            args: info.command.get(1..).unwrap_or_default().to_vec(),
+            state: InspectState {
+                status: match info.state {
+                    ContainerState::Created => "created",
+                    ContainerState::Running => "running",
+                    ContainerState::Exited => "exited",
+                },
+                running: info.state == ContainerState::Running,
+                paused: false,
+                oom_killed: info.oom_killed,
+                dead: false,
+                pid: info.pid.unwrap_or(0),
+                exit_code: info.exit_code.unwrap_or(0),
+                started_at: time(info.started_ms),
+                finished_at: time(info.finished_ms),
+            },
+            image: d.image_id.to_string(),
+            name: format!("/{}", info.name),
+            config: InspectConfig {
+                hostname: d.spec.hostname().clone().unwrap_or_default(),
+                user: d.user.clone().unwrap_or_default(),
+                tty: d.tty,
+                open_stdin: d.stdin,
+                env: process.env().clone().unwrap_or_default(),
+                cmd: info.command.clone(),
+                image: info.image.clone(),
+                working_dir: process.cwd().to_string_lossy().into_owned(),
+            },
+            host_config: InspectHostConfig {
+                auto_remove: d.auto_remove,
+                memory: resources
+                    .memory()
+                    .as_ref()
+                    .and_then(|m| m.limit())
+                    .unwrap_or(0),
+                nano_cpus,
+                pids_limit: resources.pids().as_ref().map_or(0, |p| p.limit()),
+            },
+        }
+    }
+}

@@ -1,0 +1,57 @@
+//! Containers: created from an image and flags into a machine (the agent
+//! keeps their records and logs on the machine's disk), started detached
+//! or with their stdio attached, signalled, stopped, waited for, listed,
+//! inspected, their logs read, and commands executed in them.
+
+mod create;
+mod exec;
+mod inspect;
+mod lifecycle;
+mod logs;
+mod process;
+pub mod spec;
+
+pub use exec::ExecOptions;
+pub use inspect::ContainerInspect;
+pub use logs::LogReader;
+pub use process::{Process, Resizer};
+/// What the agent reports of containers, as front ends see them.
+pub use protocol::{
+    ContainerDetails, ContainerInfo, ContainerState, ExitStatus, LogEntry, StdioStream,
+};
+pub use spec::Flags;
+
+use crate::error::ErrorKind;
+use crate::image::ImageName;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ContainerError {
+    /// The request cannot make a container (no command, a bad value).
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("building the runtime spec")]
+    Spec(#[from] oci_spec::OciSpecError),
+}
+
+impl ContainerError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            ContainerError::InvalidRequest(_) => ErrorKind::InvalidInput,
+            ContainerError::Spec(_) => ErrorKind::Internal,
+        }
+    }
+}
+
+/// What `run` and `create` ask for.
+#[derive(Debug, Clone)]
+pub struct CreateRequest {
+    pub image: ImageName,
+    pub flags: Flags,
+    pub name: Option<String>,
+    /// Removed by the machine once it exits (`--rm`).
+    pub auto_remove: bool,
+    /// A stdin stream will attach (`-i`).
+    pub stdin: bool,
+    /// A terminal in the machine (`-t`).
+    pub tty: bool,
+}

@@ -1,0 +1,339 @@
+//! The OCI runtime spec for a container, from the image's config and the
+//! flags, with docker's defaults: its capability set, masked and read-only
+//! paths, namespaces and open-file limit. Built with oci-spec's typed
+//! builders; it crosses to the agent as that typed value.
+
+use super::ContainerError;
+use oci_spec::image::ImageConfiguration;
+use oci_spec::runtime::{
+    Capabilities, Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxCpuBuilder,
+    LinuxIdMappingBuilder, LinuxMemoryBuilder, LinuxNamespaceBuilder, LinuxNamespaceType,
+    LinuxPidsBuilder, LinuxResourcesBuilder, PosixRlimitBuilder, PosixRlimitType, ProcessBuilder,
+    RootBuilder, Spec, UserBuilder,
+};
+
+/// What `run` / `create` were asked for, as the front end parsed it.
+#[derive(Debug, Clone, Default)]
+pub struct Flags {
+    pub command: Vec<String>,
+    pub entrypoint: Option<String>,
+    /// `KEY=value` entries, over the image's.
+    pub env: Vec<String>,
+    pub workdir: Option<String>,
+    pub user: Option<String>,
+    pub hostname: Option<String>,
+    pub memory: Option<u64>,
+    pub cpus: Option<f64>,
+    pub pids_limit: Option<i64>,
+    /// A user namespace of its own (`--userns private`).
+    pub private_users: bool,
+}
+
+const DOCKER_CAPABILITIES: [Capability; 14] = [
+    Capability::Chown,
+    Capability::DacOverride,
+    Capability::Fsetid,
+    Capability::Fowner,
+    Capability::Mknod,
+    Capability::NetRaw,
+    Capability::Setgid,
+    Capability::Setuid,
+    Capability::Setfcap,
+    Capability::Setpcap,
+    Capability::NetBindService,
+    Capability::SysChroot,
+    Capability::Kill,
+    Capability::AuditWrite,
+];
+const MASKED_PATHS: [&str; 11] = [
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+];
+const READONLY_PATHS: [&str; 5] = [
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
+const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+const CPU_PERIOD: u64 = 100_000;
+/// docker's open-file limit for containers.
+const NOFILE: u64 = 1_048_576;
+/// `--userns private`: the container's ids 0-65535 are these of the machine.
+const USERNS_FIRST_ID: u32 = 100_000;
+const USERNS_IDS: u32 = 65_536;
+
+/// The command: `--entrypoint` or the image's, then the given arguments or
+/// the image's Cmd (docker drops the image's Cmd when the entrypoint is set).
+fn command(image: &ImageConfiguration, flags: &Flags) -> Vec<String> {
+    let config = image.config().as_ref();
+    let entrypoint = match &flags.entrypoint {
+        Some(e) if e.is_empty() => Vec::new(),
+        Some(e) => vec![e.clone()],
+        None => config
+            .and_then(|c| c.entrypoint().clone())
+            .unwrap_or_default(),
+    };
+    let args = if !flags.command.is_empty() {
+        flags.command.clone()
+    } else if flags.entrypoint.is_some() {
+        Vec::new()
+    } else {
+        config.and_then(|c| c.cmd().clone()).unwrap_or_default()
+    };
+    entrypoint.into_iter().chain(args).collect()
+}
+
+/// The image's environment with `-e` on top.
+fn environment(image: &ImageConfiguration, flags: &Flags) -> Vec<String> {
+    let mut env: Vec<String> = image
+        .config()
+        .as_ref()
+        .and_then(|c| c.env().clone())
+        .unwrap_or_default();
+    for entry in &flags.env {
+        let key = entry.split('=').next().unwrap_or_default();
+        env.retain(|e| e.split('=').next() != Some(key));
+        env.push(entry.clone());
+    }
+    if !env.iter().any(|e| e.starts_with("PATH=")) {
+        env.insert(0, DEFAULT_PATH.to_string());
+    }
+    env
+}
+
+/// The `-u` to resolve in the container (flag, else the image's User).
+pub fn user(image: &ImageConfiguration, flags: &Flags) -> Option<String> {
+    flags
+        .user
+        .clone()
+        .or_else(|| image.config().as_ref().and_then(|c| c.user().clone()))
+        .filter(|u| !u.is_empty())
+}
+
+fn working_dir(image: &ImageConfiguration, flags: &Flags) -> Result<String, ContainerError> {
+    let cwd = flags
+        .workdir
+        .clone()
+        .or_else(|| {
+            image
+                .config()
+                .as_ref()
+                .and_then(|c| c.working_dir().clone())
+        })
+        .filter(|w| !w.is_empty())
+        .unwrap_or_else(|| "/".into());
+    if !cwd.starts_with('/') {
+        return Err(ContainerError::InvalidRequest(format!(
+            "the working directory {cwd:?} must be an absolute path"
+        )));
+    }
+    Ok(cwd)
+}
+
+fn strings(paths: &[&str]) -> Vec<String> {
+    paths.iter().map(|p| p.to_string()).collect()
+}
+
+pub fn build(image: &ImageConfiguration, flags: &Flags, tty: bool) -> Result<Spec, ContainerError> {
+    let args = command(image, flags);
+    if args.is_empty() {
+        return Err(ContainerError::InvalidRequest(
+            "no command given and the image has none (give one after the image name)".into(),
+        ));
+    }
+    let docker_caps: Capabilities = DOCKER_CAPABILITIES.into_iter().collect();
+    let capabilities = LinuxCapabilitiesBuilder::default()
+        .bounding(docker_caps.clone())
+        .effective(docker_caps.clone())
+        .permitted(docker_caps)
+        .inheritable(Capabilities::new())
+        .ambient(Capabilities::new())
+        .build()?;
+    let nofile = PosixRlimitBuilder::default()
+        .typ(PosixRlimitType::RlimitNofile)
+        .hard(NOFILE)
+        .soft(NOFILE)
+        .build()?;
+    let process = ProcessBuilder::default()
+        .terminal(tty)
+        .user(UserBuilder::default().uid(0u32).gid(0u32).build()?)
+        .args(args)
+        .env(environment(image, flags))
+        .cwd(working_dir(image, flags)?)
+        .capabilities(capabilities)
+        .rlimits(vec![nofile])
+        .no_new_privileges(false)
+        .build()?;
+
+    let mut namespaces = vec![
+        LinuxNamespaceType::Pid,
+        LinuxNamespaceType::Network,
+        LinuxNamespaceType::Ipc,
+        LinuxNamespaceType::Uts,
+        LinuxNamespaceType::Mount,
+        LinuxNamespaceType::Cgroup,
+    ];
+    if flags.private_users {
+        namespaces.push(LinuxNamespaceType::User);
+    }
+    let namespaces = namespaces
+        .into_iter()
+        .map(|typ| LinuxNamespaceBuilder::default().typ(typ).build())
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut linux = LinuxBuilder::default()
+        .namespaces(namespaces)
+        .masked_paths(strings(&MASKED_PATHS))
+        .readonly_paths(strings(&READONLY_PATHS))
+        .resources(resources(flags)?);
+    if flags.private_users {
+        let map = LinuxIdMappingBuilder::default()
+            .container_id(0u32)
+            .host_id(USERNS_FIRST_ID)
+            .size(USERNS_IDS)
+            .build()?;
+        linux = linux.uid_mappings(vec![map]).gid_mappings(vec![map]);
+    }
+    // Spec::default() brings the standard mounts (/proc, /dev, /sys...).
+    let mut spec = Spec::default();
+    spec.set_process(Some(process));
+    spec.set_hostname(Some(flags.hostname.clone().unwrap_or_default()));
+    spec.set_root(Some(
+        RootBuilder::default()
+            .path("rootfs")
+            .readonly(false)
+            .build()?,
+    ));
+    spec.set_linux(Some(linux.build()?));
+    Ok(spec)
+}
+
+/// cgroup limits: memory.max, cpu.max, pids.max.
+fn resources(flags: &Flags) -> Result<oci_spec::runtime::LinuxResources, ContainerError> {
+    let mut resources = LinuxResourcesBuilder::default();
+    if let Some(bytes) = flags.memory {
+        let limit = i64::try_from(bytes)
+            .map_err(|_| ContainerError::InvalidRequest("the memory limit is too large".into()))?;
+        resources = resources.memory(LinuxMemoryBuilder::default().limit(limit).build()?);
+    }
+    if let Some(cpus) = flags.cpus {
+        if cpus <= 0.0 || !cpus.is_finite() {
+            return Err(ContainerError::InvalidRequest(
+                "--cpus must be more than 0".into(),
+            ));
+        }
+        let quota = (cpus * CPU_PERIOD as f64) as i64;
+        let cpu = LinuxCpuBuilder::default()
+            .quota(quota)
+            .period(CPU_PERIOD)
+            .build()?;
+        resources = resources.cpu(cpu);
+    }
+    if let Some(limit) = flags.pids_limit {
+        resources = resources.pids(LinuxPidsBuilder::default().limit(limit).build()?);
+    }
+    Ok(resources.build()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    fn image(config: Value) -> ImageConfiguration {
+        serde_json::from_value(json!({
+            "architecture": "amd64", "os": "linux", "config": config,
+            "rootfs": { "type": "layers", "diff_ids": [] },
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn commands_combine_like_docker() {
+        let img = image(json!({ "Entrypoint": ["/ep"], "Cmd": ["a", "b"] }));
+        let run = |cmd: &[&str], ep: Option<&str>| {
+            command(
+                &img,
+                &Flags {
+                    command: cmd.iter().map(|s| s.to_string()).collect(),
+                    entrypoint: ep.map(str::to_string),
+                    ..Default::default()
+                },
+            )
+        };
+        assert_eq!(run(&[], None), ["/ep", "a", "b"]);
+        assert_eq!(run(&["x"], None), ["/ep", "x"]);
+        assert_eq!(run(&[], Some("sh")), ["sh"]);
+        assert_eq!(run(&["-c", "true"], Some("sh")), ["sh", "-c", "true"]);
+    }
+
+    #[test]
+    fn flags_land_in_the_spec() {
+        let img = image(json!({ "Env": ["A=image", "B=2"], "Cmd": ["sh"], "WorkingDir": "/srv" }));
+        let flags = Flags {
+            env: vec!["A=flag".into()],
+            memory: Some(64 << 20),
+            cpus: Some(0.5),
+            pids_limit: Some(100),
+            hostname: Some("h1".into()),
+            ..Default::default()
+        };
+        let spec = serde_json::to_value(build(&img, &flags, false).unwrap()).unwrap();
+        let env = spec["process"]["env"].as_array().unwrap();
+        assert!(env.contains(&json!("A=flag")) && env.contains(&json!("B=2")));
+        assert!(!env.contains(&json!("A=image")));
+        assert_eq!(spec["process"]["cwd"], "/srv");
+        assert_eq!(spec["process"]["noNewPrivileges"], false);
+        assert_eq!(spec["hostname"], "h1");
+        assert_eq!(spec["linux"]["resources"]["memory"]["limit"], 64 << 20);
+        assert_eq!(spec["linux"]["resources"]["cpu"]["quota"], 50_000);
+        assert_eq!(spec["linux"]["resources"]["pids"]["limit"], 100);
+        let caps = &spec["process"]["capabilities"];
+        assert_eq!(caps["bounding"].as_array().unwrap().len(), 14);
+        assert_eq!(caps["inheritable"], json!([]), "docker gives none");
+        assert_eq!(spec["process"]["rlimits"][0]["hard"], 1_048_576);
+        assert!(
+            spec["mounts"].as_array().unwrap().len() > 3,
+            "standard mounts"
+        );
+        assert!(
+            build(&image(json!({})), &Flags::default(), false).is_err(),
+            "no command"
+        );
+        let private = Flags {
+            private_users: true,
+            ..flags
+        };
+        let spec = serde_json::to_value(build(&img, &private, true).unwrap()).unwrap();
+        assert_eq!(spec["linux"]["namespaces"].as_array().unwrap().len(), 7);
+        assert_eq!(spec["linux"]["uidMappings"][0]["hostID"], 100_000);
+        assert_eq!(spec["process"]["terminal"], true);
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        let img = image(json!({ "Cmd": ["sh"] }));
+        for flags in [
+            Flags {
+                cpus: Some(0.0),
+                ..Default::default()
+            },
+            Flags {
+                workdir: Some("relative".into()),
+                ..Default::default()
+            },
+        ] {
+            assert!(build(&img, &flags, false).is_err());
+        }
+    }
+}

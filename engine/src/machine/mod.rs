@@ -1,0 +1,432 @@
+//! Machines: starting one (a detached monitor process that owns it),
+//! stopping it, its status, and connecting to its agent.
+
+pub mod backend;
+pub mod monitor;
+pub mod qemu;
+pub mod state;
+
+pub use backend::{Backend, BackendChoice};
+
+use crate::agent::{AgentClient, AgentError};
+use crate::error::ErrorKind;
+use crate::events::Event;
+use crate::home::{ensure_dir, HomeError, MachinePaths};
+use crate::Engine;
+use monitor::control::{ControlClient, MonitorStatus};
+use monitor::{MonitorConfig, MONITOR_ARGS};
+use protocol::GuestInfo;
+use state::MachineState;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use vmm::hypervisor::Accel;
+
+#[derive(Debug, thiserror::Error)]
+pub enum MachineError {
+    #[error(transparent)]
+    Home(#[from] HomeError),
+    #[error("{}", not_running_message(.name, .why.as_deref(), .console))]
+    NotRunning {
+        name: String,
+        /// Why it last stopped, when that was not a clean stop.
+        why: Option<String>,
+        console: PathBuf,
+    },
+    #[error("machine '{0}' is already running")]
+    AlreadyRunning(String),
+    #[error("guest file {} is missing; build it with ./install.sh, or point HUTCH_GUEST_DIR at a directory holding vmlinux and initramfs.cpio.gz", .0.display())]
+    GuestFileMissing(PathBuf),
+    #[error("{0} not found; install it (Debian/Ubuntu: apt-get install qemu-system-x86)")]
+    QemuMissing(&'static str),
+    #[error("machine '{name}' failed to start: {reason}\n{console}")]
+    FailedToStart {
+        name: String,
+        reason: String,
+        console: String,
+    },
+    #[error("machine '{name}' did not become ready in {seconds}s; console:\n{console}")]
+    NotReady {
+        name: String,
+        seconds: u64,
+        console: String,
+    },
+    #[error("machine '{name}' did not stop; see {}", .log.display())]
+    DidNotStop { name: String, log: PathBuf },
+    #[error("contacting the agent of machine '{name}'")]
+    Agent { name: String, source: AgentError },
+    #[error("socket path {} is too long for a Unix socket; use a shorter HUTCH_HOME", .0.display())]
+    SocketPathTooLong(PathBuf),
+    #[error("the {what} device: {message}")]
+    Device { what: &'static str, message: String },
+    #[error(transparent)]
+    Vmm(#[from] vmm::runner::VmmError),
+    #[error("the machine's monitor: {0}")]
+    Control(String),
+    #[error("{what}")]
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+}
+
+fn name_flag(name: &str) -> String {
+    if name == "default" {
+        String::new()
+    } else {
+        format!(" --name {name}")
+    }
+}
+
+fn not_running_message(name: &str, why: Option<&str>, console: &std::path::Path) -> String {
+    let start = format!("start it with 'hutch machine start{}'", name_flag(name));
+    match why {
+        Some(why) => format!(
+            "machine '{name}' is not running ({why}; console log: {}); {start}",
+            console.display()
+        ),
+        None => format!("machine '{name}' is not running; {start}"),
+    }
+}
+
+impl MachineError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            MachineError::Home(e) => e.kind(),
+            MachineError::NotRunning { .. } => ErrorKind::MachineNotRunning,
+            MachineError::AlreadyRunning(_) => ErrorKind::Conflict,
+            MachineError::GuestFileMissing(_) => ErrorKind::NotFound,
+            MachineError::QemuMissing(_) | MachineError::Vmm(_) | MachineError::Agent { .. } => {
+                ErrorKind::Unavailable
+            }
+            MachineError::SocketPathTooLong(_) => ErrorKind::InvalidInput,
+            _ => ErrorKind::Internal,
+        }
+    }
+
+    /// An I/O failure while doing `what`.
+    pub fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> MachineError {
+        let what = what.into();
+        move |source| MachineError::Io { what, source }
+    }
+}
+
+type Result<T, E = MachineError> = std::result::Result<T, E>;
+
+/// Settings of a machine started on demand (as `machine start` defaults).
+pub const DEFAULT_CPUS: u32 = 2;
+pub const DEFAULT_MEMORY_MIB: u32 = 512;
+pub const DEFAULT_DISK_SIZE: u64 = 16 << 30;
+pub const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(120);
+
+#[derive(Debug, Clone)]
+pub struct StartOptions {
+    pub name: String,
+    pub backend: BackendChoice,
+    pub cpus: u32,
+    pub memory_mib: u32,
+    /// Size of the layer-cache disk if it has to be created.
+    pub disk_size: u64,
+    pub timeout: Duration,
+}
+
+impl StartOptions {
+    /// The defaults, for machine `name`.
+    pub fn new(name: &str) -> StartOptions {
+        StartOptions {
+            name: name.to_string(),
+            backend: BackendChoice::Auto,
+            cpus: DEFAULT_CPUS,
+            memory_mib: DEFAULT_MEMORY_MIB,
+            disk_size: DEFAULT_DISK_SIZE,
+            timeout: DEFAULT_START_TIMEOUT,
+        }
+    }
+}
+
+/// A machine that came up.
+#[derive(Debug, Clone)]
+pub struct Started {
+    /// From asking to its agent answering.
+    pub elapsed: Duration,
+    pub backend: Backend,
+    pub accel: Accel,
+}
+
+/// How a stop went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopped {
+    WasNotRunning,
+    /// The agent synced and powered off.
+    Clean,
+    /// It did not power off in time and was killed.
+    Killed,
+}
+
+/// A machine's status: what its monitor and its agent say while it runs,
+/// or why it last stopped.
+#[derive(Debug, Clone)]
+pub enum MachineStatus {
+    Running {
+        monitor: MonitorStatus,
+        guest: GuestInfo,
+    },
+    Stopped {
+        last_exit: Option<String>,
+    },
+}
+
+impl Engine {
+    fn machine_paths(&self, name: &str) -> Result<MachinePaths> {
+        Ok(self.home().machine(name)?)
+    }
+
+    /// Why machine `name` is not running, with the fix.
+    fn not_running(&self, paths: &MachinePaths) -> MachineError {
+        MachineError::NotRunning {
+            name: paths.name().to_string(),
+            why: state::last_exit(paths).filter(|why| why != "stopped"),
+            console: paths.console_log(),
+        }
+    }
+
+    /// Names of every machine that has a directory, sorted.
+    pub fn machine_names(&self) -> Result<Vec<String>> {
+        let Ok(entries) = std::fs::read_dir(self.home().machines_dir()) else {
+            return Ok(Vec::new());
+        };
+        let mut names: Vec<String> = entries
+            .flatten()
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|n| self.home().machine(n).is_ok())
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    /// Names of the machines running now.
+    pub fn running_machines(&self) -> Result<Vec<String>> {
+        let mut names = self.machine_names()?;
+        names.retain(|n| self.machine_paths(n).is_ok_and(|p| state::is_running(&p)));
+        Ok(names)
+    }
+
+    /// Whether machine `name` runs.
+    pub fn machine_is_running(&self, name: &str) -> Result<bool> {
+        Ok(state::is_running(&self.machine_paths(name)?))
+    }
+
+    /// Connects to the agent of running machine `name`; if it is not
+    /// running, says why and how to start it.
+    pub async fn connect_running(&self, name: &str) -> Result<AgentClient> {
+        let paths = self.machine_paths(name)?;
+        if !state::is_running(&paths) {
+            return Err(self.not_running(&paths));
+        }
+        AgentClient::connect(&paths.vsock())
+            .await
+            .map_err(|source| MachineError::Agent {
+                name: name.to_string(),
+                source,
+            })
+    }
+
+    /// Connects to the agent of machine `name`, first starting the machine
+    /// with default settings if it is not running, as docker starts its engine.
+    pub async fn connect_or_start(&self, name: &str) -> Result<AgentClient> {
+        if !state::is_running(&self.machine_paths(name)?) {
+            self.report(Event::MachineStarting {
+                machine: name.to_string(),
+            });
+            self.start_machine(&StartOptions::new(name)).await?;
+        }
+        self.connect_running(name).await
+    }
+
+    /// Boots a machine in a detached monitor and waits for its agent.
+    pub async fn start_machine(&self, opts: &StartOptions) -> Result<Started> {
+        let paths = self.machine_paths(&opts.name)?;
+        ensure_dir(&paths.dir)?;
+        // Its sockets drive the machine as root: this user's alone, whatever the umask.
+        std::fs::set_permissions(&paths.dir, std::fs::Permissions::from_mode(0o700)).map_err(
+            MachineError::io(format!("making {} private", paths.dir.display())),
+        )?;
+        if state::is_running(&paths) {
+            return Err(MachineError::AlreadyRunning(opts.name.clone()));
+        }
+        let guest = self.home().guest_dir();
+        let (kernel, initramfs) = (guest.join("vmlinux"), guest.join("initramfs.cpio.gz"));
+        for f in [&kernel, &initramfs] {
+            if !f.is_file() {
+                return Err(MachineError::GuestFileMissing(f.clone()));
+            }
+        }
+        let choice = self.choose_backend(opts.backend)?;
+        let config = MonitorConfig {
+            name: opts.name.clone(),
+            backend: choice.backend,
+            cpus: opts.cpus,
+            memory_mib: opts.memory_mib,
+            disk_size: opts.disk_size,
+            accel: choice.accel.name().into(),
+            accel_reason: choice.why.clone(),
+            kernel,
+            initramfs,
+        };
+
+        let began = Instant::now();
+        let mut monitor = self.spawn_monitor(&paths, &config)?;
+        let deadline = began + opts.timeout;
+        loop {
+            if let Some(status) = monitor
+                .try_wait()
+                .map_err(MachineError::io("watching the monitor"))?
+            {
+                let log = std::fs::read_to_string(paths.monitor_log()).unwrap_or_default();
+                let reason = state::last_exit(&paths)
+                    .or_else(|| log.lines().last().map(str::to_string))
+                    .unwrap_or_else(|| format!("monitor exited with {status}"));
+                return Err(MachineError::FailedToStart {
+                    name: opts.name.clone(),
+                    reason,
+                    console: state::console_tail(&paths, 10),
+                });
+            }
+            if paths.vsock().exists() {
+                let attempt = tokio::time::timeout(
+                    Duration::from_secs(2),
+                    AgentClient::connect(&paths.vsock()),
+                )
+                .await;
+                if let Ok(Ok(_)) = attempt {
+                    break;
+                }
+            }
+            if Instant::now() > deadline {
+                stop_processes(&paths);
+                return Err(MachineError::NotReady {
+                    name: opts.name.clone(),
+                    seconds: opts.timeout.as_secs(),
+                    console: state::console_tail(&paths, 10),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(Started {
+            elapsed: began.elapsed(),
+            backend: choice.backend,
+            accel: choice.accel,
+        })
+    }
+
+    /// Starts this program again as the machine's monitor, in a session of
+    /// its own so that it outlives this process and its terminal.
+    fn spawn_monitor(
+        &self,
+        paths: &MachinePaths,
+        config: &MonitorConfig,
+    ) -> Result<std::process::Child> {
+        let exe = std::env::current_exe().map_err(MachineError::io("locating the hutch binary"))?;
+        let log = std::fs::File::create(paths.monitor_log())
+            .map_err(MachineError::io("creating the monitor log"))?;
+        let log2 = log
+            .try_clone()
+            .map_err(MachineError::io("creating the monitor log"))?;
+        let mut cmd = Command::new(exe);
+        cmd.args(MONITOR_ARGS)
+            .args(["--config", &config.to_json()?])
+            .env("HUTCH_HOME", self.home().root())
+            .env("HUTCH_GUEST_DIR", self.home().guest_dir())
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log2);
+        // SAFETY: setsid in the forked child; async-signal-safe.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::setsid();
+                Ok(())
+            });
+        }
+        cmd.spawn()
+            .map_err(MachineError::io("starting the machine monitor"))
+    }
+
+    /// Asks the agent to sync and power off; kills the machine if it does
+    /// not within `timeout`.
+    pub async fn stop_machine(&self, name: &str, timeout: Duration) -> Result<Stopped> {
+        let paths = self.machine_paths(name)?;
+        if !state::is_running(&paths) {
+            return Ok(Stopped::WasNotRunning);
+        }
+        let asked = async {
+            let mut client = AgentClient::connect(&paths.vsock()).await?;
+            client.shutdown().await
+        };
+        let clean = tokio::time::timeout(Duration::from_secs(5), asked)
+            .await
+            .is_ok_and(|r| r.is_ok())
+            && wait_stopped(&paths, timeout).await;
+        if clean {
+            return Ok(Stopped::Clean);
+        }
+        stop_processes(&paths);
+        if !wait_stopped(&paths, Duration::from_secs(5)).await {
+            return Err(MachineError::DidNotStop {
+                name: name.to_string(),
+                log: paths.monitor_log(),
+            });
+        }
+        Ok(Stopped::Killed)
+    }
+
+    /// What the monitor and the agent say of a running machine, or why it
+    /// last stopped.
+    pub async fn machine_status(&self, name: &str) -> Result<MachineStatus> {
+        let paths = self.machine_paths(name)?;
+        if !state::is_running(&paths) {
+            return Ok(MachineStatus::Stopped {
+                last_exit: state::last_exit(&paths),
+            });
+        }
+        let monitor = ControlClient::connect(&paths.control())
+            .await?
+            .status()
+            .await?;
+        let mut agent = self.connect_running(name).await?;
+        let guest = agent.info().await.map_err(|source| MachineError::Agent {
+            name: name.to_string(),
+            source,
+        })?;
+        Ok(MachineStatus::Running { monitor, guest })
+    }
+
+    /// Runs a machine's monitor in this process, until the machine stops
+    /// (what the host binary does when started with [`MONITOR_ARGS`]).
+    pub fn run_monitor(&self, config_json: &str) -> Result<()> {
+        let config = MonitorConfig::from_json(config_json)?;
+        monitor::run(self.home(), &config)
+    }
+}
+
+/// Kills what a machine left running, QEMU first (the monitor then records it).
+fn stop_processes(paths: &MachinePaths) {
+    if let Some(s) = MachineState::load(paths) {
+        for pid in [s.vm_pid, s.monitor_pid] {
+            // SAFETY: kill(2); the pids come from the live machine's state file.
+            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+        }
+    }
+}
+
+async fn wait_stopped(paths: &MachinePaths, within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if !state::is_running(paths) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
+}

@@ -1,0 +1,220 @@
+//! The monitor's control API: a Unix socket of its own (mode 0600, in the
+//! machine's 0700 directory) on which the engine asks a running machine
+//! about itself. Frames as on the agent's control port (protocol's
+//! framing, requests with ids), versioned by a hello. Later work asks it
+//! to add port listeners or devices here.
+
+use super::super::MachineError;
+use protocol::{read_frame, read_frame_async, write_frame, write_frame_async, Envelope};
+use serde::{Deserialize, Serialize};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+/// Bumped whenever a message changes shape; the hello refuses a mismatch.
+pub const CONTROL_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ControlRequest {
+    /// Must come first on a connection.
+    Hello { version: u32 },
+    /// What the machine runs on, and its devices.
+    Status,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ControlResponse {
+    Hello { version: u32 },
+    Status(MonitorStatus),
+    Error { message: String },
+}
+
+/// A running machine as its monitor knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MonitorStatus {
+    pub name: String,
+    pub backend: String,
+    pub accel: String,
+    /// Why this acceleration (the hypervisor probe's verdict).
+    pub accel_reason: String,
+    pub cpus: u32,
+    pub memory_mib: u32,
+    pub monitor_pid: u32,
+    /// The process running the guest: QEMU, or the monitor itself.
+    pub vm_pid: u32,
+    pub started_at_ms: u64,
+    pub devices: Vec<DeviceStatus>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceStatus {
+    pub kind: String,
+    /// What it serves (a socket, a file).
+    pub detail: String,
+}
+
+/// Serves the control socket at `path` on a thread of its own, answering
+/// from `status` as it is when asked.
+pub fn serve(path: &Path, status: Arc<Mutex<MonitorStatus>>) -> Result<(), MachineError> {
+    let _ = std::fs::remove_file(path);
+    let listener = UnixListener::bind(path).map_err(MachineError::io(format!(
+        "creating the control socket {}",
+        path.display()
+    )))?;
+    // The directory is already the user's alone; the socket is too.
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .map_err(MachineError::io("making the control socket private"))?;
+    std::thread::Builder::new()
+        .name("control".into())
+        .spawn(move || {
+            for conn in listener.incoming().flatten() {
+                let status = status.clone();
+                std::thread::spawn(move || handle(conn, &status));
+            }
+        })
+        .map_err(MachineError::io("starting the control thread"))?;
+    Ok(())
+}
+
+fn handle(mut conn: UnixStream, status: &Mutex<MonitorStatus>) {
+    let mut greeted = false;
+    while let Ok(Some(Envelope { id, body })) = read_frame::<Envelope<ControlRequest>, _>(&mut conn)
+    {
+        let (reply, keep_going) = answer(body, &mut greeted, status);
+        if write_frame(&mut conn, &Envelope { id, body: reply }).is_err() || !keep_going {
+            return;
+        }
+    }
+}
+
+/// The answer to one request, and whether the connection goes on.
+fn answer(
+    request: ControlRequest,
+    greeted: &mut bool,
+    status: &Mutex<MonitorStatus>,
+) -> (ControlResponse, bool) {
+    match request {
+        ControlRequest::Hello { version } if version == CONTROL_VERSION => {
+            *greeted = true;
+            let version = CONTROL_VERSION;
+            (ControlResponse::Hello { version }, true)
+        }
+        ControlRequest::Hello { version } => {
+            let message = format!("the engine speaks control protocol {version}, this monitor {CONTROL_VERSION}; restart the machine with this hutch");
+            (ControlResponse::Error { message }, false)
+        }
+        _ if !*greeted => {
+            let message = "the first request must be hello".to_string();
+            (ControlResponse::Error { message }, false)
+        }
+        ControlRequest::Status => {
+            let now = status.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            (ControlResponse::Status(now), true)
+        }
+    }
+}
+
+/// The engine's side of the control socket.
+pub struct ControlClient {
+    stream: tokio::net::UnixStream,
+    next_id: u64,
+}
+
+impl ControlClient {
+    pub async fn connect(path: &Path) -> Result<ControlClient, MachineError> {
+        let stream = tokio::net::UnixStream::connect(path)
+            .await
+            .map_err(MachineError::io(format!(
+                "reaching the machine's monitor at {}",
+                path.display()
+            )))?;
+        let mut client = ControlClient { stream, next_id: 0 };
+        let version = CONTROL_VERSION;
+        match client.request(ControlRequest::Hello { version }).await? {
+            ControlResponse::Hello { .. } => Ok(client),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn request(&mut self, body: ControlRequest) -> Result<ControlResponse, MachineError> {
+        self.next_id += 1;
+        let id = self.next_id;
+        let io = |e: protocol::FrameError| MachineError::Control(e.to_string());
+        write_frame_async(&mut self.stream, &Envelope { id, body })
+            .await
+            .map_err(io)?;
+        loop {
+            let reply: Envelope<ControlResponse> = read_frame_async(&mut self.stream)
+                .await
+                .map_err(io)?
+                .ok_or_else(|| MachineError::Control("the monitor closed the connection".into()))?;
+            if reply.id == id {
+                return match reply.body {
+                    ControlResponse::Error { message } => Err(MachineError::Control(message)),
+                    other => Ok(other),
+                };
+            }
+        }
+    }
+
+    pub async fn status(&mut self) -> Result<MonitorStatus, MachineError> {
+        match self.request(ControlRequest::Status).await? {
+            ControlResponse::Status(status) => Ok(status),
+            other => Err(unexpected(other)),
+        }
+    }
+}
+
+fn unexpected(reply: ControlResponse) -> MachineError {
+    MachineError::Control(format!("unexpected reply from the monitor: {reply:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status() -> MonitorStatus {
+        MonitorStatus {
+            name: "m".into(),
+            backend: "qemu".into(),
+            accel: "tcg".into(),
+            accel_reason: "test".into(),
+            cpus: 2,
+            memory_mib: 512,
+            monitor_pid: 1,
+            vm_pid: 2,
+            started_at_ms: 3,
+            devices: vec![DeviceStatus {
+                kind: "vsock".into(),
+                detail: "cid 3".into(),
+            }],
+        }
+    }
+
+    #[tokio::test]
+    async fn status_over_a_private_socket_after_hello() {
+        let dir = std::env::temp_dir().join(format!("hutch-control-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("control.sock");
+        serve(&path, Arc::new(Mutex::new(status()))).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let mut client = ControlClient::connect(&path).await.unwrap();
+        assert_eq!(client.status().await.unwrap(), status());
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_request_before_hello_or_another_version_is_refused() {
+        let status = Mutex::new(status());
+        let mut greeted = false;
+        let (reply, go_on) = answer(ControlRequest::Status, &mut greeted, &status);
+        assert!(matches!(reply, ControlResponse::Error { .. }) && !go_on);
+        let (reply, go_on) = answer(ControlRequest::Hello { version: 99 }, &mut greeted, &status);
+        assert!(matches!(reply, ControlResponse::Error { message } if message.contains("99")));
+        assert!(!go_on && !greeted);
+    }
+}
