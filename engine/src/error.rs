@@ -1,32 +1,8 @@
-//! What kind of failure an error is, for front ends to act on: the CLI
-//! turns kinds into docker's exit codes, the API service into HTTP
-//! statuses. Every module's error enum says its kind; [`Error`] gathers
-//! them, keeping each as its source.
+//! [`Error`] gathers every module's error, keeping each as its source,
+//! for operations that span modules (a `run` touches the store, a
+//! registry, a machine and its agent).
 
-/// The kinds of failure a front end tells apart.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorKind {
-    /// What was named does not exist: an image, a container, a machine's files.
-    NotFound,
-    /// The request itself is wrong: a malformed name, flag value or archive.
-    InvalidInput,
-    /// The request clashes with the current state: a name in use, a
-    /// container running, a machine already running.
-    Conflict,
-    /// The machine is not running, or its agent cannot be reached.
-    MachineNotRunning,
-    /// A registry refused the credentials or the access.
-    Denied,
-    /// Something hutch depends on failed or could not be reached: a
-    /// registry, QEMU, the hypervisor.
-    Unavailable,
-    /// The container's command does not exist (docker's 127).
-    CommandNotFound,
-    /// The container's command exists but cannot be run (docker's 126).
-    CommandNotExecutable,
-    /// hutch itself, the disk, or the machine failed.
-    Internal,
-}
+pub use crate::kind::ErrorKind;
 
 /// An engine error of any module.
 #[derive(Debug, thiserror::Error)]
@@ -36,15 +12,15 @@ pub enum Error {
     #[error(transparent)]
     Store(#[from] crate::image::store::StoreError),
     #[error(transparent)]
-    Image(#[from] crate::image::ImageError),
+    Image(#[from] crate::image::error::ImageError),
     #[error(transparent)]
-    Registry(#[from] crate::registry::RegistryError),
+    Registry(#[from] crate::registry::error::RegistryError),
     #[error(transparent)]
-    Agent(#[from] crate::agent::AgentError),
+    Agent(#[from] crate::agent::error::AgentError),
     #[error(transparent)]
-    Machine(#[from] crate::machine::MachineError),
+    Machine(#[from] crate::machine::error::MachineError),
     #[error(transparent)]
-    Container(#[from] crate::container::ContainerError),
+    Container(#[from] crate::container::error::ContainerError),
 }
 
 impl Error {

@@ -3,7 +3,7 @@
 //! temporary one; the guest kernel and initramfs may live elsewhere
 //! (`$HUTCH_GUEST_DIR`).
 
-use crate::error::ErrorKind;
+use crate::kind::ErrorKind;
 use std::io;
 use std::path::{Path, PathBuf};
 

@@ -9,6 +9,7 @@ pub mod error;
 pub mod events;
 pub mod home;
 pub mod image;
+mod kind;
 pub mod machine;
 pub mod registry;
 pub mod system;

@@ -37,14 +37,25 @@ fn exec_in_a_running_machine() {
 
     // status tells backend, acceleration, vCPUs, memory and kernel.
     let status = h.ok(&["machine", "status", "--name", "m1"]);
+    // Backend and devices come from the monitor's control socket, the rest
+    // from the agent.
     for want in [
         "state:    running",
         "backend:  qemu",
         "cpus:     2",
         "kernel:   Linux 6.1.",
+        "device:   vsock guest cid 3",
+        "device:   block ",
     ] {
         assert!(status.contains(want), "status lacks {want:?}:\n{status}");
     }
+    use std::os::unix::fs::PermissionsExt;
+    let control = std::fs::metadata(h.machine_dir("m1").join("control.sock")).unwrap();
+    assert_eq!(
+        control.permissions().mode() & 0o777,
+        0o600,
+        "the control socket is private"
+    );
 
     // 10 MiB of stdout, byte-exact.
     let want = pattern(10 << 20);

@@ -2,7 +2,8 @@
 //! per request. The client knows its machine's socket, so it can open the
 //! other streams a request needs (stdio, a second control connection).
 
-use super::{connect_port, AgentError};
+use super::connect_port;
+use super::error::AgentError;
 use protocol::{
     read_frame_async, write_frame_async, CacheUsage, ContainerCreate, ContainerDetails,
     ContainerInfo, Digest, Envelope, ExecSpec, ExitStatus, GuestInfo, LogEntry, Request, Response,

@@ -2,7 +2,7 @@
 //! socket, writes `CONNECT <port>\n`, reads `OK <port>\n`, and the stream
 //! is then the guest's port.
 
-use super::AgentError;
+use super::error::AgentError;
 use std::path::Path;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;

@@ -2,7 +2,8 @@
 //! and cgroup, as its user unless told otherwise; and a command in the
 //! machine itself (`machine exec`).
 
-use super::{ContainerError, Process};
+use super::error::ContainerError;
+use super::Process;
 use crate::{Engine, Result};
 use protocol::ExecSpec;
 

@@ -4,6 +4,7 @@
 //! inspected, their logs read, and commands executed in them.
 
 mod create;
+pub mod error;
 mod exec;
 mod inspect;
 mod lifecycle;
@@ -21,26 +22,9 @@ pub use protocol::{
 };
 pub use spec::Flags;
 
-use crate::error::ErrorKind;
+pub use error::ContainerError;
+
 use crate::image::ImageName;
-
-#[derive(Debug, thiserror::Error)]
-pub enum ContainerError {
-    /// The request cannot make a container (no command, a bad value).
-    #[error("{0}")]
-    InvalidRequest(String),
-    #[error("building the runtime spec")]
-    Spec(#[from] oci_spec::OciSpecError),
-}
-
-impl ContainerError {
-    pub fn kind(&self) -> ErrorKind {
-        match self {
-            ContainerError::InvalidRequest(_) => ErrorKind::InvalidInput,
-            ContainerError::Spec(_) => ErrorKind::Internal,
-        }
-    }
-}
 
 /// What `run` and `create` ask for.
 #[derive(Debug, Clone)]

@@ -3,7 +3,7 @@
 //! paths, namespaces and open-file limit. Built with oci-spec's typed
 //! builders; it crosses to the agent as that typed value.
 
-use super::ContainerError;
+use super::error::ContainerError;
 use oci_spec::image::ImageConfiguration;
 use oci_spec::runtime::{
     Capabilities, Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxCpuBuilder,

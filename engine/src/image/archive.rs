@@ -4,12 +4,14 @@
 //! tar, which `docker load` and `skopeo` (docker-archive: and oci-archive:)
 //! read.
 
+use super::error::ImageError;
 use super::import::decompress;
 use super::index;
+use super::lookup::{collect_garbage, find};
 use super::manifest::{self, CONFIG_MEDIA_TYPE, LAYER_GZIP_MEDIA_TYPE, MANIFEST_MEDIA_TYPE};
+use super::reference::ImageName;
 use super::reference::Reference;
 use super::store::{Digest, HashingWriter, Store, StoreError, StoreLock};
-use super::{collect_garbage, find, ImageError, ImageName};
 use crate::Engine;
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};

@@ -2,9 +2,11 @@
 //! its cache lacks, and each of those is streamed once, compressed as
 //! stored, over its own vsock connection. The agent unpacks and verifies.
 
+use super::error::ImageError;
+use super::lookup::find;
 use super::manifest::{Image, Layer};
+use super::reference::ImageName;
 use super::store::{Digest, Store};
-use super::{find, ImageError, ImageName};
 use crate::agent::{connect_port, AgentClient, AgentError};
 use crate::events::Event;
 use crate::{Engine, Result};

@@ -1,9 +1,12 @@
 //! Import: a plain rootfs tarball (optionally gzipped) becomes a
 //! one-layer image.
 
+use super::error::ImageError;
+use super::lookup::collect_garbage;
+use super::manifest;
 use super::manifest::{CONFIG_MEDIA_TYPE, LAYER_GZIP_MEDIA_TYPE, MANIFEST_MEDIA_TYPE};
+use super::reference::Reference;
 use super::store::{Digest, HashingWriter, Store, StoreError};
-use super::{collect_garbage, manifest, ImageError, Reference};
 use crate::time::rfc3339_now;
 use crate::Engine;
 use flate2::write::GzEncoder;

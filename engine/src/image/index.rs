@@ -1,8 +1,8 @@
 //! Image indexes (OCI index, docker manifest list) and choosing this
 //! machine's platform from one.
 
+use super::error::ImageError;
 use super::store::Digest;
-use super::ImageError;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 

@@ -1,9 +1,12 @@
 //! What the store holds: one summary per name (`images`), and an image's
 //! details in docker's shape (`image inspect`).
 
+use super::error::ImageError;
+use super::lookup::find;
+use super::manifest;
+use super::reference::ImageName;
 use super::reference::Reference;
 use super::store::Digest;
-use super::{find, manifest, ImageError, ImageName};
 use crate::{Engine, Result};
 use serde::Serialize;
 

@@ -1,8 +1,8 @@
 //! Reading an image (manifest + config) back from the store, parsed with
 //! `oci-spec`'s types so malformed JSON is an error, not a surprise later.
 
+use super::error::ImageError;
 use super::store::{Digest, Store};
-use super::ImageError;
 use oci_spec::image::{ImageConfiguration, ImageManifest};
 
 type Result<T> = std::result::Result<T, ImageError>;

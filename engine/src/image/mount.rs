@@ -1,6 +1,7 @@
 //! `image mount`: an image's root assembled read-only in a machine.
 
-use super::{find, ImageName};
+use super::lookup::find;
+use super::reference::ImageName;
 use crate::{Engine, Result};
 
 impl Engine {

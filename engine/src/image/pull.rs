@@ -3,9 +3,10 @@
 //! fetches only what is missing; every blob is verified against its digest
 //! before it becomes visible, and the image is named only once complete.
 
+use super::error::ImageError;
 use super::reference::Reference;
 use super::store::{BlobWriter, Digest, Store};
-use super::{archive, index, manifest, ImageError};
+use super::{archive, index, manifest};
 use crate::events::{Event, PullEvent};
 use crate::registry::failure::{Failure, RegistryFailure};
 use crate::registry::{credentials, explain, Transport};

@@ -1,9 +1,11 @@
 //! `rmi`: names go; layers no remaining image uses are deleted from the
 //! store and from the caches of running machines.
 
+use super::error::ImageError;
 use super::list::shown_name;
+use super::lookup::{all_diff_ids, collect_garbage, find};
+use super::reference::ImageName;
 use super::store::{Digest, Store};
-use super::{all_diff_ids, collect_garbage, find, ImageError, ImageName};
 use crate::{Engine, Result};
 
 /// What removing an image did, in the order docker reports it.

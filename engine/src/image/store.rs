@@ -7,8 +7,8 @@
 //! changes and garbage collection hold an exclusive flock on `lock`, so
 //! concurrent hutch processes do not lose each other's updates.
 
-use crate::error::ErrorKind;
 use crate::home::{ensure_dir, replace_file, HomeError};
+use crate::kind::ErrorKind;
 pub use protocol::Digest;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};

@@ -1,6 +1,7 @@
 //! `tag`: another name for an image.
 
-use super::{find, ImageName, Reference};
+use super::lookup::find;
+use super::reference::{ImageName, Reference};
 use crate::{Engine, Result};
 
 impl Engine {

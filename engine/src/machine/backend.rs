@@ -2,7 +2,8 @@
 //! where the hypervisor can boot a real guest kernel (the probe says so),
 //! else QEMU, with KVM when it works and software emulation when not.
 
-use super::{qemu, MachineError};
+use super::error::MachineError;
+use super::qemu;
 use crate::events::Event;
 use crate::Engine;
 use serde::{Deserialize, Serialize};

@@ -1,7 +1,7 @@
 //! The `qemu` backend: qemu-system-x86_64 `-M microvm` with our vsock and
 //! block device cores served to it over vhost-user.
 
-use super::MachineError;
+use super::error::MachineError;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use vmm::devices::DeviceConfig;

@@ -4,7 +4,7 @@
 //! the lock dies with the process, so a crash never leaves a machine that
 //! looks alive, and a reused pid never fools us.
 
-use super::MachineError;
+use super::error::MachineError;
 use crate::home::{replace_file, MachinePaths};
 use serde::{Deserialize, Serialize};
 use std::fs::File;

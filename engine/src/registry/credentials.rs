@@ -4,7 +4,7 @@
 //! (`$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`), so a
 //! `docker login` done earlier works too; hutch only ever writes its own.
 
-use super::RegistryError;
+use super::error::RegistryError;
 use crate::home::{ensure_dir, replace_file, Home};
 use crate::image::reference::DEFAULT_REGISTRY;
 use base64::engine::general_purpose::STANDARD as BASE64;

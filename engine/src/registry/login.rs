@@ -3,8 +3,9 @@
 //! them is the front end's business.
 
 use super::credentials::{self, registry_of_key, Credentials};
+use super::error::RegistryError;
 use super::failure::{self, Failure, RegistryFailure};
-use super::{explain, shown, RegistryError, Transport};
+use super::{explain, shown, Transport};
 use crate::home::Home;
 use crate::image::reference::DEFAULT_REGISTRY;
 

@@ -4,7 +4,7 @@
 //! framing, requests with ids), versioned by a hello. Later work asks it
 //! to add port listeners or devices here.
 
-use super::super::MachineError;
+use super::super::error::MachineError;
 use protocol::{read_frame, read_frame_async, write_frame, write_frame_async, Envelope};
 use serde::{Deserialize, Serialize};
 use std::os::unix::fs::PermissionsExt;

@@ -7,9 +7,9 @@
 pub mod control;
 
 use super::backend::Backend;
+use super::error::MachineError;
 use super::qemu::{self, QemuConfig, GUEST_CID};
 use super::state::{self, MachineState};
-use super::MachineError;
 use crate::home::{Home, MachinePaths};
 use control::{DeviceStatus, MonitorStatus};
 use serde::{Deserialize, Serialize};
