@@ -143,17 +143,18 @@ async fn status(engine: &Engine, name: &str) -> anyhow::Result<i32> {
         MachineStatus::Running { monitor, guest } => {
             let uptime = Duration::from_millis(guest.uptime_ms);
             outln!("state:    running");
-            outln!("backend:  {} (accel {})", monitor.backend, monitor.accel);
-            outln!("why:      {}", monitor.accel_reason);
+            let machine = &monitor.machine;
+            outln!("backend:  {} (accel {})", machine.backend, machine.accel);
+            outln!("why:      {}", machine.accel_reason);
             outln!("uptime:   {}s", uptime.as_secs());
             outln!("cpus:     {}", guest.cpus);
             outln!("memory:   {} MiB", guest.memory_bytes >> 20);
             outln!("kernel:   {}", guest.kernel);
             outln!(
                 "pid:      {} (monitor), {} ({})",
-                monitor.monitor_pid,
-                monitor.vm_pid,
-                monitor.backend
+                machine.monitor_pid,
+                machine.vm_pid,
+                machine.backend
             );
             for device in &monitor.devices {
                 outln!("device:   {} {}", device.kind, device.detail);

@@ -12,7 +12,7 @@ use std::os::unix::io::AsRawFd;
 
 type Result<T> = std::result::Result<T, MachineError>;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MachineState {
     pub name: String,
     pub backend: String,

@@ -5,6 +5,7 @@
 //! to add port listeners or devices here.
 
 use super::super::error::MachineError;
+use super::super::state::MachineState;
 use protocol::{read_frame, read_frame_async, write_frame, write_frame_async, Envelope};
 use serde::{Deserialize, Serialize};
 use std::os::unix::fs::PermissionsExt;
@@ -32,20 +33,11 @@ pub enum ControlResponse {
     Error { message: String },
 }
 
-/// A running machine as its monitor knows it.
+/// A running machine as its monitor knows it: its record, and its devices.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MonitorStatus {
-    pub name: String,
-    pub backend: String,
-    pub accel: String,
-    /// Why this acceleration (the hypervisor probe's verdict).
-    pub accel_reason: String,
-    pub cpus: u32,
-    pub memory_mib: u32,
-    pub monitor_pid: u32,
-    /// The process running the guest: QEMU, or the monitor itself.
-    pub vm_pid: u32,
-    pub started_at_ms: u64,
+    #[serde(flatten)]
+    pub machine: MachineState,
     pub devices: Vec<DeviceStatus>,
 }
 
@@ -178,15 +170,17 @@ mod tests {
 
     fn status() -> MonitorStatus {
         MonitorStatus {
-            name: "m".into(),
-            backend: "qemu".into(),
-            accel: "tcg".into(),
-            accel_reason: "test".into(),
-            cpus: 2,
-            memory_mib: 512,
-            monitor_pid: 1,
-            vm_pid: 2,
-            started_at_ms: 3,
+            machine: MachineState {
+                name: "m".into(),
+                backend: "qemu".into(),
+                accel: "tcg".into(),
+                accel_reason: "test".into(),
+                cpus: 2,
+                memory_mib: 512,
+                monitor_pid: 1,
+                vm_pid: 2,
+                started_at_ms: 3,
+            },
             devices: vec![DeviceStatus {
                 kind: "vsock".into(),
                 detail: "cid 3".into(),

@@ -135,15 +135,7 @@ pub fn run(home: &Home, config: &MonitorConfig) -> Result<()> {
         started_at_ms: crate::time::now_ms(),
     };
     let status = Arc::new(Mutex::new(MonitorStatus {
-        name: record.name.clone(),
-        backend: record.backend.clone(),
-        accel: record.accel.clone(),
-        accel_reason: record.accel_reason.clone(),
-        cpus: record.cpus,
-        memory_mib: record.memory_mib,
-        monitor_pid: record.monitor_pid,
-        vm_pid: record.vm_pid,
-        started_at_ms: record.started_at_ms,
+        machine: record.clone(),
         devices: devices.iter().map(device_status).collect(),
     }));
     control::serve(&paths.control(), status.clone())?;
@@ -250,7 +242,11 @@ fn run_qemu(
     }
     let mut child = cmd.spawn().map_err(MachineError::io("starting QEMU"))?;
     record.vm_pid = child.id();
-    status.lock().unwrap_or_else(|p| p.into_inner()).vm_pid = child.id();
+    status
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .machine
+        .vm_pid = child.id();
     record.save(paths)?;
 
     let exit = child.wait().map_err(MachineError::io("waiting for QEMU"))?;
