@@ -1,13 +1,16 @@
 //! hutch-agent: PID 1 of a hutch machine. It prepares the guest (mounts,
 //! hostname, loopback, reaping) and serves the host over vsock: control
 //! requests on port 1024, process stdio streams on port 1025, layer uploads
-//! on port 1026.
+//! on port 1026, published ports' connections on port 1027.
 
 mod container;
+mod events;
 mod exec;
+mod forward;
 mod info;
 mod init;
 mod layers;
+mod network;
 mod pty;
 mod server;
 mod sys;
@@ -25,11 +28,22 @@ fn main() {
     }
     init::leave_initramfs();
     init::prepare_guest();
+    if let Some(uplink) = network::Uplink::of_machine() {
+        if let Err(e) = network::configure_uplink(&uplink) {
+            sys::console::log(&format!("the machine's network: {e}"));
+        }
+    }
     if let Err(e) = container::prepare_hierarchy() {
         sys::console::log(&format!("cgroups for containers: {e}"));
     }
     let cache = Arc::new(layers::LayerCache::open_disk());
-    let containers = Arc::new(container::Containers::open(cache.clone()));
+    let networks = Arc::new(network::Networks::default());
+    let events = Arc::new(events::Events::default());
+    let containers = Arc::new(container::Containers::open(
+        cache.clone(),
+        networks,
+        events.clone(),
+    ));
     let table = Arc::new(exec::ProcessTable::default());
     exec::start_reaper(table.clone(), containers.clone());
 
@@ -41,6 +55,10 @@ fn main() {
     let upload_cache = cache.clone();
     std::thread::spawn(move || server::serve_uploads(uploads, upload_cache));
 
+    let forwards = listen(protocol::FORWARD_PORT);
+    let forward_containers = containers.clone();
+    std::thread::spawn(move || server::serve_forwards(forwards, forward_containers));
+
     let control = listen(protocol::AGENT_PORT);
     sys::console::log("ready");
     // PID 1 must never return: the kernel panics when init exits.
@@ -50,6 +68,7 @@ fn main() {
             processes: table,
             cache,
             containers,
+            events,
         },
     );
 }

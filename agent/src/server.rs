@@ -1,18 +1,20 @@
 //! The vsock servers: control requests (port 1024), stdio stream
-//! attachment (port 1025) and layer uploads (port 1026). Each connection
+//! attachment (port 1025), layer uploads (port 1026) and published ports'
+//! connections (port 1027). Each connection
 //! and each blocking request runs on its own thread, and a panic there is
 //! caught and answered as an error, so one bad request never takes the
 //! agent down.
 
 use crate::container::Containers;
+use crate::events::Events;
 use crate::exec::ProcessTable;
 use crate::layers::LayerCache;
 use crate::sys::console::log;
 use crate::sys::vsock::{VsockListener, VsockStream};
 use crate::{info, init};
 use protocol::{
-    read_frame, write_frame, AgentError, Envelope, ErrorKind, FrameError, LayerUpload, Request,
-    Response, StreamAttach, PROTOCOL_VERSION,
+    read_frame, write_frame, AgentError, Envelope, ErrorKind, FrameError, LayerUpload, PortForward,
+    Request, Response, StreamAttach, PROTOCOL_VERSION,
 };
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex};
@@ -30,6 +32,7 @@ pub struct Services {
     pub processes: Arc<ProcessTable>,
     pub cache: Arc<LayerCache>,
     pub containers: Arc<Containers>,
+    pub events: Arc<Events>,
 }
 
 /// Accepts connections forever, each handled on its own thread.
@@ -58,10 +61,26 @@ pub fn serve_control(listener: VsockListener, services: Services) -> ! {
     })
 }
 
-fn reply(writer: &Writer, id: u64, body: Response) {
+/// Whether the answer went out: a vanished client is not our problem,
+/// its requests just end.
+fn reply(writer: &Writer, id: u64, body: Response) -> bool {
     let mut w = writer.lock().unwrap_or_else(|p| p.into_inner());
-    // A vanished client is not our problem; its requests just end.
-    let _ = write_frame(&mut *w, &Envelope { id, body });
+    write_frame(&mut *w, &Envelope { id, body }).is_ok()
+}
+
+/// `Events`: every container event from now on, answered under the
+/// request's id from a thread of its own until the client goes away.
+fn subscribe(writer: &Writer, id: u64, events: &Events) {
+    let events = events.subscribe();
+    reply(writer, id, Response::Subscribed);
+    let writer = writer.clone();
+    std::thread::spawn(move || {
+        for event in events {
+            if !reply(&writer, id, Response::Event(event)) {
+                return;
+            }
+        }
+    });
 }
 
 fn error(kind: ErrorKind, message: impl Into<String>) -> Response {
@@ -130,6 +149,10 @@ fn handle_control(conn: VsockStream, services: Services) {
                     return;
                 }
             }
+            continue;
+        }
+        if envelope.body == Request::Events {
+            subscribe(&writer, id, &services.events);
             continue;
         }
         if envelope.body == Request::Shutdown {
@@ -207,13 +230,18 @@ fn handle_request(request: Request, services: &Services) -> Response {
         Request::CreateContainer(create) => containers
             .create(create)
             .map(|c| Response::ContainerCreated { id: c.id() }),
-        Request::StartContainer { container, attach } => {
+        Request::StartContainer {
+            container,
+            attach,
+            published,
+        } => {
             containers.find(&container).and_then(|c| {
                 let info = c.info();
                 if let (Some(pid), false) = (info.pid, attach) {
                     // docker: starting a running container is no error.
                     return Ok(Response::Started { pid });
                 }
+                c.publish_next_run(published);
                 let exec_id = table.create_for_container(c, attach);
                 if attach {
                     Ok(Response::ExecCreated { exec_id })
@@ -252,14 +280,14 @@ fn handle_request(request: Request, services: &Services) -> Response {
             }),
         Request::InspectContainer { container } => containers
             .find(&container)
-            .map(|c| Response::ContainerDetails(c.details())),
+            .map(|c| Response::ContainerDetails(Box::new(c.details()))),
         Request::ListContainers => Ok(Response::Containers(containers.list())),
         Request::RemoveContainer { container, force } => containers
             .remove(&container, force)
             .map(|()| Response::Done),
-        Request::Shutdown => Err(AgentError::new(
+        Request::Shutdown | Request::Events => Err(AgentError::new(
             ErrorKind::Internal,
-            "shutdown is handled by the connection",
+            "this request is handled by the connection",
         )),
     };
     result.unwrap_or_else(Response::Error)
@@ -304,5 +332,15 @@ pub fn serve_uploads(listener: VsockListener, cache: Arc<LayerCache>) -> ! {
                 body: response,
             },
         );
+    })
+}
+
+/// Published ports' connections: a [`PortForward`] frame, our answer,
+/// then the relayed bytes (see forward.rs).
+pub fn serve_forwards(listener: VsockListener, containers: Arc<Containers>) -> ! {
+    accept_loop(listener, "forward", move |mut conn| {
+        if let Ok(Some(request)) = read_frame::<PortForward, _>(&mut conn) {
+            crate::forward::forward(request, conn, &containers);
+        }
     })
 }

@@ -26,7 +26,15 @@ fn main() {
         .with_env_filter(tracing_subscriber::EnvFilter::from_env("HUTCH_LOG"))
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
+    let cli = Cli::try_parse().unwrap_or_else(|e| {
+        // docker ends usage errors with 125 too; help and version with 0.
+        let _ = e.print();
+        std::process::exit(if e.use_stderr() {
+            exit::HUTCH_FAILED
+        } else {
+            0
+        })
+    });
     let printer = Arc::new(reporter::Printer::default());
     let status = match run(cli, printer.clone()) {
         Ok(status) => status,

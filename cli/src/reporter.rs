@@ -98,6 +98,7 @@ impl Reporter for Printer {
         match event {
             Event::MachineStarting { machine } => eprintln!("starting machine '{machine}'"),
             Event::BackendNotice { message } => eprintln!("hutch: {message}"),
+            Event::Warning { message } => eprintln!("WARNING: {message}"),
             Event::ImageNotFoundLocally { name } => {
                 eprintln!("Unable to find image '{name}' locally")
             }

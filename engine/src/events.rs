@@ -26,6 +26,10 @@ pub enum Event {
         diff_id: Digest,
         bytes: u64,
     },
+    /// A request was taken with part of it ignored, as docker does.
+    Warning {
+        message: String,
+    },
     /// Something failed and is being retried.
     Retrying {
         what: String,

@@ -173,6 +173,10 @@ impl MachinePaths {
     pub fn vsock(&self) -> PathBuf {
         self.dir.join("vsock.sock")
     }
+    /// Where the machine's network listens for its card.
+    pub fn network(&self) -> PathBuf {
+        self.dir.join("net.sock")
+    }
     /// The monitor's control socket.
     pub fn control(&self) -> PathBuf {
         self.dir.join("control.sock")

@@ -61,7 +61,7 @@ async fn the_agents_errors_keep_their_kind() {
     let mut client = AgentClient::connect(&agent.socket).await.unwrap();
     let cases = [
         (
-            client.start_container("web").await.map(drop),
+            client.start_container("web", None).await.map(drop),
             ErrorKind::CommandNotFound,
         ),
         (
@@ -189,6 +189,8 @@ fn container(name: &str, state: ContainerState) -> ContainerInfo {
         exit_code: None,
         oom_killed: false,
         pid: None,
+        endpoint: None,
+        ports: Vec::new(),
     }
 }
 

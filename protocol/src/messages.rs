@@ -1,6 +1,7 @@
 //! Message types. Requests and responses travel in an [`Envelope`] whose id
 //! ties a response to its request.
 
+use crate::ports::{ContainerEvent, PortBinding, PublishedPorts};
 use crate::Digest;
 use oci_spec::runtime::Spec;
 use serde::{Deserialize, Serialize};
@@ -62,6 +63,9 @@ pub enum Request {
     StartContainer {
         container: String,
         attach: bool,
+        /// The host ports this run is published on (already listening).
+        #[serde(default)]
+        published: Option<PublishedPorts>,
     },
     /// Answered with `Exited` once the container is not running (at once
     /// for an exited one).
@@ -102,6 +106,9 @@ pub enum Request {
         container: String,
         force: bool,
     },
+    /// Answered with `Subscribed`, then an `Event` (same id) for every
+    /// container start and exit until the connection closes.
+    Events,
     /// Syncs filesystems and powers the machine off after replying.
     Shutdown,
 }
@@ -127,6 +134,28 @@ pub struct ContainerCreate {
     pub tty: bool,
     /// Removed by the agent once it exits (`--rm`).
     pub auto_remove: bool,
+    /// Which network it joins: `bridge` (the default), `none` (only
+    /// loopback) or `host` (the machine's own; the spec then has no
+    /// network namespace).
+    #[serde(default = "default_network")]
+    pub network: String,
+    /// The ports to publish whenever it starts (host port 0: any free one).
+    #[serde(default)]
+    pub ports: Vec<PortBinding>,
+}
+
+fn default_network() -> String {
+    "bridge".into()
+}
+
+/// A running container's place on a network.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Endpoint {
+    pub network: String,
+    pub address: std::net::Ipv4Addr,
+    pub prefix: u8,
+    pub gateway: std::net::Ipv4Addr,
+    pub mac: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -152,6 +181,12 @@ pub struct ContainerInfo {
     /// The kernel's OOM killer ended it (memory limit reached).
     pub oom_killed: bool,
     pub pid: Option<u32>,
+    /// Where it is on its network while it runs.
+    #[serde(default)]
+    pub endpoint: Option<Endpoint>,
+    /// The host ports it is published on while it runs.
+    #[serde(default)]
+    pub ports: Vec<PortBinding>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -164,6 +199,9 @@ pub struct ContainerDetails {
     pub tty: bool,
     pub stdin: bool,
     pub auto_remove: bool,
+    pub network: String,
+    /// The ports it asked to publish (host port 0: any free one).
+    pub port_bindings: Vec<PortBinding>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -230,11 +268,13 @@ pub enum Response {
         offset: u64,
         more: bool,
     },
-    ContainerDetails(ContainerDetails),
+    ContainerDetails(Box<ContainerDetails>),
     Started {
         pid: u32,
     },
     Exited(ExitStatus),
+    Subscribed,
+    Event(ContainerEvent),
     Done,
     Error(AgentError),
 }

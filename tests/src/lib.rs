@@ -251,8 +251,28 @@ pub fn busybox_rootfs_tar_with(h: &Hutch, extra: &[(&Path, &str)]) -> PathBuf {
     }
     std::fs::copy("/bin/busybox", root.join("bin/busybox")).expect("busybox-static is installed");
     for applet in [
-        "sh", "cat", "echo", "id", "hostname", "ls", "ps", "sleep", "dd", "seq", "true", "touch",
+        "sh",
+        "cat",
+        "echo",
+        "id",
+        "hostname",
+        "ls",
+        "ps",
+        "sleep",
+        "dd",
+        "seq",
+        "true",
+        "touch",
         "stty",
+        "wget",
+        "nc",
+        "nslookup",
+        "ip",
+        "sha256sum",
+        "httpd",
+        "head",
+        "wc",
+        "grep",
     ] {
         std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
     }

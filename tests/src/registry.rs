@@ -301,6 +301,16 @@ pub fn tar_of(dir: &Path, out: &Path) -> Vec<u8> {
 
 /// A docker-archive with the given layers (uncompressed tars), named `name`.
 pub fn docker_archive(work: &Path, name: &str, layers: &[&Path]) -> PathBuf {
+    docker_archive_with_config(work, name, layers, serde_json::json!({}))
+}
+
+/// As [`docker_archive`], the image's runtime `config` (Env, ExposedPorts, ...) given.
+pub fn docker_archive_with_config(
+    work: &Path,
+    name: &str,
+    layers: &[&Path],
+    runtime_config: serde_json::Value,
+) -> PathBuf {
     let dir = work.join(format!("archive-{}", name.replace([':', '/'], "-")));
     std::fs::create_dir_all(&dir).unwrap();
     let mut diff_ids = Vec::new();
@@ -313,7 +323,7 @@ pub fn docker_archive(work: &Path, name: &str, layers: &[&Path]) -> PathBuf {
         names.push(file);
     }
     let config = serde_json::json!({
-        "architecture": "amd64", "os": "linux", "config": {},
+        "architecture": "amd64", "os": "linux", "config": runtime_config,
         "rootfs": { "type": "layers", "diff_ids": diff_ids },
     });
     std::fs::write(

@@ -181,8 +181,8 @@ fn detached_containers_are_managed_like_docker() {
     let out = h.run(&["kill", "-s", "NOPE", "later"]);
     assert_eq!(
         out.status.code(),
-        Some(2),
-        "a bad flag value is a usage error"
+        Some(125),
+        "a bad flag value is a usage error (docker's 125)"
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid signal"));
     let out = h.run(&["logs", "no-such"]);

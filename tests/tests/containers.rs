@@ -161,7 +161,7 @@ fn exit_codes_names_and_removal_follow_docker() {
         (&["--rm", "bb:1", "sh", "-c", "exit 42"][..], 42),
         (&["--rm", "bb:1", "no-such-command"][..], 127),
         (&["--rm", "bb:1", "/etc/passwd"][..], 126),
-        (&["--rm", "-m", "1k", "bb:1", "true"][..], 2),
+        (&["--rm", "-m", "1k", "bb:1", "true"][..], 125),
         (&["--rm", "no-such-image:1", "true"][..], 125),
     ] {
         let out = run(&h, args);

@@ -9,6 +9,8 @@ use crate::devices::legacy::{SerialConsole, I8042, SERIAL_IRQ, SERIAL_PORT};
 use crate::devices::virtio::block::mmio_device::block_mmio;
 use crate::devices::virtio::block::BlockDevice;
 use crate::devices::virtio::mmio::{MmioTransport, QUEUE_NOTIFY};
+use crate::devices::virtio::net::mmio_device::net_mmio;
+use crate::devices::virtio::net::NetDevice;
 use crate::devices::virtio::vsock::mmio_device::vsock_mmio;
 use crate::devices::virtio::VirtioDevice;
 use crate::devices::DeviceConfig;
@@ -336,6 +338,10 @@ fn virtio_device(config: &DeviceConfig) -> Result<Box<dyn VirtioDevice>, VmmErro
         DeviceConfig::Block { path, serial } => {
             let core = BlockDevice::open(path, serial).map_err(|e| setup(&e))?;
             Box::new(block_mmio(core).map_err(|e| setup(&e))?)
+        }
+        DeviceConfig::Net { mac, network } => {
+            let core = NetDevice::connect(*mac, network).map_err(|e| setup(&e))?;
+            Box::new(net_mmio(core).map_err(|e| setup(&e))?)
         }
     })
 }

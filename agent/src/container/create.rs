@@ -58,6 +58,8 @@ impl Containers {
                 exit_code: None,
                 oom_killed: false,
                 pid: None,
+                endpoint: None,
+                ports: Vec::new(),
             },
             image_id: request.image_id,
             diff_ids: request.diff_ids,
@@ -66,6 +68,10 @@ impl Containers {
             stdin: request.stdin,
             tty: request.tty,
             auto_remove: request.auto_remove,
+            network: request.network,
+            attachment: None,
+            port_bindings: request.ports,
+            published: None,
         };
         if let Err(e) = record.save(&dir) {
             let _ = std::fs::remove_dir_all(&dir);
@@ -77,6 +83,8 @@ impl Containers {
             record: Mutex::new(record),
             changed: Condvar::new(),
             cache: self.cache.clone(),
+            networks: self.networks.clone(),
+            events: self.events.clone(),
         });
         all.push(container.clone());
         Ok(container)

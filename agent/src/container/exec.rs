@@ -34,12 +34,14 @@ impl Container {
             resolv_conf: String::new(),
             join: Some(pid),
             userns: false,
+            network: None,
+            hosts: String::new(),
         };
         let cgroup = Cgroup::open(&record.info.id);
         // Not held while it starts: the reaper records exits under it.
         drop(record);
         let (stdio, terminal) = stdio::connect(streams, exec.tty, None)?;
-        let pid = spawn::spawn(&config, 0, stdio, &cgroup, None)?;
+        let pid = spawn::spawn(&config, 0, stdio, &cgroup, None, None)?;
         Ok(Started { pid, terminal })
     }
 }

@@ -6,6 +6,7 @@
 //! Anything that fails is reported on ERROR_FD and the process exits.
 
 use super::{caps, mounts, seccomp, user};
+use crate::network::Attachment;
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use protocol::{AgentError, ErrorKind};
 use serde::{Deserialize, Serialize};
@@ -19,6 +20,9 @@ pub const CONFIG_FD: i32 = 3;
 pub const ERROR_FD: i32 = 4;
 /// The user namespace to enter, when the container has one.
 pub const USERNS_FD: i32 = 5;
+/// A socket to the agent: init says its network namespace is ready, the
+/// agent answers once the container's end of its veth pair is in it.
+pub const NETWORK_FD: i32 = 6;
 /// Written on ERROR_FD just before the command's execve.
 pub const SETUP_DONE: u8 = b'+';
 
@@ -36,6 +40,10 @@ pub struct InitConfig {
     pub join: Option<u32>,
     /// Enter the user namespace on USERNS_FD once the root is built.
     pub userns: bool,
+    /// Join this network through NETWORK_FD once the network namespace is final.
+    pub network: Option<Attachment>,
+    /// Lines for /etc/hosts after the standard ones (the host's names).
+    pub hosts: String,
 }
 
 fn step<T>(what: &str, result: std::io::Result<T>) -> Result<T, AgentError> {
@@ -69,7 +77,7 @@ pub fn main() -> ! {
 fn run() -> Result<std::convert::Infallible, AgentError> {
     // Nothing of the agent's beyond our fds may reach the container.
     // SAFETY: close_range(2) with plain integer arguments.
-    unsafe { libc::syscall(libc::SYS_close_range, USERNS_FD as u32 + 1, u32::MAX, 0u32) };
+    unsafe { libc::syscall(libc::SYS_close_range, NETWORK_FD as u32 + 1, u32::MAX, 0u32) };
     // First, for the container's first process and every exec alike, and
     // while we are still the machine's root (loading needs CAP_SYS_ADMIN).
     seccomp::load(&seccomp::program()?)?;
@@ -139,7 +147,28 @@ fn run() -> Result<std::convert::Infallible, AgentError> {
             step("bringing up lo", crate::sys::net::loopback_up())?;
         }
     }
+    if let Some(attachment) = &config.network {
+        join_network(attachment)?;
+    }
     exec_process(&config)
+}
+
+/// Has the agent plug the container's veth into our (final) network
+/// namespace, then configures it.
+fn join_network(attachment: &Attachment) -> Result<(), AgentError> {
+    // SAFETY: NETWORK_FD was set up by the agent for this exchange.
+    let mut agent = unsafe { std::os::unix::net::UnixStream::from_raw_fd(NETWORK_FD) };
+    let mut answer = [0u8; 1];
+    step(
+        "waiting for the network",
+        agent
+            .write_all(b"r")
+            .and_then(|()| agent.read_exact(&mut answer)),
+    )?;
+    step(
+        "configuring the network",
+        crate::network::configure_inside(attachment),
+    )
 }
 
 /// The exec's pid in the container, for the signal forwarder.
@@ -274,11 +303,16 @@ fn build_root(config: &InitConfig) -> Result<(), AgentError> {
     let etc = step("finding /etc", mounts::resolve_in(root, Path::new("/etc")))?;
     step("creating /etc", std::fs::create_dir_all(&etc))?;
     let hostname = config.spec.hostname().clone().unwrap_or_default();
+    // docker's: the container's own address names it.
+    let own = config
+        .network
+        .as_ref()
+        .map_or_else(|| "127.0.1.1".to_string(), |a| a.address.to_string());
     let files = [
         ("hostname", format!("{hostname}\n")),
         (
             "hosts",
-            format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n"),
+            format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n{own}\t{hostname}\n{}", config.hosts),
         ),
         ("resolv.conf", config.resolv_conf.clone()),
     ];

@@ -27,9 +27,12 @@ mod userns;
 pub use cgroup::prepare_hierarchy;
 pub use stdio::Streams;
 
+use crate::events::Events;
 use crate::layers::LayerCache;
+use crate::network::Networks;
 use protocol::{
     AgentError, ContainerDetails, ContainerInfo, ContainerState, ErrorKind, ExitStatus,
+    PublishedPorts,
 };
 use record::{now_ms, Record};
 use std::os::fd::OwnedFd;
@@ -52,6 +55,8 @@ pub struct Container {
     /// Signalled when the record changes state.
     changed: Condvar,
     cache: Arc<LayerCache>,
+    networks: Arc<Networks>,
+    events: Arc<Events>,
 }
 
 impl Container {
@@ -89,20 +94,52 @@ impl Container {
             tty: r.tty,
             stdin: r.stdin,
             auto_remove: r.auto_remove,
+            network: r.network.clone(),
+            port_bindings: r.port_bindings.clone(),
         }
+    }
+
+    /// Where a published port's connections go: its address on its
+    /// network, or the machine's loopback for `--network host`.
+    pub fn forward_target(&self, port: u16) -> Result<std::net::SocketAddr, AgentError> {
+        let r = self.lock();
+        r.running_pid()?;
+        let ip = match (&r.info.endpoint, r.network.as_str()) {
+            (Some(endpoint), _) => std::net::IpAddr::V4(endpoint.address),
+            (None, "host") => std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+            (None, _) => {
+                return Err(AgentError::new(
+                    ErrorKind::Conflict,
+                    format!("container {} has no network to forward to", r.info.name),
+                ))
+            }
+        };
+        Ok(std::net::SocketAddr::new(ip, port))
+    }
+
+    /// The host ports its next start is published on (the monitor listens
+    /// on them already); `start` takes them over.
+    pub fn publish_next_run(&self, published: Option<PublishedPorts>) {
+        self.lock().published = published;
     }
 }
 
 pub struct Containers {
     root: PathBuf,
     cache: Arc<LayerCache>,
+    networks: Arc<Networks>,
+    events: Arc<Events>,
     all: Mutex<Vec<Arc<Container>>>,
 }
 
 impl Containers {
     /// Loads the records kept on the layer disk; containers that were
     /// running when the machine stopped are exited now.
-    pub fn open(cache: Arc<LayerCache>) -> Containers {
+    pub fn open(
+        cache: Arc<LayerCache>,
+        networks: Arc<Networks>,
+        events: Arc<Events>,
+    ) -> Containers {
         let root = PathBuf::from(CONTAINERS_DIR);
         let mut all = Vec::new();
         for entry in std::fs::read_dir(&root).into_iter().flatten().flatten() {
@@ -115,6 +152,10 @@ impl Containers {
                 record.info.exit_code = Some(EXIT_MACHINE_STOPPED);
                 record.info.finished_ms = Some(now_ms());
                 record.info.pid = None;
+                record.info.endpoint = None;
+                record.info.ports.clear();
+                record.attachment = None;
+                record.published = None;
                 let _ = record.save(&dir);
             }
             cache.hold(&record.info.id, &record.diff_ids);
@@ -123,11 +164,15 @@ impl Containers {
                 record: Mutex::new(record),
                 changed: Condvar::new(),
                 cache: cache.clone(),
+                networks: networks.clone(),
+                events: events.clone(),
             }));
         }
         Containers {
             root,
             cache,
+            networks,
+            events,
             all: Mutex::new(all),
         }
     }

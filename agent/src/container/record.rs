@@ -2,8 +2,11 @@
 //! created from and its state, rewritten whole (temp file, then rename)
 //! on every change.
 
+use crate::network::Attachment;
 use oci_spec::runtime::Spec;
-use protocol::{AgentError, ContainerInfo, ContainerState, Digest, ErrorKind};
+use protocol::{
+    AgentError, ContainerInfo, ContainerState, Digest, ErrorKind, PortBinding, PublishedPorts,
+};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -29,6 +32,23 @@ pub(super) struct Record {
     pub(super) tty: bool,
     #[serde(default)]
     pub(super) auto_remove: bool,
+    /// The network it joins when started (`bridge`, `none`, `host`).
+    #[serde(default = "bridge")]
+    pub(super) network: String,
+    /// Its place on that network while it runs.
+    #[serde(default)]
+    pub(super) attachment: Option<Attachment>,
+    /// The ports it asked to publish.
+    #[serde(default)]
+    pub(super) port_bindings: Vec<PortBinding>,
+    /// The host ports of its current run (their lease), or of the run
+    /// that is about to start.
+    #[serde(default)]
+    pub(super) published: Option<PublishedPorts>,
+}
+
+fn bridge() -> String {
+    crate::network::BRIDGE_NETWORK.to_string()
 }
 
 impl Record {

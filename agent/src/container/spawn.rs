@@ -4,7 +4,7 @@
 //! command started.
 
 use super::cgroup::Cgroup;
-use super::init::{InitConfig, CONFIG_FD, ERROR_FD, INIT_ARG, SETUP_DONE, USERNS_FD};
+use super::init::{InitConfig, CONFIG_FD, ERROR_FD, INIT_ARG, NETWORK_FD, SETUP_DONE, USERNS_FD};
 use crate::sys::fd::{high_copy, pipe};
 use crate::sys::process::last_error;
 use protocol::{AgentError, ErrorKind};
@@ -22,14 +22,20 @@ pub struct Stdio {
     pub stderr: OwnedFd,
 }
 
+/// Puts the container's end of its network into the namespace of the
+/// given pid (see `network::plug`).
+pub type Plug<'a> = &'a dyn Fn(i32) -> Result<(), AgentError>;
+
 /// Starts the container; returns the pid of its first process once the
-/// command itself runs (or the reason it could not).
+/// command itself runs (or the reason it could not). With `plug`, the
+/// container's init asks for its network once its namespace is final.
 pub fn spawn(
     config: &InitConfig,
     namespaces: libc::c_int,
     stdio: Stdio,
     cgroup: &Cgroup,
     userns: Option<&OwnedFd>,
+    plug: Option<Plug<'_>>,
 ) -> Result<i32, AgentError> {
     let (config_read, mut config_write) = pipe().map(|(r, w)| (r, std::fs::File::from(w)))?;
     let (mut error_read, error_write) = pipe().map(|(r, w)| (std::fs::File::from(r), w))?;
@@ -45,6 +51,16 @@ pub fn spawn(
         sources.push(high_copy(fd.as_raw_fd())?);
         targets.push(USERNS_FD);
     }
+    let network = match plug {
+        Some(_) => {
+            let (ours, theirs) = std::os::unix::net::UnixStream::pair()
+                .map_err(|e| failure(format!("a socket for the network: {e}")))?;
+            sources.push(high_copy(theirs.as_raw_fd())?);
+            targets.push(NETWORK_FD);
+            Some(ours)
+        }
+        None => None,
+    };
     let program = CString::new("/proc/self/exe").map_err(|e| failure(e.to_string()))?;
     let arg0 = CString::new("hutch-agent").map_err(|e| failure(e.to_string()))?;
     let arg1 = CString::new(INIT_ARG).map_err(|e| failure(e.to_string()))?;
@@ -98,7 +114,11 @@ pub fn spawn(
                 .map_err(|e| failure(format!("handing the container its config: {e}")))
         });
     drop(config_write);
-    if let Err(e) = handed_over {
+    let networked = handed_over.and_then(|()| match (network, plug) {
+        (Some(mut init), Some(plug)) => plug_when_ready(&mut init, pid, plug),
+        _ => Ok(()),
+    });
+    if let Err(e) = networked {
         // SAFETY: kill(2) on our own child, not yet reaped.
         unsafe { libc::kill(pid, libc::SIGKILL) };
         return Err(e);
@@ -107,6 +127,23 @@ pub fn spawn(
     let mut report = Vec::new();
     let _ = error_read.read_to_end(&mut report);
     read_report(&report).map(|()| pid)
+}
+
+/// Waits for init to say its network namespace is final, plugs the
+/// network into it, and says so. Init dying first is not an error here:
+/// its report says why.
+fn plug_when_ready(
+    init: &mut std::os::unix::net::UnixStream,
+    pid: i32,
+    plug: Plug<'_>,
+) -> Result<(), AgentError> {
+    let mut ready = [0u8; 1];
+    if init.read_exact(&mut ready).is_err() {
+        return Ok(());
+    }
+    plug(pid)?;
+    init.write_all(b"d")
+        .map_err(|e| failure(format!("telling the container its network is ready: {e}")))
 }
 
 /// What container-init said: SETUP_DONE alone when the command's exec

@@ -5,8 +5,9 @@ use super::cgroup::Cgroup;
 use super::record::{now_ms, storage};
 use super::userns::UserNamespace;
 use super::{init, log, spawn, stdio, Container, Record, Started, Streams};
+use crate::network::{self, Attachment, Uplink};
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
-use protocol::{AgentError, ContainerState, ErrorKind};
+use protocol::{AgentError, ContainerAction, ContainerEvent, ContainerState, ErrorKind};
 
 /// The user namespace the spec asks for, made now (see userns.rs).
 fn user_namespace(spec: &Spec) -> Result<Option<UserNamespace>, AgentError> {
@@ -37,17 +38,24 @@ impl Container {
             ));
         }
         let userns = user_namespace(&record.spec)?;
+        let attachment = self.attachment(&record)?;
         let launched = self
             .mount_root(&record.diff_ids, userns.as_ref())
-            .and_then(|()| self.launch(&record, streams, userns.as_ref()));
+            .and_then(|()| self.launch(&record, streams, userns.as_ref(), attachment.as_ref()));
         let started = match launched {
             Ok(started) => started,
             Err(e) => {
+                record.published = None;
                 self.unmount_root();
                 Cgroup::open(&record.info.id).remove();
+                if let Some(attachment) = &attachment {
+                    self.networks.release(attachment);
+                }
                 return Err(e);
             }
         };
+        record.info.endpoint = attachment.as_ref().map(Attachment::endpoint);
+        record.attachment = attachment;
         let info = &mut record.info;
         info.state = ContainerState::Running;
         info.pid = Some(started.pid as u32);
@@ -55,10 +63,35 @@ impl Container {
         info.finished_ms = None;
         info.exit_code = None;
         info.oom_killed = false;
+        let published = record.published.as_ref();
+        record.info.ports = published.map(|p| p.ports.clone()).unwrap_or_default();
         record.save(&self.dir)?;
+        let event = ContainerEvent {
+            container: record.info.id.clone(),
+            action: ContainerAction::Start,
+            lease: record.published.as_ref().map(|p| p.lease),
+        };
         drop(record);
         self.changed.notify_all();
+        self.events.publish(event);
         Ok(started)
+    }
+
+    /// Its place on its network, when it has a network namespace to put
+    /// one in and a network other than `none`.
+    fn attachment(&self, record: &Record) -> Result<Option<Attachment>, AgentError> {
+        let own_network = record
+            .spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.namespaces().as_ref())
+            .is_some_and(|ns| ns.iter().any(|n| n.typ() == LinuxNamespaceType::Network));
+        if !own_network || record.network == "none" {
+            return Ok(None);
+        }
+        self.networks
+            .attach(&record.network, &record.info.id)
+            .map(Some)
     }
 
     fn launch(
@@ -66,6 +99,7 @@ impl Container {
         record: &Record,
         streams: Streams,
         userns: Option<&UserNamespace>,
+        attachment: Option<&Attachment>,
     ) -> Result<Started, AgentError> {
         let spec = &record.spec;
         let linux = spec.linux().as_ref();
@@ -115,6 +149,17 @@ impl Container {
             resolv_conf: std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
             join: None,
             userns: userns.is_some(),
+            network: attachment.cloned(),
+            hosts: Uplink::of_machine().map_or_else(String::new, |u| u.host_entries()),
+        };
+        let plug = |pid| {
+            let plugged = attachment.map_or(Ok(()), |a| network::plug(a, pid));
+            plugged.map_err(|e| {
+                AgentError::new(
+                    ErrorKind::Internal,
+                    format!("connecting the container's network: {e}"),
+                )
+            })
         };
         let pid = spawn::spawn(
             &config,
@@ -122,6 +167,7 @@ impl Container {
             stdio,
             &cgroup,
             userns.map(UserNamespace::fd),
+            attachment.map(|_| &plug as spawn::Plug<'_>),
         )?;
         Ok(Started { pid, terminal })
     }

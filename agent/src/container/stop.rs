@@ -4,7 +4,9 @@
 use super::cgroup::Cgroup;
 use super::record::now_ms;
 use super::Container;
-use protocol::{AgentError, ContainerState, ErrorKind, ExitStatus};
+use protocol::{
+    AgentError, ContainerAction, ContainerEvent, ContainerState, ErrorKind, ExitStatus,
+};
 use std::time::{Duration, Instant};
 
 impl Container {
@@ -70,10 +72,23 @@ impl Container {
         record.info.exit_code = Some(status.shell_code());
         record.info.finished_ms = Some(now_ms());
         record.info.pid = None;
+        // The veth pair went with the container's network namespace.
+        record.info.endpoint = None;
+        if let Some(attachment) = record.attachment.take() {
+            self.networks.release(&attachment);
+        }
+        // Its host ports close now: the event tells the monitor which.
+        record.info.ports.clear();
+        let event = ContainerEvent {
+            container: record.info.id.clone(),
+            action: ContainerAction::Die,
+            lease: record.published.take().map(|p| p.lease),
+        };
         if let Err(e) = record.save(&self.dir) {
             crate::sys::console::log(&format!("container {}: {}", record.info.id, e.message));
         }
         drop(record);
         self.changed.notify_all();
+        self.events.publish(event);
     }
 }

@@ -5,6 +5,7 @@ pub mod console;
 pub mod fd;
 pub mod mount;
 pub mod net;
+pub mod netlink;
 pub mod process;
 pub mod random;
 pub mod vsock;

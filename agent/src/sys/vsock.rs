@@ -115,6 +115,21 @@ impl VsockStream {
         })
     }
 
+    /// shutdown(2), as for a TCP socket: after `Write` the host reads EOF
+    /// and can still send.
+    pub fn shutdown(&self, how: std::net::Shutdown) -> io::Result<()> {
+        let how = match how {
+            std::net::Shutdown::Read => libc::SHUT_RD,
+            std::net::Shutdown::Write => libc::SHUT_WR,
+            std::net::Shutdown::Both => libc::SHUT_RDWR,
+        };
+        // SAFETY: shutdown(2) on a socket fd we own.
+        if unsafe { libc::shutdown(self.file.as_raw_fd(), how) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
     pub fn into_owned_fd(self) -> OwnedFd {
         self.file.into()
     }
@@ -129,6 +144,22 @@ impl Read for VsockStream {
 impl Write for VsockStream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.file.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Reads and writes from two threads at once, as with `&TcpStream`.
+impl Read for &VsockStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        (&self.file).read(buf)
+    }
+}
+
+impl Write for &VsockStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        (&self.file).write(buf)
     }
     fn flush(&mut self) -> io::Result<()> {
         Ok(())

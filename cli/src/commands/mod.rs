@@ -9,6 +9,7 @@ mod lifecycle;
 mod login;
 mod logs;
 pub mod machine;
+mod port;
 mod ps;
 mod pull;
 mod run;
@@ -85,6 +86,8 @@ pub enum Command {
     Exec(exec::ExecArgs),
     /// List containers
     Ps(ps::PsArgs),
+    /// List a container's published ports, or the host address of one
+    Port(port::PortArgs),
     /// Remove containers
     Rm(lifecycle::RmArgs),
 }
@@ -116,6 +119,7 @@ impl Command {
             Command::Inspect(a) => inspect::run(engine, a).await,
             Command::Exec(a) => exec::run(engine, a).await,
             Command::Ps(a) => ps::run(engine, a).await,
+            Command::Port(a) => port::run(engine, a).await,
         }
     }
 }

@@ -30,6 +30,12 @@ fn status(c: &ContainerInfo) -> String {
     }
 }
 
+/// docker's PORTS: `0.0.0.0:8080->80/tcp, 0.0.0.0:5353->53/udp`.
+fn ports(c: &ContainerInfo) -> String {
+    let all: Vec<String> = c.ports.iter().map(ToString::to_string).collect();
+    all.join(", ")
+}
+
 fn short_id(id: &str) -> &str {
     &id[..id.len().min(12)]
 }
@@ -47,8 +53,10 @@ pub async fn run(engine: &Engine, a: PsArgs) -> anyhow::Result<i32> {
         }
         return Ok(0);
     }
+    let ports: Vec<String> = containers.iter().map(ports).collect();
+    let width = ports.iter().map(String::len).max().unwrap_or(0).max(8);
     outln!(
-        "{:<14} {:<20} {:<24} {:<16} {:<26} {:<8} NAMES",
+        "{:<14} {:<20} {:<24} {:<16} {:<26} {:<width$} NAMES",
         "CONTAINER ID",
         "IMAGE",
         "COMMAND",
@@ -56,19 +64,19 @@ pub async fn run(engine: &Engine, a: PsArgs) -> anyhow::Result<i32> {
         "STATUS",
         "PORTS"
     );
-    for c in &containers {
+    for (c, ports) in containers.iter().zip(&ports) {
         let mut command = format!("\"{}\"", c.command.join(" "));
         if command.len() > 22 {
             command = format!("{}…\"", &command[..command.floor_char_boundary(20)]);
         }
         outln!(
-            "{:<14} {:<20} {:<24} {:<16} {:<26} {:<8} {}",
+            "{:<14} {:<20} {:<24} {:<16} {:<26} {:<width$} {}",
             short_id(&c.id),
             c.image,
             command,
             format!("{} ago", since((c.created_ms / 1000) as i64)),
             status(c),
-            "",
+            ports,
             c.name
         );
     }

@@ -4,8 +4,9 @@ use super::MachineArg;
 use crate::attach::{self, Mode};
 use crate::exit;
 use crate::units;
-use engine::container::{CreateRequest, Flags};
+use engine::container::{ports, CreateRequest, Flags, PortBinding};
 use engine::image::ImageName;
+use engine::machine::MachineError;
 use engine::Engine;
 
 /// How a process in a container runs: `run`, `create` and `exec` share these.
@@ -64,6 +65,17 @@ pub struct CreateArgs {
     /// `private` (its ids are 100000-165535 of the machine)
     #[arg(long, value_enum, default_value_t = Userns::Host)]
     userns: Userns,
+    /// Network: bridge (the default: its own address, the machine's
+    /// uplink beyond), none (loopback only) or host (the machine's)
+    #[arg(long, default_value = "bridge", value_parser = ["bridge", "none", "host"])]
+    network: String,
+    /// Publish container ports on the host: [IP:][HOSTPORT:]PORT[/PROTOCOL],
+    /// ports may be ranges (A-B); no host port means any free one
+    #[arg(short = 'p', long = "publish", value_parser = parse_publish)]
+    publish: Vec<Vec<PortBinding>>,
+    /// Publish every port the image exposes on a free host port
+    #[arg(short = 'P', long)]
+    publish_all: bool,
     /// The machine to run in (started if it is not running)
     #[command(flatten)]
     machine: MachineArg,
@@ -80,6 +92,10 @@ pub struct RunArgs {
     detach: bool,
     #[command(flatten)]
     args: CreateArgs,
+}
+
+fn parse_publish(text: &str) -> Result<Vec<PortBinding>, String> {
+    ports::parse_publish(text).map_err(|e| e.to_string())
 }
 
 fn parse_memory(text: &str) -> Result<u64, String> {
@@ -122,6 +138,9 @@ impl CreateArgs {
             auto_remove: self.rm,
             stdin: self.interactive,
             tty: self.tty,
+            network: self.network.clone(),
+            ports: self.publish.concat(),
+            publish_all: self.publish_all,
         }
     }
 }
@@ -160,12 +179,19 @@ pub async fn run(engine: &Engine, r: RunArgs) -> anyhow::Result<i32> {
             Err(e) => Err(e.into()),
         }
     };
-    // A container that never ran is not removed by the machine on exit.
+    // A container that never ran is not removed by the machine on exit;
+    // one whose ports were taken is not left behind either.
     let never_ran = match &status {
         Ok(code) => *code == exit::NOT_FOUND || *code == exit::NOT_EXECUTABLE,
         Err(_) => true,
     };
-    if a.rm && never_ran {
+    let ports_taken = status.as_ref().is_err_and(|e| {
+        matches!(
+            e.downcast_ref::<engine::Error>(),
+            Some(engine::Error::Machine(MachineError::PortUnavailable(_)))
+        )
+    });
+    if (a.rm || ports_taken) && never_ran {
         let _ = engine.remove_container(machine, &id, true).await;
     }
     status

@@ -6,8 +6,9 @@ use super::connect_port;
 use super::error::AgentError;
 use protocol::{
     read_frame_async, write_frame_async, CacheUsage, ContainerCreate, ContainerDetails,
-    ContainerInfo, Digest, Envelope, ExecSpec, ExitStatus, GuestInfo, LogEntry, Request, Response,
-    StdioStream, StreamAttach, AGENT_PORT, PROTOCOL_VERSION, STREAM_PORT,
+    ContainerEvent, ContainerInfo, Digest, Envelope, ExecSpec, ExitStatus, GuestInfo, LogEntry,
+    PublishedPorts, Request, Response, StdioStream, StreamAttach, AGENT_PORT, PROTOCOL_VERSION,
+    STREAM_PORT,
 };
 use std::path::{Path, PathBuf};
 use tokio::net::UnixStream;
@@ -74,6 +75,11 @@ impl AgentClient {
                 what: "sending to the agent".into(),
                 source,
             })?;
+        self.reply_to(id).await
+    }
+
+    /// The next reply to request `id` (replies to others are skipped).
+    async fn reply_to(&mut self, id: u64) -> Result<Response> {
         loop {
             let reply: Envelope<Response> = read_frame_async(&mut self.stream)
                 .await
@@ -215,23 +221,46 @@ impl AgentClient {
         .await
     }
 
-    /// Starts a container with its output going to its log only.
-    pub async fn start_container(&mut self, container: &str) -> Result<u32> {
+    /// Starts a container with its output going to its log only, its run
+    /// published on the host ports of `published`.
+    pub async fn start_container(
+        &mut self,
+        container: &str,
+        published: Option<PublishedPorts>,
+    ) -> Result<u32> {
         let request = Request::StartContainer {
             container: container.to_string(),
             attach: false,
+            published,
         };
         self.call("start", request, STARTED).await
     }
 
     /// Prepares a container's start with stdio streams attached: the exec
     /// id they attach to; [`Self::start`] then runs it.
-    pub async fn start_container_attached(&mut self, container: &str) -> Result<u64> {
+    pub async fn start_container_attached(
+        &mut self,
+        container: &str,
+        published: Option<PublishedPorts>,
+    ) -> Result<u64> {
         let request = Request::StartContainer {
             container: container.to_string(),
             attach: true,
+            published,
         };
         self.call("start", request, EXEC_CREATED).await
+    }
+
+    /// Every container event from now on; this connection carries nothing else.
+    pub async fn events(mut self) -> Result<EventStream> {
+        self.call(
+            "events",
+            Request::Events,
+            expect!(Response::Subscribed => ()),
+        )
+        .await?;
+        let id = self.next_id;
+        Ok(EventStream { client: self, id })
     }
 
     pub async fn wait_container(&mut self, container: &str) -> Result<ExitStatus> {
@@ -291,7 +320,7 @@ impl AgentClient {
         self.call(
             "inspect",
             request,
-            expect!(Response::ContainerDetails(details) => details),
+            expect!(Response::ContainerDetails(details) => *details),
         )
         .await
     }
@@ -322,3 +351,21 @@ impl AgentClient {
 const EXEC_CREATED: Expect<u64> = expect!(Response::ExecCreated { exec_id } => exec_id);
 const STARTED: Expect<u32> = expect!(Response::Started { pid } => pid);
 const EXITED: Expect<ExitStatus> = expect!(Response::Exited(status) => status);
+
+/// The agent's container events, as [`AgentClient::events`] subscribed.
+pub struct EventStream {
+    client: AgentClient,
+    id: u64,
+}
+
+impl EventStream {
+    pub async fn next(&mut self) -> Result<ContainerEvent> {
+        match self.client.reply_to(self.id).await? {
+            Response::Event(event) => Ok(event),
+            other => Err(AgentError::UnexpectedReply {
+                request: "events",
+                reply: format!("{other:?}"),
+            }),
+        }
+    }
+}

@@ -6,6 +6,6 @@ mod client;
 mod connect;
 pub mod error;
 
-pub use client::AgentClient;
+pub use client::{AgentClient, EventStream};
 pub use connect::connect_port;
 pub use error::AgentError;

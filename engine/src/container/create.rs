@@ -1,9 +1,11 @@
 //! `create`: the image's layers into the machine, then a container record
 //! there; nothing runs yet.
 
-use super::{spec, CreateRequest};
+use super::{ports, spec, CreateRequest};
+use crate::events::Event;
 use crate::{Engine, Result};
-use protocol::ContainerCreate;
+use oci_spec::image::ImageConfiguration;
+use protocol::{ContainerCreate, PortBinding};
 
 impl Engine {
     /// Creates the container in `machine` (started if needed); its id.
@@ -15,12 +17,48 @@ impl Engine {
             image: request.image.to_string(),
             image_id: prepared.image_id,
             user: spec::user(&prepared.config, &request.flags),
-            spec: Box::new(spec::build(&prepared.config, &request.flags, request.tty)?),
+            spec: Box::new(spec::build(
+                &prepared.config,
+                &request.flags,
+                request.tty,
+                request.network == "host",
+            )?),
             diff_ids: prepared.diff_ids,
             stdin: request.stdin,
             tty: request.tty,
             auto_remove: request.auto_remove,
+            network: request.network.clone(),
+            ports: self.ports_to_publish(request, &prepared.config),
         };
         Ok(client.create_container(create).await?)
+    }
+}
+
+impl Engine {
+    /// `-p`, plus the image's exposed ports with `-P`. Only containers on
+    /// a network of their own can be published; docker warns and goes on.
+    fn ports_to_publish(
+        &self,
+        request: &CreateRequest,
+        image: &ImageConfiguration,
+    ) -> Vec<PortBinding> {
+        let mut ports = request.ports.clone();
+        if request.publish_all {
+            let exposed = image
+                .config()
+                .as_ref()
+                .and_then(|c| c.exposed_ports().clone());
+            ports.extend(ports::publish_exposed(&exposed.unwrap_or_default()));
+        }
+        if !ports.is_empty() && matches!(request.network.as_str(), "host" | "none") {
+            self.report(Event::Warning {
+                message: format!(
+                    "published ports are discarded when using the {} network",
+                    request.network
+                ),
+            });
+            ports.clear();
+        }
+        ports
     }
 }

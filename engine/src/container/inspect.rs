@@ -3,8 +3,9 @@
 
 use crate::time::format_rfc3339_ms;
 use crate::{Engine, Result};
-use protocol::{ContainerDetails, ContainerInfo, ContainerState};
+use protocol::{ContainerDetails, ContainerInfo, ContainerState, PortBinding};
 use serde::Serialize;
+use std::collections::BTreeMap;
 
 /// docker's zero time, for events that have not happened.
 const NEVER: &str = "0001-01-01T00:00:00Z";
@@ -40,6 +41,87 @@ pub struct ContainerInspect {
     pub name: String,
     pub config: InspectConfig,
     pub host_config: InspectHostConfig,
+    pub network_settings: NetworkSettings,
+}
+
+/// docker's `NetworkSettings`: the container's address while it runs.
+#[derive(Debug, Clone, Serialize, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct NetworkSettings {
+    #[serde(rename = "IPAddress")]
+    pub ip_address: String,
+    pub ip_prefix_len: u8,
+    pub gateway: String,
+    pub mac_address: String,
+    pub networks: BTreeMap<String, EndpointSettings>,
+    /// The host ports it is published on while it runs.
+    pub ports: PortMap,
+}
+
+/// docker's port maps: `"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}]`.
+pub type PortMap = BTreeMap<String, Vec<HostPort>>;
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct HostPort {
+    pub host_ip: String,
+    pub host_port: String,
+}
+
+/// As docker shows them: requested bindings leave an unset address or
+/// port empty, published ones show what was bound.
+fn port_map(bindings: &[PortBinding], requested: bool) -> PortMap {
+    let mut map = PortMap::new();
+    for b in bindings {
+        let unset = |yes: bool, value: String| {
+            if requested && yes {
+                String::new()
+            } else {
+                value
+            }
+        };
+        map.entry(format!("{}/{}", b.container_port, b.protocol))
+            .or_default()
+            .push(HostPort {
+                host_ip: unset(b.host_ip.is_unspecified(), b.host_ip.to_string()),
+                host_port: unset(b.host_port == 0, b.host_port.to_string()),
+            });
+    }
+    map
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct EndpointSettings {
+    #[serde(rename = "IPAddress")]
+    pub ip_address: String,
+    pub ip_prefix_len: u8,
+    pub gateway: String,
+    pub mac_address: String,
+}
+
+fn network_settings(info: &ContainerInfo) -> NetworkSettings {
+    let ports = port_map(&info.ports, false);
+    let Some(e) = &info.endpoint else {
+        return NetworkSettings {
+            ports,
+            ..NetworkSettings::default()
+        };
+    };
+    let settings = EndpointSettings {
+        ip_address: e.address.to_string(),
+        ip_prefix_len: e.prefix,
+        gateway: e.gateway.to_string(),
+        mac_address: e.mac.clone(),
+    };
+    NetworkSettings {
+        ip_address: settings.ip_address.clone(),
+        ip_prefix_len: e.prefix,
+        gateway: settings.gateway.clone(),
+        mac_address: e.mac.clone(),
+        networks: [(e.network.clone(), settings)].into(),
+        ports,
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -77,6 +159,8 @@ pub struct InspectHostConfig {
     pub memory: i64,
     pub nano_cpus: u64,
     pub pids_limit: i64,
+    pub network_mode: String,
+    pub port_bindings: PortMap,
 }
 
 fn time(ms: Option<u64>) -> String {
@@ -141,7 +225,10 @@ impl From<&ContainerDetails> for ContainerInspect {
                     .unwrap_or(0),
                 nano_cpus,
                 pids_limit: resources.pids().as_ref().map_or(0, |p| p.limit()),
+                network_mode: d.network.clone(),
+                port_bindings: port_map(&d.port_bindings, true),
             },
+            network_settings: network_settings(info),
         }
     }
 }

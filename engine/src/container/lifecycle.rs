@@ -9,7 +9,12 @@ impl Engine {
     /// its pid. Starting a running one is no error, as with docker.
     pub async fn start_container(&self, machine: &str, container: &str) -> Result<u32> {
         let mut client = self.connect_running(machine).await?;
-        Ok(client.start_container(container).await?)
+        let publishing = self.publish(machine, &mut client, container).await?;
+        let started = client
+            .start_container(container, publishing.ports.clone())
+            .await;
+        publishing.settle(started.is_ok()).await;
+        Ok(started?)
     }
 
     /// Prepares a container's start with its stdio attached (stdin when
@@ -21,8 +26,12 @@ impl Engine {
         stdin: bool,
     ) -> Result<Process> {
         let mut client = self.connect_running(machine).await?;
-        let exec_id = client.start_container_attached(container).await?;
-        Process::attach(client, exec_id, stdin).await
+        let publishing = self.publish(machine, &mut client, container).await?;
+        let prepared = client
+            .start_container_attached(container, publishing.ports.clone())
+            .await;
+        publishing.settle(prepared.is_ok()).await;
+        Process::attach(client, prepared?, stdin).await
     }
 
     /// docker's stop: SIGTERM, then SIGKILL after `timeout_s`; returns once
@@ -34,7 +43,11 @@ impl Engine {
         timeout_s: u32,
     ) -> Result<()> {
         let mut client = self.connect_running(machine).await?;
-        Ok(client.stop_container(container, timeout_s).await?)
+        let id = client.inspect_container(container).await?.info.id;
+        client.stop_container(&id, timeout_s).await?;
+        // Its host ports are free once stop returns, as with docker (the
+        // monitor would also close them on the agent's exit event).
+        self.unpublish(machine, &id).await
     }
 
     pub async fn kill_container(&self, machine: &str, container: &str, signal: i32) -> Result<()> {
@@ -56,6 +69,9 @@ impl Engine {
         force: bool,
     ) -> Result<()> {
         let mut client = self.connect_running(machine).await?;
-        Ok(client.remove_container(container, force).await?)
+        let id = client.inspect_container(container).await?.info.id;
+        client.remove_container(container, force).await?;
+        // Listeners a start that never ran may have left behind.
+        self.unpublish(machine, &id).await
     }
 }

@@ -9,7 +9,9 @@ mod exec;
 mod inspect;
 mod lifecycle;
 mod logs;
+pub mod ports;
 mod process;
+mod publish;
 pub mod spec;
 
 pub use exec::ExecOptions;
@@ -18,7 +20,8 @@ pub use logs::LogReader;
 pub use process::{Process, Resizer};
 /// What the agent reports of containers, as front ends see them.
 pub use protocol::{
-    ContainerDetails, ContainerInfo, ContainerState, ExitStatus, LogEntry, StdioStream,
+    ContainerDetails, ContainerInfo, ContainerState, ExitStatus, LogEntry, PortBinding,
+    PortProtocol, StdioStream,
 };
 pub use spec::Flags;
 
@@ -38,4 +41,10 @@ pub struct CreateRequest {
     pub stdin: bool,
     /// A terminal in the machine (`-t`).
     pub tty: bool,
+    /// `bridge` (the default), `none` or `host`.
+    pub network: String,
+    /// `-p`: host ports to publish it on whenever it starts.
+    pub ports: Vec<PortBinding>,
+    /// `-P`: also every port the image exposes, on any free host port.
+    pub publish_all: bool,
 }

@@ -145,7 +145,14 @@ fn strings(paths: &[&str]) -> Vec<String> {
     paths.iter().map(|p| p.to_string()).collect()
 }
 
-pub fn build(image: &ImageConfiguration, flags: &Flags, tty: bool) -> Result<Spec, ContainerError> {
+/// The spec; with `host_network` the container shares the machine's
+/// network namespace (`--network host`).
+pub fn build(
+    image: &ImageConfiguration,
+    flags: &Flags,
+    tty: bool,
+    host_network: bool,
+) -> Result<Spec, ContainerError> {
     let args = command(image, flags);
     if args.is_empty() {
         return Err(ContainerError::InvalidRequest(
@@ -178,12 +185,14 @@ pub fn build(image: &ImageConfiguration, flags: &Flags, tty: bool) -> Result<Spe
 
     let mut namespaces = vec![
         LinuxNamespaceType::Pid,
-        LinuxNamespaceType::Network,
         LinuxNamespaceType::Ipc,
         LinuxNamespaceType::Uts,
         LinuxNamespaceType::Mount,
         LinuxNamespaceType::Cgroup,
     ];
+    if !host_network {
+        namespaces.push(LinuxNamespaceType::Network);
+    }
     if flags.private_users {
         namespaces.push(LinuxNamespaceType::User);
     }
@@ -288,7 +297,7 @@ mod tests {
             hostname: Some("h1".into()),
             ..Default::default()
         };
-        let spec = serde_json::to_value(build(&img, &flags, false).unwrap()).unwrap();
+        let spec = serde_json::to_value(build(&img, &flags, false, false).unwrap()).unwrap();
         let env = spec["process"]["env"].as_array().unwrap();
         assert!(env.contains(&json!("A=flag")) && env.contains(&json!("B=2")));
         assert!(!env.contains(&json!("A=image")));
@@ -307,15 +316,22 @@ mod tests {
             "standard mounts"
         );
         assert!(
-            build(&image(json!({})), &Flags::default(), false).is_err(),
+            build(&image(json!({})), &Flags::default(), false, false).is_err(),
             "no command"
         );
         let private = Flags {
             private_users: true,
             ..flags
         };
-        let spec = serde_json::to_value(build(&img, &private, true).unwrap()).unwrap();
+        let spec = serde_json::to_value(build(&img, &private, true, false).unwrap()).unwrap();
         assert_eq!(spec["linux"]["namespaces"].as_array().unwrap().len(), 7);
+        let host =
+            serde_json::to_value(build(&img, &Flags::default(), false, true).unwrap()).unwrap();
+        let namespaces = host["linux"]["namespaces"].as_array().unwrap();
+        assert!(
+            !namespaces.contains(&json!({ "type": "network" })),
+            "--network host"
+        );
         assert_eq!(spec["linux"]["uidMappings"][0]["hostID"], 100_000);
         assert_eq!(spec["process"]["terminal"], true);
     }
@@ -333,7 +349,7 @@ mod tests {
                 ..Default::default()
             },
         ] {
-            assert!(build(&img, &flags, false).is_err());
+            assert!(build(&img, &flags, false, false).is_err());
         }
     }
 }

@@ -46,6 +46,8 @@ pub enum MachineError {
     Vmm(#[from] vmm::runner::VmmError),
     #[error("the machine's monitor: {0}")]
     Control(String),
+    #[error("{0}")]
+    PortUnavailable(String),
     #[error("{what}")]
     Io {
         what: String,
@@ -77,7 +79,9 @@ impl MachineError {
         match self {
             MachineError::Home(e) => e.kind(),
             MachineError::NotRunning { .. } => ErrorKind::MachineNotRunning,
-            MachineError::AlreadyRunning(_) => ErrorKind::Conflict,
+            MachineError::AlreadyRunning(_) | MachineError::PortUnavailable(_) => {
+                ErrorKind::Conflict
+            }
             MachineError::GuestFileMissing(_) => ErrorKind::NotFound,
             MachineError::QemuMissing(_) | MachineError::Vmm(_) | MachineError::Agent { .. } => {
                 ErrorKind::Unavailable

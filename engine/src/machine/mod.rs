@@ -144,6 +144,15 @@ impl Engine {
             })
     }
 
+    /// Connects to the monitor of running machine `name`.
+    pub(crate) async fn connect_monitor(&self, name: &str) -> Result<ControlClient> {
+        let paths = self.machine_paths(name)?;
+        if !state::is_running(&paths) {
+            return Err(self.not_running(&paths));
+        }
+        ControlClient::connect(&paths.control()).await
+    }
+
     /// Connects to the agent of machine `name`, first starting the machine
     /// with default settings if it is not running, as docker starts its engine.
     pub async fn connect_or_start(&self, name: &str) -> Result<AgentClient> {
@@ -301,10 +310,7 @@ impl Engine {
                 last_exit: state::last_exit(&paths),
             });
         }
-        let monitor = ControlClient::connect(&paths.control())
-            .await?
-            .status()
-            .await?;
+        let monitor = self.connect_monitor(name).await?.status().await?;
         let mut agent = self.connect_running(name).await?;
         let guest = agent.info().await.map_err(|source| MachineError::Agent {
             name: name.to_string(),

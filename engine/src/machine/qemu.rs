@@ -36,14 +36,30 @@ pub struct QemuConfig<'a> {
 }
 
 /// QEMU's arguments for one device served over vhost-user at `socket`.
-fn device_args(index: usize, device: &DeviceConfig, socket: &Path) -> [String; 4] {
+fn device_args(index: usize, device: &DeviceConfig, socket: &Path) -> Vec<String> {
     let id = format!("{}{index}", device.kind());
     let chardev = format!("socket,id={id},path={}", socket.display());
-    let qemu_device = match device {
-        DeviceConfig::Vsock { .. } => format!("vhost-user-vsock-device,chardev={id}"),
-        DeviceConfig::Block { .. } => format!("vhost-user-blk,chardev={id},num-queues=1"),
-    };
-    ["-chardev".into(), chardev, "-device".into(), qemu_device]
+    let mut args = vec!["-chardev".into(), chardev];
+    match device {
+        DeviceConfig::Vsock { .. } => args.extend([
+            "-device".into(),
+            format!("vhost-user-vsock-device,chardev={id}"),
+        ]),
+        DeviceConfig::Block { .. } => args.extend([
+            "-device".into(),
+            format!("vhost-user-blk,chardev={id},num-queues=1"),
+        ]),
+        DeviceConfig::Net { mac, .. } => {
+            let mac = mac.map(|b| format!("{b:02x}")).join(":");
+            args.extend([
+                "-netdev".into(),
+                format!("vhost-user,id={id},chardev={id}"),
+                "-device".into(),
+                format!("virtio-net-device,netdev={id},mac={mac}"),
+            ])
+        }
+    }
+    args
 }
 
 pub fn command(cfg: &QemuConfig) -> Command {
@@ -63,6 +79,9 @@ pub fn command(cfg: &QemuConfig) -> Command {
         hypervisor => cmd.args(["-accel", hypervisor.name(), "-cpu", "host"]),
     };
     cmd.args(["-nodefaults", "-no-user-config", "-nographic", "-no-reboot"]);
+    // Modern (VERSION_1) virtio-mmio, as our own VMM offers: QEMU's default
+    // is the legacy interface.
+    cmd.args(["-global", "virtio-mmio.force-legacy=false"]);
     cmd.arg("-serial");
     cmd.arg(format!("file:{}", cfg.console_log.display()));
     cmd.arg("-kernel").arg(cfg.kernel);

@@ -14,6 +14,9 @@ pub enum DeviceConfig {
     /// virtio-blk serving the file `path`; the guest reads `serial` as the
     /// disk's id.
     Block { path: PathBuf, serial: String },
+    /// virtio-net with address `mac`, its frames carried to the network
+    /// listening on the SOCK_SEQPACKET socket `network`.
+    Net { mac: [u8; 6], network: PathBuf },
 }
 
 impl DeviceConfig {
@@ -22,6 +25,7 @@ impl DeviceConfig {
         match self {
             DeviceConfig::Vsock { .. } => "vsock",
             DeviceConfig::Block { .. } => "block",
+            DeviceConfig::Net { .. } => "net",
         }
     }
 }

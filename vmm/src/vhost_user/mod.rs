@@ -4,9 +4,12 @@
 //! says what its queues and host side do.
 
 mod block;
+mod net;
+mod protocol_ack;
 mod vsock;
 
 use crate::devices::virtio::block::{BlockDevice, BlockError};
+use crate::devices::virtio::net::{NetDevice, NetError};
 use crate::devices::virtio::read_config_bytes;
 use crate::devices::virtio::vsock::{VsockDevice, VsockError};
 use crate::devices::DeviceConfig;
@@ -32,6 +35,8 @@ pub enum ServeError {
     Vsock(#[from] VsockError),
     #[error(transparent)]
     Block(#[from] BlockError),
+    #[error(transparent)]
+    Net(#[from] NetError),
     #[error("vhost-user daemon: {0}")]
     Daemon(String),
 }
@@ -45,6 +50,12 @@ pub trait VhostDevice: Send + Sync + 'static {
     /// The event id of the host fd: ids up to and including the queue
     /// count are the library's.
     const HOST_EVENT: usize = Self::NUM_QUEUES + 1;
+    /// Whether QEMU reads the device's config space from us (vhost-user's
+    /// CONFIG protocol feature); virtio-net keeps its own.
+    const CONFIG: bool = true;
+    /// Whether QEMU's SET_FEATURES forgets to ack the protocol features it
+    /// uses (see `protocol_ack`).
+    const FIX_PROTOCOL_ACK: bool = false;
     /// Device feature bits (VERSION_1 and vhost-user's are added).
     fn device_features(&self) -> u64;
     fn config_space(&self) -> Vec<u8>;
@@ -52,6 +63,8 @@ pub trait VhostDevice: Send + Sync + 'static {
     fn host_fd(&self) -> Option<RawFd> {
         None
     }
+    /// The driver's features, as the frontend acked them.
+    fn negotiated(&mut self, _features: u64) {}
     /// Event `event` arrived: a kick of that queue, or [`Self::HOST_EVENT`].
     fn handle(&mut self, event: usize, queues: &mut QueueRunner<'_>) -> io::Result<()>;
 }
@@ -107,11 +120,17 @@ impl<D: VhostDevice> VhostUserBackendMut for Backend<D> {
     }
 
     fn protocol_features(&self) -> VhostUserProtocolFeatures {
-        // QEMU reads the device's settings from its config space.
-        VhostUserProtocolFeatures::CONFIG
+        match D::CONFIG {
+            true => VhostUserProtocolFeatures::CONFIG,
+            false => VhostUserProtocolFeatures::empty(),
+        }
     }
 
     fn set_event_idx(&mut self, _enabled: bool) {}
+
+    fn acked_features(&mut self, features: u64) {
+        self.device.negotiated(features);
+    }
 
     fn get_config(&self, offset: u32, size: u32) -> Vec<u8> {
         // The library bounds `size`, and the reply must have exactly that
@@ -149,6 +168,7 @@ impl<D: VhostDevice> VhostUserBackendMut for Backend<D> {
 pub enum VhostBackend {
     Vsock(Box<VsockDevice>),
     Block(BlockDevice),
+    Net(NetDevice),
 }
 
 impl VhostBackend {
@@ -160,6 +180,9 @@ impl VhostBackend {
             DeviceConfig::Block { path, serial } => {
                 VhostBackend::Block(BlockDevice::open(path, serial)?)
             }
+            DeviceConfig::Net { mac, network } => {
+                VhostBackend::Net(NetDevice::connect(*mac, network)?)
+            }
         })
     }
 
@@ -168,6 +191,7 @@ impl VhostBackend {
         match self {
             VhostBackend::Vsock(device) => serve(vhost_socket, *device),
             VhostBackend::Block(device) => serve(vhost_socket, device),
+            VhostBackend::Net(device) => serve(vhost_socket, device),
         }
     }
 }
@@ -193,7 +217,19 @@ fn serve<D: VhostDevice>(vhost_socket: &Path, device: D) -> Result<(), ServeErro
                 .map_err(|e| ServeError::Daemon(format!("registering host events: {e}")))?;
         }
     }
-    daemon
-        .serve(vhost_socket)
-        .map_err(|e| ServeError::Daemon(e.to_string()))
+    if !D::FIX_PROTOCOL_ACK {
+        return daemon
+            .serve(vhost_socket)
+            .map_err(|e| ServeError::Daemon(e.to_string()));
+    }
+    let inner = vhost_socket.with_extension("backend.sock");
+    let (public, shim_inner) = (vhost_socket.to_path_buf(), inner.clone());
+    std::thread::spawn(move || {
+        if let Err(e) = protocol_ack::relay(&public, &shim_inner) {
+            tracing::error!("{}: vhost-user relay: {e}", D::NAME);
+        }
+    });
+    let served = daemon.serve(&inner);
+    let _ = std::fs::remove_file(&inner);
+    served.map_err(|e| ServeError::Daemon(e.to_string()))
 }

@@ -1,12 +1,16 @@
 //! The monitor's control API: a Unix socket of its own (mode 0600, in the
 //! machine's 0700 directory) on which the engine asks a running machine
 //! about itself. Frames as on the agent's control port (protocol's
-//! framing, requests with ids), versioned by a hello. Later work asks it
-//! to add port listeners or devices here.
+//! framing, requests with ids), versioned by a hello. The engine asks it
+//! for the machine's status and to publish or release a container's ports.
 
 use super::super::error::MachineError;
 use super::super::state::MachineState;
-use protocol::{read_frame, read_frame_async, write_frame, write_frame_async, Envelope};
+use super::ports::Publisher;
+use protocol::{
+    read_frame, read_frame_async, write_frame, write_frame_async, Envelope, PortBinding,
+    PublishedPorts,
+};
 use serde::{Deserialize, Serialize};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -14,7 +18,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 /// Bumped whenever a message changes shape; the hello refuses a mismatch.
-pub const CONTROL_VERSION: u32 = 1;
+pub const CONTROL_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -23,14 +27,32 @@ pub enum ControlRequest {
     Hello { version: u32 },
     /// What the machine runs on, and its devices.
     Status,
+    /// Listens on these host ports for the container's next run (all or
+    /// none), replacing listeners it still had.
+    Publish {
+        container: String,
+        ports: Vec<PortBinding>,
+    },
+    /// Closes the container's listeners.
+    Unpublish { container: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ControlResponse {
-    Hello { version: u32 },
+    Hello {
+        version: u32,
+    },
     Status(MonitorStatus),
-    Error { message: String },
+    Published(PublishedPorts),
+    /// A port could not be published (in use, privileged, no such address).
+    PortUnavailable {
+        message: String,
+    },
+    Done,
+    Error {
+        message: String,
+    },
 }
 
 /// A running machine as its monitor knows it: its record, and its devices.
@@ -48,9 +70,15 @@ pub struct DeviceStatus {
     pub detail: String,
 }
 
-/// Serves the control socket at `path` on a thread of its own, answering
-/// from `status` as it is when asked.
-pub fn serve(path: &Path, status: Arc<Mutex<MonitorStatus>>) -> Result<(), MachineError> {
+/// What the control socket acts on.
+pub struct Served {
+    /// The machine as it is now.
+    pub status: Mutex<MonitorStatus>,
+    pub ports: Publisher,
+}
+
+/// Serves the control socket at `path` on a thread of its own.
+pub fn serve(path: &Path, served: Arc<Served>) -> Result<(), MachineError> {
     let _ = std::fs::remove_file(path);
     let listener = UnixListener::bind(path).map_err(MachineError::io(format!(
         "creating the control socket {}",
@@ -63,19 +91,19 @@ pub fn serve(path: &Path, status: Arc<Mutex<MonitorStatus>>) -> Result<(), Machi
         .name("control".into())
         .spawn(move || {
             for conn in listener.incoming().flatten() {
-                let status = status.clone();
-                std::thread::spawn(move || handle(conn, &status));
+                let served = served.clone();
+                std::thread::spawn(move || handle(conn, &served));
             }
         })
         .map_err(MachineError::io("starting the control thread"))?;
     Ok(())
 }
 
-fn handle(mut conn: UnixStream, status: &Mutex<MonitorStatus>) {
+fn handle(mut conn: UnixStream, served: &Served) {
     let mut greeted = false;
     while let Ok(Some(Envelope { id, body })) = read_frame::<Envelope<ControlRequest>, _>(&mut conn)
     {
-        let (reply, keep_going) = answer(body, &mut greeted, status);
+        let (reply, keep_going) = answer(body, &mut greeted, served);
         if write_frame(&mut conn, &Envelope { id, body: reply }).is_err() || !keep_going {
             return;
         }
@@ -83,11 +111,7 @@ fn handle(mut conn: UnixStream, status: &Mutex<MonitorStatus>) {
 }
 
 /// The answer to one request, and whether the connection goes on.
-fn answer(
-    request: ControlRequest,
-    greeted: &mut bool,
-    status: &Mutex<MonitorStatus>,
-) -> (ControlResponse, bool) {
+fn answer(request: ControlRequest, greeted: &mut bool, served: &Served) -> (ControlResponse, bool) {
     match request {
         ControlRequest::Hello { version } if version == CONTROL_VERSION => {
             *greeted = true;
@@ -103,8 +127,21 @@ fn answer(
             (ControlResponse::Error { message }, false)
         }
         ControlRequest::Status => {
-            let now = status.lock().unwrap_or_else(|p| p.into_inner()).clone();
-            (ControlResponse::Status(now), true)
+            let now = served.status.lock().unwrap_or_else(|p| p.into_inner());
+            (ControlResponse::Status(now.clone()), true)
+        }
+        ControlRequest::Publish { container, ports } => {
+            let reply = match served.ports.publish(&container, &ports) {
+                Ok(published) => ControlResponse::Published(published),
+                Err(e) => ControlResponse::PortUnavailable {
+                    message: e.to_string(),
+                },
+            };
+            (reply, true)
+        }
+        ControlRequest::Unpublish { container } => {
+            served.ports.unpublish(&container);
+            (ControlResponse::Done, true)
         }
     }
 }
@@ -158,6 +195,36 @@ impl ControlClient {
             other => Err(unexpected(other)),
         }
     }
+
+    /// Listens on `ports` for `container`'s next run; the ports bound.
+    pub async fn publish(
+        &mut self,
+        container: &str,
+        ports: Vec<PortBinding>,
+    ) -> Result<PublishedPorts, MachineError> {
+        let container = container.to_string();
+        match self
+            .request(ControlRequest::Publish { container, ports })
+            .await?
+        {
+            ControlResponse::Published(published) => Ok(published),
+            ControlResponse::PortUnavailable { message } => {
+                Err(MachineError::PortUnavailable(message))
+            }
+            other => Err(unexpected(other)),
+        }
+    }
+
+    pub async fn unpublish(&mut self, container: &str) -> Result<(), MachineError> {
+        let container = container.to_string();
+        match self
+            .request(ControlRequest::Unpublish { container })
+            .await?
+        {
+            ControlResponse::Done => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
 }
 
 fn unexpected(reply: ControlResponse) -> MachineError {
@@ -167,6 +234,14 @@ fn unexpected(reply: ControlResponse) -> MachineError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn served() -> Arc<Served> {
+        let vsock = std::env::temp_dir().join("hutch-control-test-no-machine.sock");
+        Arc::new(Served {
+            status: Mutex::new(status()),
+            ports: Publisher::new(vsock).unwrap(),
+        })
+    }
 
     fn status() -> MonitorStatus {
         MonitorStatus {
@@ -193,7 +268,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("hutch-control-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("control.sock");
-        serve(&path, Arc::new(Mutex::new(status()))).unwrap();
+        serve(&path, served()).unwrap();
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
         let mut client = ControlClient::connect(&path).await.unwrap();
@@ -203,11 +278,11 @@ mod tests {
 
     #[test]
     fn a_request_before_hello_or_another_version_is_refused() {
-        let status = Mutex::new(status());
+        let served = served();
         let mut greeted = false;
-        let (reply, go_on) = answer(ControlRequest::Status, &mut greeted, &status);
+        let (reply, go_on) = answer(ControlRequest::Status, &mut greeted, &served);
         assert!(matches!(reply, ControlResponse::Error { .. }) && !go_on);
-        let (reply, go_on) = answer(ControlRequest::Hello { version: 99 }, &mut greeted, &status);
+        let (reply, go_on) = answer(ControlRequest::Hello { version: 99 }, &mut greeted, &served);
         assert!(matches!(reply, ControlResponse::Error { message } if message.contains("99")));
         assert!(!go_on && !greeted);
     }

@@ -1,17 +1,20 @@
 //! The monitor: a detached process (the host binary re-run as
 //! `machine _monitor`) that owns one running machine. It holds the machine
-//! lock, serves its control socket, runs the machine on its backend (QEMU
-//! with our device cores over vhost-user, or our own VMM in this process),
+//! lock, serves its control socket and its containers' published ports,
+//! runs the machine on its backend (QEMU with our device cores over
+//! vhost-user, or our own VMM in this process),
 //! and records why the machine stopped.
 
 pub mod control;
+mod ports;
 
 use super::backend::Backend;
 use super::error::MachineError;
 use super::qemu::{self, QemuConfig, GUEST_CID};
 use super::state::{self, MachineState};
 use crate::home::{Home, MachinePaths};
-use control::{DeviceStatus, MonitorStatus};
+use control::{DeviceStatus, MonitorStatus, Served};
+use net::Plan;
 use serde::{Deserialize, Serialize};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
@@ -72,17 +75,18 @@ fn check_socket_path(p: &Path) -> Result<()> {
 /// The kernel command line (devices are added by each backend). The native
 /// backend keeps the kernel's boot messages: when a vCPU fails they are what
 /// explains it; under QEMU, `quiet` keeps TCG boots short.
-fn kernel_cmdline(hostname: &str, backend: Backend) -> String {
+fn kernel_cmdline(hostname: &str, backend: Backend, plan: &Plan) -> String {
     let quiet = if backend == Backend::Qemu {
         " quiet"
     } else {
         ""
     };
-    format!("console=ttyS0 reboot=k panic=-1{quiet} hutch.hostname={hostname}")
+    let net = plan.to_cmdline();
+    format!("console=ttyS0 reboot=k panic=-1{quiet} hutch.hostname={hostname} hutch.net={net}")
 }
 
-/// The machine's devices: its vsock and its layer disk.
-fn devices(paths: &MachinePaths) -> Vec<DeviceConfig> {
+/// The machine's devices: its vsock, its layer disk and its network card.
+fn devices(paths: &MachinePaths, plan: &Plan) -> Vec<DeviceConfig> {
     vec![
         DeviceConfig::Vsock {
             guest_cid: GUEST_CID,
@@ -91,6 +95,10 @@ fn devices(paths: &MachinePaths) -> Vec<DeviceConfig> {
         DeviceConfig::Block {
             path: paths.disk(),
             serial: DISK_ID.into(),
+        },
+        DeviceConfig::Net {
+            mac: plan.guest_mac,
+            network: paths.network(),
         },
     ]
 }
@@ -101,6 +109,11 @@ fn device_status(device: &DeviceConfig) -> DeviceStatus {
             format!("guest cid {guest_cid}, host socket {}", uds.display())
         }
         DeviceConfig::Block { path, serial } => format!("{} ({serial})", path.display()),
+        DeviceConfig::Net { mac, network } => format!(
+            "mac {}, user-mode network at {}",
+            mac.map(|b| format!("{b:02x}")).join(":"),
+            network.display()
+        ),
     };
     DeviceStatus {
         kind: device.kind().into(),
@@ -116,12 +129,20 @@ pub fn run(home: &Home, config: &MonitorConfig) -> Result<()> {
     };
     let _ = std::fs::remove_file(paths.last_exit());
     let _ = std::fs::remove_file(paths.console_log());
-    for socket in [paths.vsock(), paths.control()] {
+    for socket in [paths.vsock(), paths.control(), paths.network()] {
         check_socket_path(&socket)?;
     }
     ensure_disk(&paths.disk(), config.disk_size)?;
     let accel = config.accel()?;
-    let devices = devices(&paths);
+    let plan = Plan::default();
+    // Before the card: it connects to the network when it opens.
+    net::spawn(&paths.network(), plan.clone(), &net::host_resolvers()).map_err(|e| {
+        MachineError::Device {
+            what: "net",
+            message: e.to_string(),
+        }
+    })?;
+    let devices = devices(&paths, &plan);
     let device_count = devices.len();
     let record = MachineState {
         name: config.name.clone(),
@@ -134,20 +155,33 @@ pub fn run(home: &Home, config: &MonitorConfig) -> Result<()> {
         vm_pid: std::process::id(),
         started_at_ms: crate::time::now_ms(),
     };
-    let status = Arc::new(Mutex::new(MonitorStatus {
-        machine: record.clone(),
-        devices: devices.iter().map(device_status).collect(),
-    }));
-    control::serve(&paths.control(), status.clone())?;
+    let served = Arc::new(Served {
+        status: Mutex::new(MonitorStatus {
+            machine: record.clone(),
+            devices: devices.iter().map(device_status).collect(),
+        }),
+        ports: ports::Publisher::new(paths.vsock())
+            .map_err(MachineError::io("starting the port publisher"))?,
+    });
+    control::serve(&paths.control(), served.clone())?;
     let why = match config.backend {
-        Backend::Qemu => run_qemu(config, accel, &paths, &devices, record, &status),
-        Backend::Native => run_native(config, &paths, devices, &record),
+        Backend::Qemu => run_qemu(
+            config,
+            accel,
+            &paths,
+            &devices,
+            record,
+            &served.status,
+            &plan,
+        ),
+        Backend::Native => run_native(config, &paths, devices, &record, &plan),
     };
     let why = why.unwrap_or_else(|e| format!("the monitor failed: {e}"));
     let _ = std::fs::write(paths.last_exit(), &why);
     let _ = std::fs::remove_file(paths.state());
     let _ = std::fs::remove_file(paths.vsock());
     let _ = std::fs::remove_file(paths.control());
+    let _ = std::fs::remove_file(paths.network());
     for i in 0..device_count {
         let _ = std::fs::remove_file(paths.vhost_socket(i));
     }
@@ -211,6 +245,7 @@ fn run_qemu(
     devices: &[DeviceConfig],
     mut record: MachineState,
     status: &Mutex<MonitorStatus>,
+    plan: &Plan,
 ) -> Result<String> {
     let mut served = Vec::new();
     for (i, device) in devices.iter().enumerate() {
@@ -220,7 +255,7 @@ fn run_qemu(
         served.push((device.clone(), socket));
     }
     let qemu_bin = qemu::find_qemu()?;
-    let cmdline = kernel_cmdline(&config.name, Backend::Qemu);
+    let cmdline = kernel_cmdline(&config.name, Backend::Qemu, plan);
     let mut cmd = qemu::command(&QemuConfig {
         qemu: &qemu_bin,
         kernel: &config.kernel,
@@ -286,6 +321,7 @@ fn run_native(
     paths: &MachinePaths,
     devices: Vec<DeviceConfig>,
     record: &MachineState,
+    plan: &Plan,
 ) -> Result<String> {
     let console = std::fs::File::create(paths.console_log())
         .map_err(MachineError::io("creating the console log"))?;
@@ -296,7 +332,7 @@ fn run_native(
         boot: Boot::Linux {
             kernel: config.kernel.clone(),
             initramfs: Some(config.initramfs.clone()),
-            cmdline: kernel_cmdline(&config.name, Backend::Native),
+            cmdline: kernel_cmdline(&config.name, Backend::Native, plan),
         },
         console: Box::new(console),
     });

@@ -3,6 +3,7 @@
 
 pub mod block;
 pub mod mmio;
+pub mod net;
 pub mod vsock;
 pub mod worker;
 

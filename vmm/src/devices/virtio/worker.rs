@@ -31,6 +31,44 @@ pub trait QueueHandler: Send + 'static {
     }
 }
 
+/// A device core with an rx queue (0) and a tx queue (1) and one host fd
+/// that feeds the rx side: the net and vsock cores share this handling.
+pub trait HostLinked: Send + 'static {
+    /// Readable when the host side has work for the guest.
+    fn link_fd(&self) -> RawFd;
+    /// Takes everything the host side has ready.
+    fn pull_from_host(&mut self);
+    fn process_tx(&mut self, mem: &GuestMemoryMmap, queue: &mut Queue) -> bool;
+    fn process_rx(&mut self, mem: &GuestMemoryMmap, queue: &mut Queue) -> bool;
+}
+
+const RX_QUEUE: usize = 0;
+const TX_QUEUE: usize = 1;
+
+impl<D: HostLinked> QueueHandler for D {
+    fn host_fd(&self) -> Option<RawFd> {
+        Some(self.link_fd())
+    }
+
+    fn host_event(&mut self) {
+        self.pull_from_host();
+    }
+
+    fn queue_notified(
+        &mut self,
+        mem: &GuestMemoryMmap,
+        queues: &mut [Queue],
+        index: usize,
+    ) -> bool {
+        // rx buffers are filled after every batch; only tx needs work here.
+        index == TX_QUEUE && self.process_tx(mem, &mut queues[TX_QUEUE])
+    }
+
+    fn after_events(&mut self, mem: &GuestMemoryMmap, queues: &mut [Queue]) -> bool {
+        self.process_rx(mem, &mut queues[RX_QUEUE])
+    }
+}
+
 /// Stops the worker thread when dropped (with the device that owns it).
 struct WorkerStop(EventFd);
 

@@ -2,8 +2,8 @@
 //! by a [`worker`](crate::devices::virtio::worker) thread that also waits
 //! on the host side.
 
-use super::{VsockDevice, VsockError, NUM_QUEUES, RX_QUEUE, TX_QUEUE, VIRTIO_ID_VSOCK};
-use crate::devices::virtio::worker::{QueueHandler, WorkerDevice};
+use super::{VsockDevice, VsockError, NUM_QUEUES, VIRTIO_ID_VSOCK};
+use crate::devices::virtio::worker::{HostLinked, WorkerDevice};
 use std::os::unix::io::RawFd;
 use std::path::Path;
 use virtio_queue::Queue;
@@ -33,26 +33,20 @@ pub fn vsock_mmio(
     })
 }
 
-impl QueueHandler for VsockDevice {
-    fn host_fd(&self) -> Option<RawFd> {
-        Some(self.host_event_fd())
+impl HostLinked for VsockDevice {
+    fn link_fd(&self) -> RawFd {
+        self.host_event_fd()
     }
 
-    fn host_event(&mut self) {
+    fn pull_from_host(&mut self) {
         self.handle_host_events();
     }
 
-    fn queue_notified(
-        &mut self,
-        mem: &GuestMemoryMmap,
-        queues: &mut [Queue],
-        index: usize,
-    ) -> bool {
-        // rx buffers are filled after every batch; only tx needs work here.
-        index == TX_QUEUE && self.process_tx(mem, &mut queues[TX_QUEUE])
+    fn process_tx(&mut self, mem: &GuestMemoryMmap, queue: &mut Queue) -> bool {
+        VsockDevice::process_tx(self, mem, queue)
     }
 
-    fn after_events(&mut self, mem: &GuestMemoryMmap, queues: &mut [Queue]) -> bool {
-        self.process_rx(mem, &mut queues[RX_QUEUE])
+    fn process_rx(&mut self, mem: &GuestMemoryMmap, queue: &mut Queue) -> bool {
+        VsockDevice::process_rx(self, mem, queue)
     }
 }

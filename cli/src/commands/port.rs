@@ -1,0 +1,68 @@
+//! `hutch port`: where a container's ports are published, as docker
+//! prints it (`80/tcp -> 0.0.0.0:8080`).
+
+use super::MachineArg;
+use engine::container::{PortBinding, PortProtocol};
+use engine::Engine;
+
+#[derive(clap::Args)]
+pub struct PortArgs {
+    container: String,
+    /// Only this container port: PORT[/PROTOCOL] (tcp when not given)
+    #[arg(value_parser = parse_private_port)]
+    port: Option<(u16, PortProtocol)>,
+    #[command(flatten)]
+    machine: MachineArg,
+}
+
+fn parse_private_port(text: &str) -> Result<(u16, PortProtocol), String> {
+    let (port, protocol) = text.split_once('/').unwrap_or((text, "tcp"));
+    let protocol = match protocol {
+        "tcp" => PortProtocol::Tcp,
+        "udp" => PortProtocol::Udp,
+        other => return Err(format!("unknown protocol {other:?} (tcp or udp)")),
+    };
+    let port = port
+        .parse()
+        .map_err(|_| format!("{port:?} is not a port (1-65535)"))?;
+    Ok((port, protocol))
+}
+
+fn host_address(b: &PortBinding) -> String {
+    match b.host_ip {
+        std::net::IpAddr::V6(ip) => format!("[{ip}]:{}", b.host_port),
+        ip => format!("{ip}:{}", b.host_port),
+    }
+}
+
+pub async fn run(engine: &Engine, a: PortArgs) -> anyhow::Result<i32> {
+    let details = engine
+        .inspect_container(&a.machine.machine, &a.container)
+        .await?;
+    let mut ports = details.info.ports;
+    ports.sort_by_key(|b| (b.container_port, b.protocol));
+    match a.port {
+        None => {
+            for b in &ports {
+                outln!("{}/{} -> {}", b.container_port, b.protocol, host_address(b));
+            }
+        }
+        Some((port, protocol)) => {
+            let matching: Vec<_> = ports
+                .iter()
+                .filter(|b| b.container_port == port && b.protocol == protocol)
+                .collect();
+            if matching.is_empty() {
+                eprintln!(
+                    "hutch: no public port '{port}/{protocol}' published for {}",
+                    a.container
+                );
+                return Ok(1);
+            }
+            for b in matching {
+                outln!("{}", host_address(b));
+            }
+        }
+    }
+    Ok(0)
+}
