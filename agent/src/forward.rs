@@ -103,25 +103,27 @@ fn relay_tcp(conn: VsockStream, stream: TcpStream) {
     let (Ok(conn_out), Ok(stream_in)) = (conn.try_clone(), stream.try_clone()) else {
         return;
     };
+    // A failure either way resets the whole connection, which also wakes
+    // the other direction's blocked read.
+    let reset = |conn: &VsockStream, stream: &TcpStream| {
+        let _ = stream.shutdown(Shutdown::Both);
+        let _ = conn.shutdown(Shutdown::Both);
+    };
     let host_to_container = std::thread::spawn(move || {
         let end = || {
             let _ = stream_in.shutdown(Shutdown::Write);
         };
-        let clean = pump(&conn, &stream_in, end);
-        (clean, conn, stream_in)
+        if !pump(&conn, &stream_in, end) {
+            reset(&conn, &stream_in);
+        }
     });
-    let container_to_host = pump(&stream, &conn_out, || {
+    let end = || {
         let _ = conn_out.shutdown(Shutdown::Write);
-    });
-    if !container_to_host {
-        // A reset on one side resets the whole connection.
-        let _ = stream.shutdown(Shutdown::Both);
-        let _ = conn_out.shutdown(Shutdown::Both);
+    };
+    if !pump(&stream, &conn_out, end) {
+        reset(&conn_out, &stream);
     }
-    if let Ok((false, conn, stream)) = host_to_container.join() {
-        let _ = stream.shutdown(Shutdown::Both);
-        let _ = conn.shutdown(Shutdown::Both);
-    }
+    let _ = host_to_container.join();
 }
 
 fn relay_udp(conn: VsockStream, socket: UdpSocket) {
