@@ -54,19 +54,22 @@ impl PortBinding {
             protocol,
         }
     }
+
+    /// Where it listens on the host: `0.0.0.0:8080`, `[::1]:8080`.
+    pub fn host_address(&self) -> String {
+        std::net::SocketAddr::new(self.host_ip, self.host_port).to_string()
+    }
 }
 
 /// docker's PORTS column: `0.0.0.0:8080->80/tcp`.
 impl fmt::Display for PortBinding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let ip = match self.host_ip {
-            IpAddr::V6(ip) => format!("[{ip}]"),
-            IpAddr::V4(ip) => ip.to_string(),
-        };
         write!(
             f,
-            "{ip}:{}->{}/{}",
-            self.host_port, self.container_port, self.protocol
+            "{}->{}/{}",
+            self.host_address(),
+            self.container_port,
+            self.protocol
         )
     }
 }

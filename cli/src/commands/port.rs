@@ -2,7 +2,7 @@
 //! prints it (`80/tcp -> 0.0.0.0:8080`).
 
 use super::MachineArg;
-use engine::container::{PortBinding, PortProtocol};
+use engine::container::PortProtocol;
 use engine::Engine;
 
 #[derive(clap::Args)]
@@ -28,13 +28,6 @@ fn parse_private_port(text: &str) -> Result<(u16, PortProtocol), String> {
     Ok((port, protocol))
 }
 
-fn host_address(b: &PortBinding) -> String {
-    match b.host_ip {
-        std::net::IpAddr::V6(ip) => format!("[{ip}]:{}", b.host_port),
-        ip => format!("{ip}:{}", b.host_port),
-    }
-}
-
 pub async fn run(engine: &Engine, a: PortArgs) -> anyhow::Result<i32> {
     let details = engine
         .inspect_container(&a.machine.machine, &a.container)
@@ -44,7 +37,12 @@ pub async fn run(engine: &Engine, a: PortArgs) -> anyhow::Result<i32> {
     match a.port {
         None => {
             for b in &ports {
-                outln!("{}/{} -> {}", b.container_port, b.protocol, host_address(b));
+                outln!(
+                    "{}/{} -> {}",
+                    b.container_port,
+                    b.protocol,
+                    b.host_address()
+                );
             }
         }
         Some((port, protocol)) => {
@@ -60,7 +58,7 @@ pub async fn run(engine: &Engine, a: PortArgs) -> anyhow::Result<i32> {
                 return Ok(1);
             }
             for b in matching {
-                outln!("{}", host_address(b));
+                outln!("{}", b.host_address());
             }
         }
     }
