@@ -38,10 +38,13 @@ fn main() {
     }
     let cache = Arc::new(layers::LayerCache::open_disk());
     let networks = Arc::new(network::Networks::default());
+    if let Err(e) = network::serve_dns(networks.clone()) {
+        sys::console::log(&format!("the networks' DNS server: {e}"));
+    }
     let events = Arc::new(events::Events::default());
     let containers = Arc::new(container::Containers::open(
         cache.clone(),
-        networks,
+        networks.clone(),
         events.clone(),
     ));
     let table = Arc::new(exec::ProcessTable::default());
@@ -68,6 +71,7 @@ fn main() {
             processes: table,
             cache,
             containers,
+            networks,
             events,
         },
     );

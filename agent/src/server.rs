@@ -9,6 +9,7 @@ use crate::container::Containers;
 use crate::events::Events;
 use crate::exec::ProcessTable;
 use crate::layers::LayerCache;
+use crate::network::Networks;
 use crate::sys::console::log;
 use crate::sys::vsock::{VsockListener, VsockStream};
 use crate::{info, init};
@@ -32,6 +33,7 @@ pub struct Services {
     pub processes: Arc<ProcessTable>,
     pub cache: Arc<LayerCache>,
     pub containers: Arc<Containers>,
+    pub networks: Arc<Networks>,
     pub events: Arc<Events>,
 }
 
@@ -174,6 +176,8 @@ fn handle_control(conn: VsockStream, services: Services) {
                 | Request::WaitContainer { .. }
                 | Request::StopContainer { .. }
                 | Request::ContainerLogs { .. }
+                | Request::ConnectNetwork { .. }
+                | Request::DisconnectNetwork { .. }
         );
         let (services, writer) = (services.clone(), writer.clone());
         let run = move || {
@@ -284,6 +288,26 @@ fn handle_request(request: Request, services: &Services) -> Response {
         Request::ListContainers => Ok(Response::Containers(containers.list())),
         Request::RemoveContainer { container, force } => containers
             .remove(&container, force)
+            .map(|()| Response::Done),
+        Request::CreateNetwork(create) => services.networks.create(create).map(Response::Network),
+        Request::ListNetworks => Ok(Response::Networks(services.networks.list())),
+        Request::InspectNetwork { network } => {
+            services.networks.inspect(&network).map(Response::Network)
+        }
+        Request::RemoveNetwork { network } => {
+            services.networks.remove(&network).map(|_| Response::Done)
+        }
+        Request::ConnectNetwork {
+            network,
+            container,
+            aliases,
+        } => containers
+            .find(&container)
+            .and_then(|c| c.connect(&network, aliases))
+            .map(|()| Response::Done),
+        Request::DisconnectNetwork { network, container } => containers
+            .find(&container)
+            .and_then(|c| c.disconnect(&network))
             .map(|()| Response::Done),
         Request::Shutdown | Request::Events => Err(AgentError::new(
             ErrorKind::Internal,

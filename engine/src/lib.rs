@@ -11,6 +11,7 @@ pub mod home;
 pub mod image;
 mod kind;
 pub mod machine;
+pub mod network;
 pub mod registry;
 pub mod system;
 pub mod time;

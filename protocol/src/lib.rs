@@ -13,6 +13,7 @@ pub mod compression;
 pub mod digest;
 pub mod frame;
 pub mod messages;
+pub mod networks;
 pub mod ports;
 
 pub use digest::{Digest, InvalidDigest};
@@ -20,10 +21,11 @@ pub use frame::{decode_body, encode_frame, read_frame, write_frame, FrameError, 
 #[cfg(feature = "tokio")]
 pub use frame::{read_frame_async, write_frame_async};
 pub use messages::*;
+pub use networks::*;
 pub use ports::*;
 
 /// Bumped whenever a message changes shape; the handshake refuses a mismatch.
-pub const PROTOCOL_VERSION: u32 = 7;
+pub const PROTOCOL_VERSION: u32 = 8;
 /// Guest vsock port of the agent's control server.
 pub const AGENT_PORT: u32 = 1024;
 /// Guest vsock port on which stdio streams attach to a process.

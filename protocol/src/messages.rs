@@ -1,6 +1,7 @@
 //! Message types. Requests and responses travel in an [`Envelope`] whose id
 //! ties a response to its request.
 
+use crate::networks::{Membership, NetworkCreate, NetworkInfo};
 use crate::ports::{ContainerEvent, PortBinding, PublishedPorts};
 use crate::Digest;
 use oci_spec::runtime::Spec;
@@ -109,6 +110,26 @@ pub enum Request {
     /// Answered with `Subscribed`, then an `Event` (same id) for every
     /// container start and exit until the connection closes.
     Events,
+    CreateNetwork(NetworkCreate),
+    ListNetworks,
+    /// By id, id prefix or name.
+    InspectNetwork {
+        network: String,
+    },
+    /// Refused while containers use it.
+    RemoveNetwork {
+        network: String,
+    },
+    /// Adds a container to a network; a running one gets its interface at once.
+    ConnectNetwork {
+        network: String,
+        container: String,
+        aliases: Vec<String>,
+    },
+    DisconnectNetwork {
+        network: String,
+        container: String,
+    },
     /// Syncs filesystems and powers the machine off after replying.
     Shutdown,
 }
@@ -135,10 +156,21 @@ pub struct ContainerCreate {
     /// Removed by the agent once it exits (`--rm`).
     pub auto_remove: bool,
     /// Which network it joins: `bridge` (the default), `none` (only
-    /// loopback) or `host` (the machine's own; the spec then has no
-    /// network namespace).
+    /// loopback), `host` (the machine's own; the spec then has no
+    /// network namespace) or a network a user created.
     #[serde(default = "default_network")]
     pub network: String,
+    /// Other names it answers to on a user-defined network.
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    /// `--add-host`: `NAME:ADDRESS` lines for its /etc/hosts
+    /// (`host-gateway` stands for the host's address).
+    #[serde(default)]
+    pub extra_hosts: Vec<String>,
+    /// `--dns`: its name servers (on a user-defined network, the ones the
+    /// network's DNS server forwards its other queries to).
+    #[serde(default)]
+    pub dns: Vec<std::net::Ipv4Addr>,
     /// The ports to publish whenever it starts (host port 0: any free one).
     #[serde(default)]
     pub ports: Vec<PortBinding>,
@@ -202,6 +234,10 @@ pub struct ContainerDetails {
     pub network: String,
     /// The ports it asked to publish (host port 0: any free one).
     pub port_bindings: Vec<PortBinding>,
+    /// Every network it belongs to, the one it was created on first.
+    pub networks: Vec<Membership>,
+    pub extra_hosts: Vec<String>,
+    pub dns: Vec<std::net::Ipv4Addr>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -269,6 +305,8 @@ pub enum Response {
         more: bool,
     },
     ContainerDetails(Box<ContainerDetails>),
+    Network(NetworkInfo),
+    Networks(Vec<NetworkInfo>),
     Started {
         pid: u32,
     },
@@ -338,6 +376,8 @@ pub enum ErrorKind {
     Storage,
     /// No container by that id or name.
     NoSuchContainer,
+    /// No network by that id or name.
+    NoSuchNetwork,
     /// The name is taken, or the container is in the wrong state.
     Conflict,
     Internal,

@@ -309,6 +309,29 @@ pub fn import_busybox(h: &Hutch, reference: &str) {
     h.ok(&["import", tar.to_str().unwrap(), reference]);
 }
 
+/// Serves `body` to every HTTP request on the host's loopback; its port.
+pub fn http_server(body: std::sync::Arc<Vec<u8>>) -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut conn in listener.incoming().flatten() {
+            let body = body.clone();
+            std::thread::spawn(move || {
+                let mut request = [0u8; 4096];
+                let _ = conn.read(&mut request);
+                let head = format!(
+                    "HTTP/1.0 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = conn.write_all(head.as_bytes());
+                let _ = conn.write_all(&body);
+            });
+        }
+    });
+    port
+}
+
 /// Polls `check` until it holds; panics naming `what` after a generous
 /// bound (a condition to reach, not a timing to meet).
 pub fn eventually(what: &str, mut check: impl FnMut() -> bool) {

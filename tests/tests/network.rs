@@ -2,33 +2,9 @@
 //! and DNS through hutch's user-mode network, the host's loopback under
 //! `host.hutch.internal`, and the `--network` modes.
 
-use hutch_tests::{busybox_rootfs_tar_with, probe_bin, Hutch};
+use hutch_tests::{busybox_rootfs_tar_with, http_server, probe_bin, Hutch};
 use sha2::{Digest, Sha256};
-use std::io::{Read, Write};
-use std::net::{TcpListener, UdpSocket};
-
-/// Serves `body` to every HTTP request on the host's loopback; its port.
-fn http_server(body: Vec<u8>) -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for conn in listener.incoming().flatten() {
-            let body = body.clone();
-            std::thread::spawn(move || {
-                let mut conn = conn;
-                let mut request = [0u8; 4096];
-                let _ = conn.read(&mut request);
-                let head = format!(
-                    "HTTP/1.0 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                    body.len()
-                );
-                let _ = conn.write_all(head.as_bytes());
-                let _ = conn.write_all(&body);
-            });
-        }
-    });
-    port
-}
+use std::net::UdpSocket;
 
 /// Answers every datagram with "echo: " and what it said; its port.
 fn udp_echo() -> u16 {
@@ -84,11 +60,52 @@ fn dns_server(name: &'static str, address: [u8; 4]) -> String {
     addr
 }
 
-/// The busybox image with the test probes in it.
+/// The busybox image with the test probes in it (`fetch` resolves names
+/// through DNS, which busybox's static glibc cannot do).
 fn image(h: &Hutch) {
-    let probe = probe_bin("udp-probe");
-    let tar = busybox_rootfs_tar_with(h, &[(&probe, "bin/udp-probe")]);
+    let (udp, fetch) = (probe_bin("udp-probe"), probe_bin("fetch"));
+    let tar = busybox_rootfs_tar_with(h, &[(&udp, "bin/udp-probe"), (&fetch, "bin/fetch")]);
     h.ok(&["import", tar.to_str().unwrap(), "bb:1"]);
+}
+
+/// Starts the machine with its DNS forwarder asking a server of the
+/// test's (which knows only.hutch-test.example as 10.1.2.3), not the host's.
+fn start_with_test_dns(h: &Hutch) -> hutch_tests::MachineGuard<'_> {
+    let dns = dns_server("only.hutch-test.example", [10, 1, 2, 3]);
+    let started = h
+        .cmd(&["machine", "start"])
+        .env("HUTCH_DNS", &dns)
+        .output()
+        .unwrap();
+    assert!(
+        started.status.success(),
+        "{}",
+        String::from_utf8_lossy(&started.stderr)
+    );
+    hutch_tests::MachineGuard::adopt(h, "default")
+}
+
+/// A container on `network` resolves the name only the test's DNS server
+/// knows. DNS is UDP: a lookup lost on a loaded host (three TCG machines
+/// on two cores) is retried, as any resolver would, but at most twice.
+fn assert_resolves(h: &Hutch, network: &str) {
+    let mut outputs = Vec::new();
+    for _ in 0..3 {
+        let lookup = ["run", "--rm", "--network", network, "bb:1"];
+        let out = h.run(
+            &[
+                &lookup[..],
+                &["nslookup", "-type=a", "only.hutch-test.example"],
+            ]
+            .concat(),
+        );
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        if out.status.success() && text.contains("10.1.2.3") {
+            return;
+        }
+        outputs.push(format!("{text}{}", String::from_utf8_lossy(&out.stderr)));
+    }
+    panic!("only.hutch-test.example did not resolve on {network}: {outputs:#?}");
 }
 
 /// Runs `script` in a fresh container of the test image.
@@ -104,25 +121,13 @@ fn hex_sha256(bytes: &[u8]) -> String {
 fn containers_reach_the_hosts_loopback_udp_and_dns() {
     let h = Hutch::new("network-outbound");
     image(&h);
-    let dns = dns_server("only.hutch-test.example", [10, 1, 2, 3]);
-    // The machine's DNS forwarder asks the test's server, not the host's.
-    let started = h
-        .cmd(&["machine", "start"])
-        .env("HUTCH_DNS", &dns)
-        .output()
-        .unwrap();
-    assert!(
-        started.status.success(),
-        "{}",
-        String::from_utf8_lossy(&started.stderr)
-    );
-    let _machine = hutch_tests::MachineGuard::adopt(&h, "default");
+    let _machine = start_with_test_dns(&h);
 
     // 10 MiB from a server on the host's loopback, byte-exact.
     let body: Vec<u8> = (0..10u32 << 20)
         .map(|i| (i.wrapping_mul(2654435761) >> 24) as u8)
         .collect();
-    let port = http_server(body.clone());
+    let port = http_server(std::sync::Arc::new(body.clone()));
     let url = format!("http://host.hutch.internal:{port}/");
     let out = sh(&h, &format!("wget -q -O - {url} | sha256sum"));
     assert_eq!(
@@ -150,8 +155,7 @@ fn containers_reach_the_hosts_loopback_udp_and_dns() {
     assert_eq!(out.trim(), "echo: ping");
 
     // A name only the test's DNS server answers resolves in a container.
-    let out = h.ok(&["run", "--rm", "bb:1", "nslookup", "only.hutch-test.example"]);
-    assert!(out.contains("10.1.2.3"), "{out}");
+    assert_resolves(&h, "bridge");
 
     // Each container has its own address on the bridge network.
     let a = sh(&h, "ip -4 -o addr show eth0");
@@ -204,6 +208,215 @@ fn network_modes_none_and_host() {
     assert_eq!(settings["Gateway"], "172.17.0.1");
     assert!(settings["Networks"]["bridge"].is_object(), "{settings}");
     h.ok(&["rm", "-f", "web"]);
-    let err = h.run(&["run", "--rm", "--network", "nope", "bb:1", "true"]);
-    assert_eq!(err.status.code(), Some(125), "a usage error, docker's 125");
+    h.fails(
+        &["run", "--rm", "--network", "nope", "bb:1", "true"],
+        "network nope not found",
+    );
+}
+
+/// Runs and insists on exit status `code` with `expected` in the message.
+fn fails_with(h: &Hutch, args: &[&str], code: i32, expected: &str) {
+    let out = h.run(args);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "hutch {args:?}: {err}");
+    assert!(
+        err.contains(expected),
+        "hutch {args:?}: wanted {expected:?} in: {err}"
+    );
+}
+
+fn inspect(h: &Hutch, what: &[&str]) -> serde_json::Value {
+    let out = h.ok(&[what, &[]].concat());
+    serde_json::from_str::<serde_json::Value>(&out).unwrap()[0].clone()
+}
+
+#[test]
+fn user_defined_networks_resolve_names_and_keep_apart() {
+    let h = Hutch::new("network-user");
+    image(&h);
+    let _machine = start_with_test_dns(&h);
+
+    let front = h.ok(&["network", "create", "front"]);
+    assert_eq!(front.trim().len(), 64, "{front}");
+    h.ok(&["network", "create", "--subnet", "172.30.0.0/24", "back"]);
+    let listed = h.ok(&["network", "ls"]);
+    let names: Vec<&str> = listed
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .collect();
+    assert_eq!(
+        names,
+        ["bridge", "host", "none", "back", "front"],
+        "{listed}"
+    );
+    fails_with(&h, &["network", "create", "front"], 1, "already exists");
+    fails_with(
+        &h,
+        &["network", "create", "--subnet", "10.5.0.0/16", "x"],
+        1,
+        "172.16.0.0/12",
+    );
+
+    // A web server on `front`, known there as db and database.
+    let serve = "mkdir -p /www && echo db-here > /www/index.html && httpd -f -p 8080 -h /www";
+    let db = h.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "db",
+        "--network",
+        "front",
+        "--network-alias",
+        "database",
+        "bb:1",
+        "sh",
+        "-c",
+        serve,
+    ]);
+    let short = &db.trim()[..12];
+    let on = |network: &str, script: &str| {
+        h.run(&[
+            "run",
+            "--rm",
+            "--network",
+            network,
+            "bb:1",
+            "sh",
+            "-c",
+            script,
+        ])
+    };
+    let fetch = format!("for n in db database {short} DB; do fetch $n 8080 || exit 1; done");
+    hutch_tests::eventually("db serves on front", || {
+        String::from_utf8_lossy(&on("front", &fetch).stdout)
+            .matches("db-here")
+            .count()
+            == 4
+    });
+    // Other names still resolve there, through the host's resolver.
+    assert_resolves(&h, "front");
+    let out = on("front", "cat /etc/resolv.conf");
+    let out = String::from_utf8_lossy(&out.stdout);
+    assert!(out.contains("nameserver 172.18.0.1"), "{out}");
+
+    // Neither by name nor by address from another network or the default bridge.
+    let details = inspect(&h, &["inspect", "db"]);
+    let endpoint = &details["NetworkSettings"]["Networks"]["front"];
+    let address = endpoint["IPAddress"].as_str().unwrap().to_string();
+    assert!(address.starts_with("172.18.0."), "{details}");
+    assert_eq!(endpoint["Aliases"], serde_json::json!(["database"]));
+    assert_eq!(
+        details["NetworkSettings"]["IPAddress"], "",
+        "set only on the default bridge"
+    );
+    for network in ["back", "bridge"] {
+        let out = on(network, "fetch db 8080");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && err.contains("resolving db"),
+            "{network}: {err}"
+        );
+        // The machine refuses to route between networks (ICMP unreachable).
+        let out = on(network, &format!("fetch {address} 8080"));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && err.contains("unreachable"),
+            "{network}: {err}"
+        );
+    }
+
+    // Connected to `back` while it runs: reachable there by name at once.
+    h.ok(&["network", "connect", "--alias", "store", "back", "db"]);
+    let out = on("back", "fetch store 8080");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("db-here"),
+        "{out:?}"
+    );
+    let interfaces = h.ok(&["exec", "db", "ip", "-4", "-o", "addr"]);
+    assert!(
+        interfaces.contains("eth1") && interfaces.contains("172.30.0."),
+        "{interfaces}"
+    );
+    let back = inspect(&h, &["network", "inspect", "back"]);
+    let member = &back["Containers"][db.trim()];
+    assert_eq!(member["Name"], "db", "{back}");
+    assert!(
+        member["IPv4Address"].as_str().unwrap().ends_with("/24"),
+        "{back}"
+    );
+    fails_with(
+        &h,
+        &["network", "connect", "back", "db"],
+        1,
+        "already exists in network back",
+    );
+    h.ok(&["network", "disconnect", "back", "db"]);
+    assert!(!on("back", "fetch store 8080").status.success());
+    fails_with(
+        &h,
+        &["network", "disconnect", "back", "db"],
+        1,
+        "not connected",
+    );
+
+    // Bad input: docker's statuses and messages.
+    fails_with(&h, &["network", "rm", "front"], 1, "in use by container db");
+    fails_with(&h, &["network", "rm", "bridge"], 1, "pre-defined");
+    fails_with(&h, &["network", "rm", "nope"], 1, "network nope not found");
+    fails_with(
+        &h,
+        &["network", "connect", "nope", "db"],
+        1,
+        "network nope not found",
+    );
+    h.fails(
+        &["run", "--rm", "--network", "nope", "bb:1", "true"],
+        "network nope not found",
+    );
+    h.fails(
+        &["run", "--rm", "--network-alias", "x", "bb:1", "true"],
+        "only on user-defined networks",
+    );
+    h.fails(
+        &["run", "--rm", "--add-host", "nocolon", "bb:1", "true"],
+        "NAME:ADDRESS",
+    );
+
+    // --add-host and --dns, as docker writes them.
+    let out = h.ok(&[
+        "run",
+        "--rm",
+        "--add-host",
+        "files:10.9.8.7",
+        "--add-host",
+        "gw:host-gateway",
+        "--dns",
+        "10.0.2.3",
+        "bb:1",
+        "sh",
+        "-c",
+        "cat /etc/hosts /etc/resolv.conf",
+    ]);
+    assert!(
+        out.contains("10.9.8.7\tfiles") && out.contains("10.0.2.2\tgw"),
+        "{out}"
+    );
+    assert!(out.contains("nameserver 10.0.2.3"), "{out}");
+
+    // Once db is gone the network can go; the others outlive a machine restart.
+    h.ok(&["rm", "-f", "db"]);
+    assert_eq!(h.ok(&["network", "rm", "front"]).trim(), "front");
+    h.ok(&["machine", "stop"]);
+    h.ok(&["machine", "start"]);
+    let listed = h.ok(&["network", "ls"]);
+    assert!(
+        listed.contains(" back ") && !listed.contains(" front "),
+        "{listed}"
+    );
+    let out = on("back", "ip -4 -o addr show eth0");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("inet 172.30.0.2/24"),
+        "{out:?}"
+    );
 }

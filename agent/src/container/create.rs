@@ -8,6 +8,7 @@ use std::sync::{Arc, Condvar, Mutex};
 
 impl Containers {
     pub fn create(&self, request: ContainerCreate) -> Result<Arc<Container>, AgentError> {
+        let (network, networks) = self.joined_at_creation(&request)?;
         let mut spec = *request.spec;
         let command = spec
             .process()
@@ -18,6 +19,10 @@ impl Containers {
             return Err(AgentError::new(ErrorKind::BadRequest, "no command given"));
         }
         self.cache.lower_dirs(&request.diff_ids)?;
+        let extra_hosts = request.extra_hosts;
+        for entry in &extra_hosts {
+            super::networks::parse_extra_host(entry)?;
+        }
         let mut all = self.lock();
         let taken = |name: &str| all.iter().any(|c| c.lock().info.name == name);
         let name = match request.name {
@@ -68,8 +73,10 @@ impl Containers {
             stdin: request.stdin,
             tty: request.tty,
             auto_remove: request.auto_remove,
-            network: request.network,
-            attachment: None,
+            network,
+            networks,
+            extra_hosts,
+            dns: request.dns,
             port_bindings: request.ports,
             published: None,
         };

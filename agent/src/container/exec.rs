@@ -34,7 +34,7 @@ impl Container {
             resolv_conf: String::new(),
             join: Some(pid),
             userns: false,
-            network: None,
+            networks: Vec::new(),
             hosts: String::new(),
         };
         let cgroup = Cgroup::open(&record.info.id);

@@ -40,8 +40,9 @@ pub struct InitConfig {
     pub join: Option<u32>,
     /// Enter the user namespace on USERNS_FD once the root is built.
     pub userns: bool,
-    /// Join this network through NETWORK_FD once the network namespace is final.
-    pub network: Option<Attachment>,
+    /// Join these networks through NETWORK_FD once the network namespace
+    /// is final (the first gives the default route).
+    pub networks: Vec<Attachment>,
     /// Lines for /etc/hosts after the standard ones (the host's names).
     pub hosts: String,
 }
@@ -147,15 +148,15 @@ fn run() -> Result<std::convert::Infallible, AgentError> {
             step("bringing up lo", crate::sys::net::loopback_up())?;
         }
     }
-    if let Some(attachment) = &config.network {
-        join_network(attachment)?;
+    if !config.networks.is_empty() {
+        join_networks(&config.networks)?;
     }
     exec_process(&config)
 }
 
-/// Has the agent plug the container's veth into our (final) network
-/// namespace, then configures it.
-fn join_network(attachment: &Attachment) -> Result<(), AgentError> {
+/// Has the agent plug the container's veths into our (final) network
+/// namespace, then configures them.
+fn join_networks(attachments: &[Attachment]) -> Result<(), AgentError> {
     // SAFETY: NETWORK_FD was set up by the agent for this exchange.
     let mut agent = unsafe { std::os::unix::net::UnixStream::from_raw_fd(NETWORK_FD) };
     let mut answer = [0u8; 1];
@@ -165,10 +166,13 @@ fn join_network(attachment: &Attachment) -> Result<(), AgentError> {
             .write_all(b"r")
             .and_then(|()| agent.read_exact(&mut answer)),
     )?;
-    step(
-        "configuring the network",
-        crate::network::configure_inside(attachment),
-    )
+    for (i, attachment) in attachments.iter().enumerate() {
+        step(
+            "configuring the network",
+            crate::network::configure_inside(attachment, i == 0),
+        )?;
+    }
+    Ok(())
 }
 
 /// The exec's pid in the container, for the signal forwarder.
@@ -305,8 +309,8 @@ fn build_root(config: &InitConfig) -> Result<(), AgentError> {
     let hostname = config.spec.hostname().clone().unwrap_or_default();
     // docker's: the container's own address names it.
     let own = config
-        .network
-        .as_ref()
+        .networks
+        .first()
         .map_or_else(|| "127.0.1.1".to_string(), |a| a.address.to_string());
     let files = [
         ("hostname", format!("{hostname}\n")),

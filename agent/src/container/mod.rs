@@ -12,7 +12,8 @@ pub mod init;
 mod log;
 mod logs;
 mod mounts;
-mod names;
+pub(crate) mod names;
+mod networks;
 mod record;
 mod remove;
 mod rootfs;
@@ -34,7 +35,8 @@ use protocol::{
     AgentError, ContainerDetails, ContainerInfo, ContainerState, ErrorKind, ExitStatus,
     PublishedPorts,
 };
-use record::{now_ms, Record};
+pub use record::now_ms;
+use record::Record;
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -96,6 +98,9 @@ impl Container {
             auto_remove: r.auto_remove,
             network: r.network.clone(),
             port_bindings: r.port_bindings.clone(),
+            networks: r.networks.iter().map(|j| j.membership()).collect(),
+            extra_hosts: r.extra_hosts.clone(),
+            dns: r.dns.clone(),
         }
     }
 
@@ -154,7 +159,9 @@ impl Containers {
                 record.info.pid = None;
                 record.info.endpoint = None;
                 record.info.ports.clear();
-                record.attachment = None;
+                for joined in &mut record.networks {
+                    joined.attachment = None;
+                }
                 record.published = None;
                 let _ = record.save(&dir);
             }

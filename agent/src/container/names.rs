@@ -1,7 +1,7 @@
 //! Container names: docker's rules for given ones, docker's style
 //! (`adjective_noun`) for made-up ones, and random ids.
 
-pub(super) fn valid_name(name: &str) -> bool {
+pub(crate) fn valid_name(name: &str) -> bool {
     let bytes = name.as_bytes();
     bytes.len() >= 2
         && bytes[0].is_ascii_alphanumeric()
@@ -10,7 +10,7 @@ pub(super) fn valid_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(b))
 }
 
-pub(super) fn random_hex(n: usize) -> String {
+pub(crate) fn random_hex(n: usize) -> String {
     use crate::sys::random::random_bytes;
     random_bytes(n).iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -34,7 +34,6 @@ pub(super) fn random_name() -> String {
     )
 }
 
-#[cfg(test)]
 #[cfg(test)]
 mod tests {
     use super::*;

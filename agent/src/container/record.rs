@@ -5,9 +5,11 @@
 use crate::network::Attachment;
 use oci_spec::runtime::Spec;
 use protocol::{
-    AgentError, ContainerInfo, ContainerState, Digest, ErrorKind, PortBinding, PublishedPorts,
+    AgentError, ContainerInfo, ContainerState, Digest, ErrorKind, Membership, PortBinding,
+    PublishedPorts,
 };
 use serde::{Deserialize, Serialize};
+use std::net::Ipv4Addr;
 use std::path::Path;
 
 pub(super) fn storage(what: &str, e: std::io::Error) -> AgentError {
@@ -32,12 +34,20 @@ pub(super) struct Record {
     pub(super) tty: bool,
     #[serde(default)]
     pub(super) auto_remove: bool,
-    /// The network it joins when started (`bridge`, `none`, `host`).
+    /// The network it was created on (`bridge`, `none`, `host` or a
+    /// user-defined one).
     #[serde(default = "bridge")]
     pub(super) network: String,
-    /// Its place on that network while it runs.
+    /// The networks it joins when started: the one it was created on
+    /// (unless `none` or `host`), then those `network connect` added.
     #[serde(default)]
-    pub(super) attachment: Option<Attachment>,
+    pub(super) networks: Vec<Joined>,
+    /// `--add-host` entries, `NAME:ADDRESS`.
+    #[serde(default)]
+    pub(super) extra_hosts: Vec<String>,
+    /// `--dns` servers.
+    #[serde(default)]
+    pub(super) dns: Vec<Ipv4Addr>,
     /// The ports it asked to publish.
     #[serde(default)]
     pub(super) port_bindings: Vec<PortBinding>,
@@ -51,11 +61,46 @@ fn bridge() -> String {
     crate::network::BRIDGE_NETWORK.to_string()
 }
 
+/// One network a container belongs to.
+#[derive(Clone, Serialize, Deserialize)]
+pub(super) struct Joined {
+    pub(super) network: String,
+    #[serde(default)]
+    pub(super) aliases: Vec<String>,
+    /// Its interface there while it runs.
+    #[serde(default)]
+    pub(super) attachment: Option<Attachment>,
+}
+
+impl Joined {
+    pub(super) fn membership(&self) -> Membership {
+        Membership {
+            network: self.network.clone(),
+            aliases: self.aliases.clone(),
+            endpoint: self.attachment.as_ref().map(Attachment::endpoint),
+        }
+    }
+}
+
 impl Record {
     /// The record kept in `dir`, if it is there and readable.
     pub(super) fn load(dir: &Path) -> Option<Record> {
         let bytes = std::fs::read(dir.join("record.json")).ok()?;
-        serde_json::from_slice(&bytes).ok()
+        let mut record: Record = serde_json::from_slice(&bytes).ok()?;
+        // Kept before containers could join several networks.
+        if record.networks.is_empty() && !matches!(record.network.as_str(), "none" | "host") {
+            record.networks.push(Joined {
+                network: record.network.clone(),
+                aliases: Vec::new(),
+                attachment: None,
+            });
+        }
+        Some(record)
+    }
+
+    /// Its interfaces while it runs.
+    pub(super) fn attachments(&self) -> impl Iterator<Item = &Attachment> {
+        self.networks.iter().filter_map(|j| j.attachment.as_ref())
     }
 
     pub(super) fn save(&self, dir: &Path) -> Result<(), AgentError> {

@@ -5,7 +5,7 @@ use super::cgroup::Cgroup;
 use super::record::{now_ms, storage};
 use super::userns::UserNamespace;
 use super::{init, log, spawn, stdio, Container, Record, Started, Streams};
-use crate::network::{self, Attachment, Uplink};
+use crate::network::{self, Attachment};
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use protocol::{AgentError, ContainerAction, ContainerEvent, ContainerState, ErrorKind};
 
@@ -25,6 +25,17 @@ fn user_namespace(spec: &Spec) -> Result<Option<UserNamespace>, AgentError> {
     UserNamespace::create(linux).map(Some)
 }
 
+/// Whether the spec gives it a network namespace of its own (not so
+/// with `--network host`).
+fn own_network_namespace(record: &Record) -> bool {
+    record
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|ns| ns.iter().any(|n| n.typ() == LinuxNamespaceType::Network))
+}
+
 impl Container {
     /// Starts the first process of a created or exited container (the
     /// caller holds the process table's lock, so the reaper cannot miss
@@ -38,24 +49,22 @@ impl Container {
             ));
         }
         let userns = user_namespace(&record.spec)?;
-        let attachment = self.attachment(&record)?;
+        let own_namespace = own_network_namespace(&record);
+        let attachments = self.attach_networks(&mut record, own_namespace)?;
         let launched = self
             .mount_root(&record.diff_ids, userns.as_ref())
-            .and_then(|()| self.launch(&record, streams, userns.as_ref(), attachment.as_ref()));
+            .and_then(|()| self.launch(&record, streams, userns.as_ref(), &attachments));
         let started = match launched {
             Ok(started) => started,
             Err(e) => {
                 record.published = None;
                 self.unmount_root();
                 Cgroup::open(&record.info.id).remove();
-                if let Some(attachment) = &attachment {
-                    self.networks.release(attachment);
-                }
+                self.release_networks(&mut record);
                 return Err(e);
             }
         };
-        record.info.endpoint = attachment.as_ref().map(Attachment::endpoint);
-        record.attachment = attachment;
+        self.refresh_endpoint(&mut record);
         let info = &mut record.info;
         info.state = ContainerState::Running;
         info.pid = Some(started.pid as u32);
@@ -77,29 +86,12 @@ impl Container {
         Ok(started)
     }
 
-    /// Its place on its network, when it has a network namespace to put
-    /// one in and a network other than `none`.
-    fn attachment(&self, record: &Record) -> Result<Option<Attachment>, AgentError> {
-        let own_network = record
-            .spec
-            .linux()
-            .as_ref()
-            .and_then(|l| l.namespaces().as_ref())
-            .is_some_and(|ns| ns.iter().any(|n| n.typ() == LinuxNamespaceType::Network));
-        if !own_network || record.network == "none" {
-            return Ok(None);
-        }
-        self.networks
-            .attach(&record.network, &record.info.id)
-            .map(Some)
-    }
-
     fn launch(
         &self,
         record: &Record,
         streams: Streams,
         userns: Option<&UserNamespace>,
-        attachment: Option<&Attachment>,
+        attachments: &[Attachment],
     ) -> Result<Started, AgentError> {
         let spec = &record.spec;
         let linux = spec.linux().as_ref();
@@ -146,14 +138,14 @@ impl Container {
             spec: spec.clone(),
             rootfs: self.rootfs(),
             user: record.user.clone(),
-            resolv_conf: std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
+            resolv_conf: self.resolv_conf(record),
             join: None,
             userns: userns.is_some(),
-            network: attachment.cloned(),
-            hosts: Uplink::of_machine().map_or_else(String::new, |u| u.host_entries()),
+            networks: attachments.to_vec(),
+            hosts: self.extra_hosts(record),
         };
         let plug = |pid| {
-            let plugged = attachment.map_or(Ok(()), |a| network::plug(a, pid));
+            let plugged = attachments.iter().try_for_each(|a| network::plug(a, pid));
             plugged.map_err(|e| {
                 AgentError::new(
                     ErrorKind::Internal,
@@ -167,7 +159,7 @@ impl Container {
             stdio,
             &cgroup,
             userns.map(UserNamespace::fd),
-            attachment.map(|_| &plug as spawn::Plug<'_>),
+            (!attachments.is_empty()).then_some(&plug as spawn::Plug<'_>),
         )?;
         Ok(Started { pid, terminal })
     }

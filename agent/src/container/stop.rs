@@ -72,11 +72,9 @@ impl Container {
         record.info.exit_code = Some(status.shell_code());
         record.info.finished_ms = Some(now_ms());
         record.info.pid = None;
-        // The veth pair went with the container's network namespace.
+        // The veth pairs went with the container's network namespace.
         record.info.endpoint = None;
-        if let Some(attachment) = record.attachment.take() {
-            self.networks.release(&attachment);
-        }
+        self.release_networks(&mut record);
         // Its host ports close now: the event tells the monitor which.
         record.info.ports.clear();
         let event = ContainerEvent {

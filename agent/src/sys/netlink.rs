@@ -1,6 +1,6 @@
 //! rtnetlink requests, for the machine's network and its containers':
 //! links (bridges, veth pairs, up, master, moving into a namespace),
-//! addresses and routes. A socket acts in the network namespace of the
+//! addresses, routes and routing rules. A socket acts in the network namespace of the
 //! thread that opened it.
 
 use netlink_packet_core::{
@@ -14,6 +14,7 @@ use netlink_packet_route::link::{
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
 };
+use netlink_packet_route::rule::{RuleAction, RuleAttribute, RuleMessage};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
 use std::ffi::CString;
@@ -200,5 +201,33 @@ impl Netlink {
             RouteNetlinkMessage::NewRoute(route),
             NLM_F_CREATE | NLM_F_EXCL,
         )
+    }
+
+    /// Adds (or, with `present` false, deletes) a rule refusing to route
+    /// what arrives on interface `iif` for `destination/prefix` (the
+    /// sender gets "network unreachable").
+    pub fn unreachable_rule(
+        &mut self,
+        iif: &str,
+        (destination, prefix): (Ipv4Addr, u8),
+        priority: u32,
+        present: bool,
+    ) -> io::Result<()> {
+        let mut rule = RuleMessage::default();
+        rule.header.family = AddressFamily::Inet;
+        rule.header.dst_len = prefix;
+        rule.header.action = RuleAction::Unreachable;
+        rule.attributes.extend([
+            RuleAttribute::Iifname(iif.to_string()),
+            RuleAttribute::Destination(IpAddr::V4(destination)),
+            RuleAttribute::Priority(priority),
+        ]);
+        match present {
+            true => self.request(
+                RouteNetlinkMessage::NewRule(rule),
+                NLM_F_CREATE | NLM_F_EXCL,
+            ),
+            false => self.request(RouteNetlinkMessage::DelRule(rule), 0),
+        }
     }
 }

@@ -9,6 +9,7 @@ mod lifecycle;
 mod login;
 mod logs;
 pub mod machine;
+mod network;
 mod port;
 mod ps;
 mod pull;
@@ -45,6 +46,9 @@ pub enum Command {
     /// Manage images
     #[command(subcommand)]
     Image(image::ImageCommand),
+    /// Manage container networks
+    #[command(subcommand)]
+    Network(network::NetworkCommand),
     /// List images
     Images(image::ListArgs),
     /// Create a one-layer image from a rootfs tarball (`-` for stdin)
@@ -120,6 +124,7 @@ impl Command {
             Command::Exec(a) => exec::run(engine, a).await,
             Command::Ps(a) => ps::run(engine, a).await,
             Command::Port(a) => port::run(engine, a).await,
+            Command::Network(c) => network::run(engine, c).await,
         }
     }
 }

@@ -66,9 +66,19 @@ pub struct CreateArgs {
     #[arg(long, value_enum, default_value_t = Userns::Host)]
     userns: Userns,
     /// Network: bridge (the default: its own address, the machine's
-    /// uplink beyond), none (loopback only) or host (the machine's)
-    #[arg(long, default_value = "bridge", value_parser = ["bridge", "none", "host"])]
+    /// uplink beyond), none (loopback only), host (the machine's) or a
+    /// network made with `hutch network create`
+    #[arg(long, visible_alias = "net", default_value = "bridge")]
     network: String,
+    /// Another name for the container on a user-defined network
+    #[arg(long = "network-alias", visible_alias = "net-alias")]
+    network_aliases: Vec<String>,
+    /// Add a line to /etc/hosts: NAME:ADDRESS (ADDRESS may be host-gateway)
+    #[arg(long = "add-host")]
+    extra_hosts: Vec<String>,
+    /// DNS server for the container (IPv4 address)
+    #[arg(long)]
+    dns: Vec<std::net::Ipv4Addr>,
     /// Publish container ports on the host: [IP:][HOSTPORT:]PORT[/PROTOCOL],
     /// ports may be ranges (A-B); no host port means any free one
     #[arg(short = 'p', long = "publish", value_parser = parse_publish)]
@@ -139,6 +149,9 @@ impl CreateArgs {
             stdin: self.interactive,
             tty: self.tty,
             network: self.network.clone(),
+            aliases: self.network_aliases.clone(),
+            extra_hosts: self.extra_hosts.clone(),
+            dns: self.dns.clone(),
             ports: self.publish.concat(),
             publish_all: self.publish_all,
         }

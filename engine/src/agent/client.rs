@@ -7,8 +7,8 @@ use super::error::AgentError;
 use protocol::{
     read_frame_async, write_frame_async, CacheUsage, ContainerCreate, ContainerDetails,
     ContainerEvent, ContainerInfo, Digest, Envelope, ExecSpec, ExitStatus, GuestInfo, LogEntry,
-    PublishedPorts, Request, Response, StdioStream, StreamAttach, AGENT_PORT, PROTOCOL_VERSION,
-    STREAM_PORT,
+    NetworkCreate, NetworkInfo, PublishedPorts, Request, Response, StdioStream, StreamAttach,
+    AGENT_PORT, PROTOCOL_VERSION, STREAM_PORT,
 };
 use std::path::{Path, PathBuf};
 use tokio::net::UnixStream;
@@ -340,6 +340,65 @@ impl AgentClient {
             force,
         };
         self.done("remove", request).await
+    }
+
+    pub async fn create_network(&mut self, create: NetworkCreate) -> Result<NetworkInfo> {
+        self.call(
+            "network create",
+            Request::CreateNetwork(create),
+            expect!(Response::Network(network) => network),
+        )
+        .await
+    }
+
+    pub async fn list_networks(&mut self) -> Result<Vec<NetworkInfo>> {
+        self.call(
+            "network ls",
+            Request::ListNetworks,
+            expect!(Response::Networks(all) => all),
+        )
+        .await
+    }
+
+    pub async fn inspect_network(&mut self, network: &str) -> Result<NetworkInfo> {
+        let request = Request::InspectNetwork {
+            network: network.to_string(),
+        };
+        self.call(
+            "network inspect",
+            request,
+            expect!(Response::Network(network) => network),
+        )
+        .await
+    }
+
+    pub async fn remove_network(&mut self, network: &str) -> Result<()> {
+        let request = Request::RemoveNetwork {
+            network: network.to_string(),
+        };
+        self.done("network rm", request).await
+    }
+
+    pub async fn connect_network(
+        &mut self,
+        network: &str,
+        container: &str,
+        aliases: Vec<String>,
+    ) -> Result<()> {
+        let request = Request::ConnectNetwork {
+            network: network.to_string(),
+            container: container.to_string(),
+            aliases,
+        };
+        self.done("network connect", request).await
+    }
+
+    pub async fn disconnect_network(&mut self, network: &str, container: &str) -> Result<()> {
+        let request = Request::DisconnectNetwork {
+            network: network.to_string(),
+            container: container.to_string(),
+        };
+        self.done("network disconnect", request).await
     }
 
     /// Asks the agent to sync and power the machine off.

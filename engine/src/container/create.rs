@@ -28,6 +28,9 @@ impl Engine {
             tty: request.tty,
             auto_remove: request.auto_remove,
             network: request.network.clone(),
+            aliases: request.aliases.clone(),
+            extra_hosts: request.extra_hosts.clone(),
+            dns: request.dns.clone(),
             ports: self.ports_to_publish(request, &prepared.config),
         };
         Ok(client.create_container(create).await?)

@@ -90,9 +90,11 @@ fn port_map(bindings: &[PortBinding], requested: bool) -> PortMap {
     map
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Default)]
 #[serde(rename_all = "PascalCase")]
 pub struct EndpointSettings {
+    /// `--network-alias` names (docker lists them only on user networks).
+    pub aliases: Option<Vec<String>>,
     #[serde(rename = "IPAddress")]
     pub ip_address: String,
     pub ip_prefix_len: u8,
@@ -100,28 +102,35 @@ pub struct EndpointSettings {
     pub mac_address: String,
 }
 
-fn network_settings(info: &ContainerInfo) -> NetworkSettings {
-    let ports = port_map(&info.ports, false);
-    let Some(e) = &info.endpoint else {
-        return NetworkSettings {
-            ports,
-            ..NetworkSettings::default()
+/// Every network it belongs to (addresses while it runs); the top-level
+/// address, as docker's, is its address on the default bridge.
+fn network_settings(d: &ContainerDetails) -> NetworkSettings {
+    let mut settings = NetworkSettings {
+        ports: port_map(&d.info.ports, false),
+        ..NetworkSettings::default()
+    };
+    for membership in &d.networks {
+        let mut endpoint = EndpointSettings {
+            aliases: (membership.network != "bridge").then(|| membership.aliases.clone()),
+            ..EndpointSettings::default()
         };
-    };
-    let settings = EndpointSettings {
-        ip_address: e.address.to_string(),
-        ip_prefix_len: e.prefix,
-        gateway: e.gateway.to_string(),
-        mac_address: e.mac.clone(),
-    };
-    NetworkSettings {
-        ip_address: settings.ip_address.clone(),
-        ip_prefix_len: e.prefix,
-        gateway: settings.gateway.clone(),
-        mac_address: e.mac.clone(),
-        networks: [(e.network.clone(), settings)].into(),
-        ports,
+        if let Some(e) = &membership.endpoint {
+            endpoint.ip_address = e.address.to_string();
+            endpoint.ip_prefix_len = e.prefix;
+            endpoint.gateway = e.gateway.to_string();
+            endpoint.mac_address = e.mac.clone();
+        }
+        if membership.network == "bridge" {
+            settings.ip_address = endpoint.ip_address.clone();
+            settings.ip_prefix_len = endpoint.ip_prefix_len;
+            settings.gateway = endpoint.gateway.clone();
+            settings.mac_address = endpoint.mac_address.clone();
+        }
+        settings
+            .networks
+            .insert(membership.network.clone(), endpoint);
     }
+    settings
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -161,6 +170,8 @@ pub struct InspectHostConfig {
     pub pids_limit: i64,
     pub network_mode: String,
     pub port_bindings: PortMap,
+    pub extra_hosts: Vec<String>,
+    pub dns: Vec<String>,
 }
 
 fn time(ms: Option<u64>) -> String {
@@ -227,8 +238,10 @@ impl From<&ContainerDetails> for ContainerInspect {
                 pids_limit: resources.pids().as_ref().map_or(0, |p| p.limit()),
                 network_mode: d.network.clone(),
                 port_bindings: port_map(&d.port_bindings, true),
+                extra_hosts: d.extra_hosts.clone(),
+                dns: d.dns.iter().map(ToString::to_string).collect(),
             },
-            network_settings: network_settings(info),
+            network_settings: network_settings(d),
         }
     }
 }

@@ -41,8 +41,14 @@ pub struct CreateRequest {
     pub stdin: bool,
     /// A terminal in the machine (`-t`).
     pub tty: bool,
-    /// `bridge` (the default), `none` or `host`.
+    /// `bridge` (the default), `none`, `host` or a user-defined network.
     pub network: String,
+    /// `--network-alias`: more names on a user-defined network.
+    pub aliases: Vec<String>,
+    /// `--add-host NAME:ADDRESS` entries.
+    pub extra_hosts: Vec<String>,
+    /// `--dns` servers.
+    pub dns: Vec<std::net::Ipv4Addr>,
     /// `-p`: host ports to publish it on whenever it starts.
     pub ports: Vec<PortBinding>,
     /// `-P`: also every port the image exposes, on any free host port.

@@ -33,11 +33,37 @@ pub struct QemuConfig<'a> {
     pub memory_mib: u32,
     pub accel: Accel,
     pub cmdline: &'a str,
+    /// QEMU's own user-mode network (slirp, with these extra `-netdev
+    /// user` options) in place of hutch's: the peer its benchmark compares
+    /// against. Same addresses (10.0.2.15, host 10.0.2.2, DNS 10.0.2.3).
+    pub slirp: Option<&'a str>,
 }
 
+/// The environment variable that asks for [`QemuConfig::slirp`].
+pub const SLIRP_VAR: &str = "HUTCH_QEMU_SLIRP";
+
 /// QEMU's arguments for one device served over vhost-user at `socket`.
-fn device_args(index: usize, device: &DeviceConfig, socket: &Path) -> Vec<String> {
+fn device_args(
+    index: usize,
+    device: &DeviceConfig,
+    socket: &Path,
+    slirp: Option<&str>,
+) -> Vec<String> {
     let id = format!("{}{index}", device.kind());
+    if let (DeviceConfig::Net { mac, .. }, Some(options)) = (device, slirp) {
+        let mac = mac.map(|b| format!("{b:02x}")).join(":");
+        let extra = if options.is_empty() {
+            String::new()
+        } else {
+            format!(",{options}")
+        };
+        return vec![
+            "-netdev".into(),
+            format!("user,id={id},net=10.0.2.0/24,host=10.0.2.2,dns=10.0.2.3{extra}"),
+            "-device".into(),
+            format!("virtio-net-device,netdev={id},mac={mac}"),
+        ];
+    }
     let chardev = format!("socket,id={id},path={}", socket.display());
     let mut args = vec!["-chardev".into(), chardev];
     match device {
@@ -89,7 +115,7 @@ pub fn command(cfg: &QemuConfig) -> Command {
     // The agent powers off by resetting; -no-reboot turns that into an exit.
     cmd.args(["-append", cfg.cmdline]);
     for (index, (device, socket)) in cfg.devices.iter().enumerate() {
-        cmd.args(device_args(index, device, socket));
+        cmd.args(device_args(index, device, socket, cfg.slirp));
     }
     cmd
 }

@@ -256,6 +256,7 @@ fn run_qemu(
     }
     let qemu_bin = qemu::find_qemu()?;
     let cmdline = kernel_cmdline(&config.name, Backend::Qemu, plan);
+    let slirp = std::env::var(qemu::SLIRP_VAR).ok();
     let mut cmd = qemu::command(&QemuConfig {
         qemu: &qemu_bin,
         kernel: &config.kernel,
@@ -266,6 +267,7 @@ fn run_qemu(
         memory_mib: config.memory_mib,
         accel,
         cmdline: &cmdline,
+        slirp: slirp.as_deref(),
     });
     // SAFETY: prctl in the forked child before exec; async-signal-safe.
     unsafe {
