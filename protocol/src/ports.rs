@@ -34,12 +34,16 @@ impl fmt::Display for PortProtocol {
     }
 }
 
-/// One published port. A `host_port` of 0 asks for any free port; the
-/// monitor's answer carries the port it bound.
+/// One published port. A `host_port` of 0 asks for any free port, and a
+/// `host_port_last` for the first free one from `host_port` to it
+/// (docker's `-p 8000-8010:80`); the monitor's answer carries the port
+/// it bound.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct PortBinding {
     pub host_ip: IpAddr,
     pub host_port: u16,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_port_last: Option<u16>,
     pub container_port: u16,
     pub protocol: PortProtocol,
 }
@@ -50,9 +54,15 @@ impl PortBinding {
         PortBinding {
             host_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             host_port: 0,
+            host_port_last: None,
             container_port,
             protocol,
         }
+    }
+
+    /// The host ports it may take, in the order to try them.
+    pub fn host_ports(&self) -> std::ops::RangeInclusive<u16> {
+        self.host_port..=self.host_port_last.unwrap_or(self.host_port)
     }
 
     /// Where it listens on the host: `0.0.0.0:8080`, `[::1]:8080`.

@@ -260,20 +260,53 @@ fn publish_all_uses_the_images_exposed_ports_and_bad_values_are_refused() {
     assert!(ports.starts_with("7000/tcp -> 0.0.0.0:"), "{ports}");
     let tcp = host_address(&h, "exposed", "7000");
     eventually("the exposed port answers", || echo_ready(tcp));
+    // docker's default address listens on IPv6's too, the same port.
+    let v6 = format!("7000/tcp -> [::]:{}", tcp.port());
+    assert!(ports.lines().any(|l| l == v6), "{ports}");
+    let v6 = SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, tcp.port()));
+    assert!(echo_ready(v6), "the echo server through [::1]");
+
+    // A host range for one container port takes its first free port.
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let first = taken.local_addr().unwrap().port();
+    let range = format!("127.0.0.1:{first}-{}:7000", first + 5);
+    h.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "ranged",
+        "-p",
+        &range,
+        "exposing:1",
+        "echo-server",
+        "tcp",
+        "7000",
+    ]);
+    let ranged = host_address(&h, "ranged", "7000");
+    assert!(
+        (first + 1..=first + 5).contains(&ranged.port()),
+        "{ranged} from {range}"
+    );
+    eventually("the ranged port answers", || echo_ready(ranged));
+    let inspect: serde_json::Value = serde_json::from_str(&h.ok(&["inspect", "ranged"])).unwrap();
+    let asked = &inspect[0]["HostConfig"]["PortBindings"]["7000/tcp"][0]["HostPort"];
+    assert_eq!(asked, &format!("{first}-{}", first + 5));
+    drop(taken);
 
     // Malformed -p values: docker's 125 and what is wrong, nothing created.
     for (value, says) in [
         ("80/sctp", "unknown protocol"),
         ("abc", "not a port"),
         ("1.2.3:80:80", "not an IP address"),
-        ("8000-8001:80", "same length"),
+        ("8000-8001:80-82", "same length"),
     ] {
         let out = h.run(&["run", "-d", "-p", value, "exposing:1", "true"]);
         assert_eq!(out.status.code(), Some(125), "-p {value}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(says), "-p {value}: {err}");
     }
-    assert_eq!(h.ok(&["ps", "-a", "-q"]).lines().count(), 1);
+    // Only `exposed` and `ranged`.
+    assert_eq!(h.ok(&["ps", "-a", "-q"]).lines().count(), 2);
 
     // docker ignores published ports on the host network, with a warning.
     let out = h.run(&[

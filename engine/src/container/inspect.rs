@@ -84,7 +84,13 @@ fn port_map(bindings: &[PortBinding], requested: bool) -> PortMap {
             .or_default()
             .push(HostPort {
                 host_ip: unset(b.host_ip.is_unspecified(), b.host_ip.to_string()),
-                host_port: unset(b.host_port == 0, b.host_port.to_string()),
+                host_port: unset(
+                    b.host_port == 0,
+                    match b.host_port_last {
+                        Some(last) => format!("{}-{last}", b.host_port),
+                        None => b.host_port.to_string(),
+                    },
+                ),
             });
     }
     map

@@ -1,7 +1,8 @@
 //! docker's `-p` syntax and `-P`: which host ports a container is
 //! published on. `[IP:][HOSTPORT:]CPORT[/tcp|/udp]`, where a port may be a
-//! range `A-B` (host and container ranges of the same length pair up) and
-//! an empty or absent host port means any free one.
+//! range `A-B` (host and container ranges of the same length pair up; a
+//! host range for one container port means the first free port in it)
+//! and an empty or absent host port means any free one.
 
 use super::error::ContainerError;
 use protocol::{PortBinding, PortProtocol};
@@ -33,11 +34,16 @@ pub fn parse_publish(spec: &str) -> Result<Vec<PortBinding>, ContainerError> {
     let binding = |host_port, container_port| PortBinding {
         host_ip,
         host_port,
+        host_port_last: None,
         container_port,
         protocol,
     };
     match host {
         None => Ok(container.map(|c| binding(0, c)).collect()),
+        Some(host) if container.len() == 1 && host.len() > 1 => Ok(vec![PortBinding {
+            host_port_last: Some(*host.end()),
+            ..binding(*host.start(), *container.start())
+        }]),
         Some(host) if host.len() == container.len() => {
             Ok(host.zip(container).map(|(h, c)| binding(h, c)).collect())
         }
@@ -158,6 +164,12 @@ mod tests {
             .map(|b| (b.host_port, b.container_port))
             .collect();
         assert_eq!(pairs, [(8000, 80), (8001, 81), (8002, 82)]);
+        let b = one("127.0.0.1:8000-8010:80");
+        assert_eq!(
+            (b.host_port, b.host_port_last, b.container_port),
+            (8000, Some(8010), 80)
+        );
+        assert_eq!(b.host_ports().count(), 11);
         let any = parse_publish("5000-5001/udp").unwrap();
         assert!(any
             .iter()
@@ -173,7 +185,7 @@ mod tests {
             ("70000:80", "not a port"),
             ("8080:80/sctp", "unknown protocol"),
             ("1.2.3:80:80", "not an IP address"),
-            ("8000-8001:80", "same length"),
+            ("8000-8001:80-82", "same length"),
             ("90-80", "backwards"),
             ("0", "cannot be 0"),
             ("1:2:3:4", "expected"),

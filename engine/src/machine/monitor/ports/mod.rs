@@ -12,8 +12,10 @@ mod udp;
 mod watch;
 
 use protocol::{PortBinding, PortProtocol, PublishedPorts};
+use socket2::{Domain, Protocol, Socket, Type};
 use std::collections::HashMap;
 use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -29,15 +31,19 @@ pub struct PublishError {
 
 fn describe(binding: &PortBinding, e: &io::Error) -> String {
     let port = format!("{}/{}", binding.host_port, binding.protocol);
-    match e.kind() {
-        io::ErrorKind::AddrInUse => format!(
+    match (e.kind(), binding.host_port_last) {
+        (io::ErrorKind::AddrInUse, Some(last)) => format!(
+            "every host port in {}-{last}/{} is already in use on {}; free one or publish on another range",
+            binding.host_port, binding.protocol, binding.host_ip
+        ),
+        (io::ErrorKind::AddrInUse, None) => format!(
             "host port {port} is already in use on {}; stop what uses it or publish on another port",
             binding.host_ip
         ),
-        io::ErrorKind::PermissionDenied => format!(
+        (io::ErrorKind::PermissionDenied, _) => format!(
             "host port {port} needs privileges on this host; publish on a port above 1023"
         ),
-        io::ErrorKind::AddrNotAvailable => format!(
+        (io::ErrorKind::AddrNotAvailable, _) => format!(
             "{} is not an address of this host",
             binding.host_ip
         ),
@@ -128,6 +134,31 @@ impl Publisher {
                 source,
             })?;
             lease.listeners.push(listener);
+            // docker's default address also listens on IPv6's, the same
+            // port, where the host has IPv6 (where it has not, or the port
+            // is taken there, IPv4 alone serves).
+            if binding.host_ip == IpAddr::V4(Ipv4Addr::UNSPECIFIED) {
+                let also = PortBinding {
+                    host_ip: IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+                    ..bound.clone()
+                };
+                let target = Target {
+                    vsock: self.vsock.clone(),
+                    container: container.into(),
+                    port: binding.container_port,
+                };
+                match listen(&also, target) {
+                    Ok((listener, also)) => {
+                        lease.listeners.push(listener);
+                        ports.push(bound);
+                        ports.push(also);
+                        continue;
+                    }
+                    Err(e) => {
+                        tracing::debug!("ports: no IPv6 listener for {}: {e}", bound.host_address())
+                    }
+                }
+            }
             ports.push(bound);
         }
         let id = lease.id;
@@ -161,27 +192,59 @@ impl Publisher {
     }
 }
 
+/// A non-blocking socket bound to the binding's address, on the first of
+/// its host ports that is free.
+fn bound_socket(binding: &PortBinding) -> io::Result<Socket> {
+    let mut last_error = None;
+    for port in binding.host_ports() {
+        match bind(SocketAddr::new(binding.host_ip, port), binding.protocol) {
+            Err(e) if e.kind() == io::ErrorKind::AddrInUse => last_error = Some(e),
+            bound => return bound,
+        }
+    }
+    Err(last_error.unwrap_or_else(|| io::Error::from(io::ErrorKind::AddrInUse)))
+}
+
+/// An IPv6 socket only for IPv6 (so `[::]` and `0.0.0.0` can both hold a
+/// port); TCP's with SO_REUSEADDR as std's listeners have.
+fn bind(address: SocketAddr, protocol: PortProtocol) -> io::Result<Socket> {
+    let (kind, number) = match protocol {
+        PortProtocol::Tcp => (Type::STREAM, Protocol::TCP),
+        PortProtocol::Udp => (Type::DGRAM, Protocol::UDP),
+    };
+    let socket = Socket::new(Domain::for_address(address), kind, Some(number))?;
+    if address.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    if protocol == PortProtocol::Tcp {
+        socket.set_reuse_address(true)?;
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&address.into())?;
+    Ok(socket)
+}
+
 /// Binds `binding` and serves it on the runtime; the serving task, and
 /// the binding with the port that was bound.
 fn listen(binding: &PortBinding, target: Target) -> io::Result<(AbortHandle, PortBinding)> {
-    let address = (binding.host_ip, binding.host_port);
-    let (task, port) = match binding.protocol {
+    let socket = bound_socket(binding)?;
+    let port = socket
+        .local_addr()?
+        .as_socket()
+        .map_or(binding.host_port, |a| a.port());
+    let task = match binding.protocol {
         PortProtocol::Tcp => {
-            let listener = std::net::TcpListener::bind(address)?;
-            listener.set_nonblocking(true)?;
-            let port = listener.local_addr()?.port();
-            let listener = tokio::net::TcpListener::from_std(listener)?;
-            (tokio::spawn(tcp::serve(listener, target)), port)
+            socket.listen(1024)?;
+            let listener = tokio::net::TcpListener::from_std(socket.into())?;
+            tokio::spawn(tcp::serve(listener, target))
         }
         PortProtocol::Udp => {
-            let socket = std::net::UdpSocket::bind(address)?;
-            socket.set_nonblocking(true)?;
-            let port = socket.local_addr()?.port();
-            let socket = tokio::net::UdpSocket::from_std(socket)?;
-            (tokio::spawn(udp::serve(socket, target)), port)
+            let socket = tokio::net::UdpSocket::from_std(socket.into())?;
+            tokio::spawn(udp::serve(socket, target))
         }
     };
     let mut bound = binding.clone();
     bound.host_port = port;
+    bound.host_port_last = None;
     Ok((task.abort_handle(), bound))
 }
