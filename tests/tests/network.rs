@@ -89,10 +89,12 @@ fn start_with_test_dns(h: &Hutch) -> hutch_tests::MachineGuard<'_> {
 }
 
 /// A container on `network` resolves the name only the test's DNS server
-/// knows (its A and AAAA queries both answered).
+/// knows. One query (`-type=a`): busybox's nslookup can take an AAAA
+/// reply that overtakes the A reply for the answer to both.
 fn assert_resolves(h: &Hutch, network: &str) {
     let lookup = ["run", "--rm", "--network", network, "bb:1"];
-    let out = h.ok(&[&lookup[..], &["nslookup", "only.hutch-test.example"]].concat());
+    let query = ["nslookup", "-type=a", "only.hutch-test.example"];
+    let out = h.ok(&[&lookup[..], &query[..]].concat());
     assert!(out.contains("10.1.2.3"), "{out}");
 }
 

@@ -15,7 +15,9 @@ use std::time::Duration;
 
 /// docker's time to live for container names.
 const TTL: u32 = 600;
-const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(5);
+/// Per attempt; a lost datagram is asked again, as resolvers do.
+const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(2);
+const UPSTREAM_ATTEMPTS: usize = 2;
 
 /// Serves queries on UDP port 53 until the machine stops.
 pub fn serve(networks: Arc<Networks>) -> io::Result<()> {
@@ -97,9 +99,10 @@ fn answer(networks: &Networks, source: Ipv4Addr, query: &[u8]) -> Answer {
     }
 }
 
-/// The first answer from `servers`, asked in turn.
+/// The first answer from `servers`, asked in turn (twice round).
 fn forward(query: &[u8], servers: &[Ipv4Addr]) -> Option<Vec<u8>> {
-    servers.iter().find_map(|server| {
+    let rounds = std::iter::repeat_n(servers, UPSTREAM_ATTEMPTS).flatten();
+    rounds.into_iter().find_map(|server| {
         let socket = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).ok()?;
         socket.set_read_timeout(Some(UPSTREAM_TIMEOUT)).ok()?;
         socket.connect((IpAddr::V4(*server), 53)).ok()?;

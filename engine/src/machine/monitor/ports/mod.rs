@@ -57,6 +57,24 @@ struct Lease {
     listeners: Vec<AbortHandle>,
 }
 
+impl Lease {
+    /// Closes its listeners and returns once they are closed, so that a
+    /// `stop` answered after this finds its ports refused. Only outside
+    /// the runtime (the control API's threads): inside, dropping the
+    /// lease aborts them without waiting.
+    fn close(self) {
+        for listener in &self.listeners {
+            listener.abort();
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while self.listeners.iter().any(|l| !l.is_finished())
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+}
+
 impl Drop for Lease {
     fn drop(&mut self) {
         for listener in &self.listeners {
@@ -169,7 +187,9 @@ impl Publisher {
     /// Closes `container`'s listeners, if it has any.
     pub fn unpublish(&self, container: &str) {
         let gone = self.lock().remove(container);
-        drop(gone);
+        if let Some(lease) = gone {
+            lease.close();
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Lease>> {
