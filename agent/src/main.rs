@@ -14,6 +14,7 @@ mod network;
 mod pty;
 mod server;
 mod sys;
+mod volumes;
 
 use std::sync::Arc;
 
@@ -45,6 +46,7 @@ fn main() {
     let containers = Arc::new(container::Containers::open(
         cache.clone(),
         networks.clone(),
+        Arc::new(volumes::Volumes::default()),
         events.clone(),
     ));
     let table = Arc::new(exec::ProcessTable::default());

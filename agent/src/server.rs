@@ -178,6 +178,8 @@ fn handle_control(conn: VsockStream, services: Services) {
                 | Request::ContainerLogs { .. }
                 | Request::ConnectNetwork { .. }
                 | Request::DisconnectNetwork { .. }
+                | Request::RemoveVolume { .. }
+                | Request::PruneVolumes { .. }
         );
         let (services, writer) = (services.clone(), writer.clone());
         let run = move || {
@@ -286,9 +288,20 @@ fn handle_request(request: Request, services: &Services) -> Response {
             .find(&container)
             .map(|c| Response::ContainerDetails(Box::new(c.details()))),
         Request::ListContainers => Ok(Response::Containers(containers.list())),
-        Request::RemoveContainer { container, force } => containers
-            .remove(&container, force)
+        Request::RemoveContainer {
+            container,
+            force,
+            volumes,
+        } => containers
+            .remove(&container, force, volumes)
             .map(|()| Response::Done),
+        Request::CreateVolume(create) => containers.create_volume(create).map(Response::Volume),
+        Request::ListVolumes => Ok(Response::Volumes(containers.list_volumes())),
+        Request::InspectVolume { name } => containers.inspect_volume(&name).map(Response::Volume),
+        Request::RemoveVolume { name } => containers.remove_volume(&name).map(|()| Response::Done),
+        Request::PruneVolumes { all } => Ok(Response::VolumesPruned {
+            removed: containers.prune_volumes(all),
+        }),
         Request::CreateNetwork(create) => services.networks.create(create).map(Response::Network),
         Request::ListNetworks => Ok(Response::Networks(services.networks.list())),
         Request::InspectNetwork { network } => {

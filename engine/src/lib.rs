@@ -15,6 +15,8 @@ pub mod network;
 pub mod registry;
 pub mod system;
 pub mod time;
+pub mod units;
+pub mod volume;
 
 pub use error::{Error, ErrorKind, Result};
 pub use events::{Event, PullEvent, Reporter};

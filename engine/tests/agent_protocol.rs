@@ -65,7 +65,7 @@ async fn the_agents_errors_keep_their_kind() {
             ErrorKind::CommandNotFound,
         ),
         (
-            client.remove_container("x", false).await,
+            client.remove_container("x", false, false).await,
             ErrorKind::NotFound,
         ),
         (client.stop_container("web", 1).await, ErrorKind::Conflict),

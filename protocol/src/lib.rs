@@ -15,6 +15,7 @@ pub mod frame;
 pub mod messages;
 pub mod networks;
 pub mod ports;
+pub mod volumes;
 
 pub use digest::{Digest, InvalidDigest};
 pub use frame::{decode_body, encode_frame, read_frame, write_frame, FrameError, MAX_FRAME_LEN};
@@ -23,6 +24,7 @@ pub use frame::{read_frame_async, write_frame_async};
 pub use messages::*;
 pub use networks::*;
 pub use ports::*;
+pub use volumes::*;
 
 /// Bumped whenever a message changes shape; the handshake refuses a mismatch.
 pub const PROTOCOL_VERSION: u32 = 8;

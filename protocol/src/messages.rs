@@ -3,6 +3,7 @@
 
 use crate::networks::{Membership, NetworkCreate, NetworkInfo};
 use crate::ports::{ContainerEvent, PortBinding, PublishedPorts};
+use crate::volumes::{MountInfo, MountRequest, VolumeCreate, VolumeInfo};
 use crate::Digest;
 use oci_spec::runtime::Spec;
 use serde::{Deserialize, Serialize};
@@ -102,10 +103,13 @@ pub enum Request {
         cols: u16,
     },
     ListContainers,
-    /// By id, id prefix or name. `force` kills a running container first.
+    /// By id, id prefix or name. `force` kills a running container first;
+    /// `volumes` also removes its anonymous volumes.
     RemoveContainer {
         container: String,
         force: bool,
+        #[serde(default)]
+        volumes: bool,
     },
     /// Answered with `Subscribed`, then an `Event` (same id) for every
     /// container start and exit until the connection closes.
@@ -129,6 +133,20 @@ pub enum Request {
     DisconnectNetwork {
         network: String,
         container: String,
+    },
+    /// Answered with the volume (an existing one of that name, as docker).
+    CreateVolume(VolumeCreate),
+    ListVolumes,
+    InspectVolume {
+        name: String,
+    },
+    /// Refused while a container uses it.
+    RemoveVolume {
+        name: String,
+    },
+    /// Removes unused anonymous volumes (all unused ones with `all`).
+    PruneVolumes {
+        all: bool,
     },
     /// Syncs filesystems and powers the machine off after replying.
     Shutdown,
@@ -174,6 +192,16 @@ pub struct ContainerCreate {
     /// The ports to publish whenever it starts (host port 0: any free one).
     #[serde(default)]
     pub ports: Vec<PortBinding>,
+    /// `-v`, `--mount`, `--tmpfs`.
+    #[serde(default)]
+    pub mounts: Vec<MountRequest>,
+    /// `--volumes-from CONTAINER[:ro|:rw]`.
+    #[serde(default)]
+    pub volumes_from: Vec<String>,
+    /// The image's `VOLUME`s: each an anonymous volume unless a mount
+    /// above covers it.
+    #[serde(default)]
+    pub image_volumes: Vec<String>,
 }
 
 fn default_network() -> String {
@@ -238,6 +266,7 @@ pub struct ContainerDetails {
     pub networks: Vec<Membership>,
     pub extra_hosts: Vec<String>,
     pub dns: Vec<std::net::Ipv4Addr>,
+    pub mounts: Vec<MountInfo>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -307,6 +336,11 @@ pub enum Response {
     ContainerDetails(Box<ContainerDetails>),
     Network(NetworkInfo),
     Networks(Vec<NetworkInfo>),
+    Volume(VolumeInfo),
+    Volumes(Vec<VolumeInfo>),
+    VolumesPruned {
+        removed: Vec<String>,
+    },
     Started {
         pid: u32,
     },
@@ -378,6 +412,8 @@ pub enum ErrorKind {
     NoSuchContainer,
     /// No network by that id or name.
     NoSuchNetwork,
+    /// No volume by that name.
+    NoSuchVolume,
     /// The name is taken, or the container is in the wrong state.
     Conflict,
     Internal,

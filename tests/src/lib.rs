@@ -131,6 +131,18 @@ impl Hutch {
         err
     }
 
+    /// Runs and insists on exit status `code` with `expected` in the
+    /// message (docker's 1 for most commands' errors, 125 for run's).
+    pub fn fails_with(&self, args: &[&str], code: i32, expected: &str) {
+        let out = self.run(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "hutch {args:?}: {err}");
+        assert!(
+            err.contains(expected),
+            "hutch {args:?}: wanted {expected:?} in: {err}"
+        );
+    }
+
     /// `hutch machine exec --name NAME -- ARGS...`
     pub fn exec(&self, name: &str, args: &[&str]) -> Output {
         let mut all = vec!["machine", "exec", "--name", name, "--"];
@@ -273,11 +285,14 @@ pub fn busybox_rootfs_tar_with(h: &Hutch, extra: &[(&Path, &str)]) -> PathBuf {
         "head",
         "wc",
         "grep",
+        "stat",
     ] {
         std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
     }
     for (source, path) in extra {
-        std::fs::copy(source, root.join(path))
+        let to = root.join(path);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(source, to)
             .unwrap_or_else(|e| panic!("copying {} into the image: {e}", source.display()));
     }
     std::fs::write(

@@ -204,17 +204,6 @@ fn network_modes_none_and_host() {
     );
 }
 
-/// Runs and insists on exit status `code` with `expected` in the message.
-fn fails_with(h: &Hutch, args: &[&str], code: i32, expected: &str) {
-    let out = h.run(args);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(code), "hutch {args:?}: {err}");
-    assert!(
-        err.contains(expected),
-        "hutch {args:?}: wanted {expected:?} in: {err}"
-    );
-}
-
 fn inspect(h: &Hutch, what: &[&str]) -> serde_json::Value {
     let out = h.ok(&[what, &[]].concat());
     serde_json::from_str::<serde_json::Value>(&out).unwrap()[0].clone()
@@ -240,9 +229,8 @@ fn user_defined_networks_resolve_names_and_keep_apart() {
         ["bridge", "host", "none", "back", "front"],
         "{listed}"
     );
-    fails_with(&h, &["network", "create", "front"], 1, "already exists");
-    fails_with(
-        &h,
+    h.fails_with(&["network", "create", "front"], 1, "already exists");
+    h.fails_with(
         &["network", "create", "--subnet", "10.5.0.0/16", "x"],
         1,
         "172.16.0.0/12",
@@ -335,27 +323,20 @@ fn user_defined_networks_resolve_names_and_keep_apart() {
         member["IPv4Address"].as_str().unwrap().ends_with("/24"),
         "{back}"
     );
-    fails_with(
-        &h,
+    h.fails_with(
         &["network", "connect", "back", "db"],
         1,
         "already exists in network back",
     );
     h.ok(&["network", "disconnect", "back", "db"]);
     assert!(!on("back", "fetch store 8080").status.success());
-    fails_with(
-        &h,
-        &["network", "disconnect", "back", "db"],
-        1,
-        "not connected",
-    );
+    h.fails_with(&["network", "disconnect", "back", "db"], 1, "not connected");
 
     // Bad input: docker's statuses and messages.
-    fails_with(&h, &["network", "rm", "front"], 1, "in use by container db");
-    fails_with(&h, &["network", "rm", "bridge"], 1, "pre-defined");
-    fails_with(&h, &["network", "rm", "nope"], 1, "network nope not found");
-    fails_with(
-        &h,
+    h.fails_with(&["network", "rm", "front"], 1, "in use by container db");
+    h.fails_with(&["network", "rm", "bridge"], 1, "pre-defined");
+    h.fails_with(&["network", "rm", "nope"], 1, "network nope not found");
+    h.fails_with(
         &["network", "connect", "nope", "db"],
         1,
         "network nope not found",

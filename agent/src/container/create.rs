@@ -23,6 +23,7 @@ impl Containers {
         for entry in &extra_hosts {
             super::networks::parse_extra_host(entry)?;
         }
+        let inherited = self.volumes_from(&request.volumes_from)?;
         let mut all = self.lock();
         let taken = |name: &str| all.iter().any(|c| c.lock().info.name == name);
         let name = match request.name {
@@ -42,6 +43,11 @@ impl Containers {
                 }
             },
         };
+        let (mounts, spec_mounts) =
+            self.resolve_mounts(&request.mounts, inherited, &request.image_volumes)?;
+        let mut all_mounts = spec.mounts().clone().unwrap_or_default();
+        all_mounts.extend(spec_mounts);
+        spec.set_mounts(Some(all_mounts));
         let id = random_hex(32);
         if spec.hostname().as_deref().unwrap_or_default().is_empty() {
             // docker's default: the short id.
@@ -77,6 +83,7 @@ impl Containers {
             networks,
             extra_hosts,
             dns: request.dns,
+            mounts,
             port_bindings: request.ports,
             published: None,
         };
@@ -91,6 +98,7 @@ impl Containers {
             changed: Condvar::new(),
             cache: self.cache.clone(),
             networks: self.networks.clone(),
+            volumes: self.volumes.clone(),
             events: self.events.clone(),
         });
         all.push(container.clone());

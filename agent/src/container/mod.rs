@@ -24,6 +24,7 @@ mod stdio;
 mod stop;
 mod user;
 mod userns;
+mod volumes;
 
 pub use cgroup::prepare_hierarchy;
 pub use stdio::Streams;
@@ -31,6 +32,7 @@ pub use stdio::Streams;
 use crate::events::Events;
 use crate::layers::LayerCache;
 use crate::network::Networks;
+use crate::volumes::Volumes;
 use protocol::{
     AgentError, ContainerDetails, ContainerInfo, ContainerState, ErrorKind, ExitStatus,
     PublishedPorts,
@@ -58,6 +60,7 @@ pub struct Container {
     changed: Condvar,
     cache: Arc<LayerCache>,
     networks: Arc<Networks>,
+    volumes: Arc<Volumes>,
     events: Arc<Events>,
 }
 
@@ -99,6 +102,7 @@ impl Container {
             network: r.network.clone(),
             port_bindings: r.port_bindings.clone(),
             networks: r.networks.iter().map(|j| j.membership()).collect(),
+            mounts: r.mounts.clone(),
             extra_hosts: r.extra_hosts.clone(),
             dns: r.dns.clone(),
         }
@@ -133,6 +137,7 @@ pub struct Containers {
     root: PathBuf,
     cache: Arc<LayerCache>,
     networks: Arc<Networks>,
+    volumes: Arc<Volumes>,
     events: Arc<Events>,
     all: Mutex<Vec<Arc<Container>>>,
 }
@@ -143,6 +148,7 @@ impl Containers {
     pub fn open(
         cache: Arc<LayerCache>,
         networks: Arc<Networks>,
+        volumes: Arc<Volumes>,
         events: Arc<Events>,
     ) -> Containers {
         let root = PathBuf::from(CONTAINERS_DIR);
@@ -172,6 +178,7 @@ impl Containers {
                 changed: Condvar::new(),
                 cache: cache.clone(),
                 networks: networks.clone(),
+                volumes: volumes.clone(),
                 events: events.clone(),
             }));
         }
@@ -179,6 +186,7 @@ impl Containers {
             root,
             cache,
             networks,
+            volumes,
             events,
             all: Mutex::new(all),
         }
@@ -224,7 +232,8 @@ impl Containers {
     pub fn exited(&self, container: &Arc<Container>, status: ExitStatus) {
         container.exited(status);
         if container.auto_remove() {
-            if let Err(e) = self.forget(container) {
+            // docker's --rm takes the anonymous volumes too.
+            if let Err(e) = self.forget(container, true) {
                 crate::sys::console::log(&format!(
                     "removing container {}: {}",
                     container.id(),

@@ -5,8 +5,8 @@
 use crate::network::Attachment;
 use oci_spec::runtime::Spec;
 use protocol::{
-    AgentError, ContainerInfo, ContainerState, Digest, ErrorKind, Membership, PortBinding,
-    PublishedPorts,
+    AgentError, ContainerInfo, ContainerState, Digest, ErrorKind, Membership, MountInfo,
+    PortBinding, PublishedPorts,
 };
 use serde::{Deserialize, Serialize};
 use std::net::Ipv4Addr;
@@ -48,6 +48,9 @@ pub(super) struct Record {
     /// `--dns` servers.
     #[serde(default)]
     pub(super) dns: Vec<Ipv4Addr>,
+    /// Its volumes and tmpfs (their runtime mounts are in `spec`).
+    #[serde(default)]
+    pub(super) mounts: Vec<MountInfo>,
     /// The ports it asked to publish.
     #[serde(default)]
     pub(super) port_bindings: Vec<PortBinding>,

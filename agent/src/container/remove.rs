@@ -10,7 +10,8 @@ use std::time::Duration;
 impl Containers {
     /// Removes a container and its files; a running one only with `force`,
     /// which kills it first.
-    pub fn remove(&self, key: &str, force: bool) -> Result<(), AgentError> {
+    /// With `volumes`, its anonymous volumes go too (`rm -v`).
+    pub fn remove(&self, key: &str, force: bool, volumes: bool) -> Result<(), AgentError> {
         let container = self.find(key)?;
         let info = container.info();
         if info.state == ContainerState::Running {
@@ -31,10 +32,14 @@ impl Containers {
                 ));
             }
         }
-        self.forget(&container)
+        self.forget(&container, volumes)
     }
 
-    pub(super) fn forget(&self, container: &Arc<Container>) -> Result<(), AgentError> {
+    pub(super) fn forget(
+        &self,
+        container: &Arc<Container>,
+        volumes: bool,
+    ) -> Result<(), AgentError> {
         let mut all = self.lock();
         let Some(at) = all.iter().position(|c| Arc::ptr_eq(c, container)) else {
             return Ok(()); // removed meanwhile
@@ -43,6 +48,9 @@ impl Containers {
             .map_err(|e| storage("removing the container's files", e))?;
         self.cache.release(&container.id());
         all.remove(at);
+        if volumes {
+            self.remove_anonymous_volumes(&all, container);
+        }
         Ok(())
     }
 }

@@ -49,6 +49,9 @@ pub struct RmArgs {
     /// Kill a running container first
     #[arg(short, long)]
     force: bool,
+    /// Also remove its anonymous volumes
+    #[arg(short, long)]
+    volumes: bool,
     #[command(flatten)]
     target: ContainersArgs,
 }
@@ -113,7 +116,9 @@ pub async fn wait(engine: &Engine, a: ContainersArgs) -> anyhow::Result<i32> {
 pub async fn rm(engine: &Engine, a: RmArgs) -> anyhow::Result<i32> {
     let machine = &a.target.machine.machine;
     for_each(engine, machine, &a.target.containers, async |name| {
-        engine.remove_container(machine, name, a.force).await?;
+        engine
+            .remove_container(machine, name, a.force, a.volumes)
+            .await?;
         Ok(name.to_string())
     })
     .await

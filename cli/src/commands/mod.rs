@@ -15,6 +15,7 @@ mod ps;
 mod pull;
 mod run;
 mod system;
+mod volume;
 
 use clap::{Parser, Subcommand};
 use engine::Engine;
@@ -38,6 +39,45 @@ pub struct MachineArg {
     pub machine: String,
 }
 
+/// docker's `network` and `volume` commands exit 1 on an error (only
+/// `run` and `create` use 125): the status, the error reported.
+fn error_exits_1(result: anyhow::Result<i32>) -> i32 {
+    result.unwrap_or_else(|e| {
+        eprintln!("hutch: {e:#}");
+        1
+    })
+}
+
+/// `--label KEY=VALUE` values as pairs.
+fn labels(labels: &[String]) -> Vec<(String, String)> {
+    labels
+        .iter()
+        .map(|l| {
+            let (k, v) = l.split_once('=').unwrap_or((l, ""));
+            (k.to_string(), v.to_string())
+        })
+        .collect()
+}
+
+/// A listing's `-q` and the machine (networks, volumes).
+#[derive(clap::Args)]
+pub struct ListArgs {
+    /// Only print identifiers (network IDs, volume names)
+    #[arg(short, long)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub machine: MachineArg,
+}
+
+/// Names (or ids) to act on, and the machine.
+#[derive(clap::Args)]
+pub struct NamesArgs {
+    #[arg(required = true)]
+    pub names: Vec<String>,
+    #[command(flatten)]
+    pub machine: MachineArg,
+}
+
 #[derive(Subcommand)]
 pub enum Command {
     /// Manage machines (the VMs containers run in)
@@ -49,6 +89,9 @@ pub enum Command {
     /// Manage container networks
     #[command(subcommand)]
     Network(network::NetworkCommand),
+    /// Manage volumes
+    #[command(subcommand)]
+    Volume(volume::VolumeCommand),
     /// List images
     Images(image::ListArgs),
     /// Create a one-layer image from a rootfs tarball (`-` for stdin)
@@ -125,6 +168,7 @@ impl Command {
             Command::Ps(a) => ps::run(engine, a).await,
             Command::Port(a) => port::run(engine, a).await,
             Command::Network(c) => network::run(engine, c).await,
+            Command::Volume(c) => volume::run(engine, c).await,
         }
     }
 }

@@ -1,7 +1,7 @@
 //! `hutch network`: create, list, inspect and remove container networks,
 //! and connect containers to them, as docker's commands do.
 
-use super::MachineArg;
+use super::{ListArgs, MachineArg, NamesArgs};
 use engine::network::{NetworkCreate, NetworkInspect};
 use engine::Engine;
 
@@ -14,10 +14,10 @@ pub enum NetworkCommand {
     #[command(visible_alias = "list")]
     Ls(ListArgs),
     /// Show networks in docker's JSON shape
-    Inspect(InspectArgs),
+    Inspect(NamesArgs),
     /// Remove networks
     #[command(visible_alias = "remove")]
-    Rm(RemoveArgs),
+    Rm(NamesArgs),
     /// Connect a container to a network
     Connect(ConnectArgs),
     /// Disconnect a container from a network
@@ -41,31 +41,6 @@ pub struct CreateArgs {
 }
 
 #[derive(clap::Args)]
-pub struct ListArgs {
-    /// Only show network IDs
-    #[arg(short, long)]
-    quiet: bool,
-    #[command(flatten)]
-    machine: MachineArg,
-}
-
-#[derive(clap::Args)]
-pub struct InspectArgs {
-    #[arg(required = true)]
-    networks: Vec<String>,
-    #[command(flatten)]
-    machine: MachineArg,
-}
-
-#[derive(clap::Args)]
-pub struct RemoveArgs {
-    #[arg(required = true)]
-    networks: Vec<String>,
-    #[command(flatten)]
-    machine: MachineArg,
-}
-
-#[derive(clap::Args)]
 pub struct ConnectArgs {
     network: String,
     container: String,
@@ -84,30 +59,17 @@ pub struct DisconnectArgs {
     machine: MachineArg,
 }
 
-/// docker's network commands exit 1 on an error (only `run` and
-/// `create` use 125).
 pub async fn run(engine: &Engine, command: NetworkCommand) -> anyhow::Result<i32> {
-    Ok(act(engine, command).await.unwrap_or_else(|e| {
-        eprintln!("hutch: {e:#}");
-        1
-    }))
+    Ok(super::error_exits_1(act(engine, command).await))
 }
 
 async fn act(engine: &Engine, command: NetworkCommand) -> anyhow::Result<i32> {
     match command {
         NetworkCommand::Create(a) => {
-            let labels = a
-                .labels
-                .iter()
-                .map(|l| {
-                    let (k, v) = l.split_once('=').unwrap_or((l, ""));
-                    (k.to_string(), v.to_string())
-                })
-                .collect();
             let create = NetworkCreate {
                 name: a.name,
                 subnet: a.subnet,
-                labels,
+                labels: super::labels(&a.labels),
             };
             let network = engine.create_network(&a.machine.machine, create).await?;
             outln!("{}", network.id);
@@ -129,7 +91,7 @@ async fn act(engine: &Engine, command: NetworkCommand) -> anyhow::Result<i32> {
         NetworkCommand::Inspect(a) => {
             let machine = &a.machine.machine;
             engine.connect_running(machine).await?;
-            return super::inspect::print_each(&a.networks, async |name| {
+            return super::inspect::print_each(&a.names, async |name| {
                 let network = engine.inspect_network(machine, name).await?;
                 Ok(NetworkInspect::from(&network))
             })
@@ -137,19 +99,12 @@ async fn act(engine: &Engine, command: NetworkCommand) -> anyhow::Result<i32> {
         }
         NetworkCommand::Rm(a) => {
             let machine = &a.machine.machine;
-            engine.connect_running(machine).await?;
-            let mut failed = false;
             // docker's: each one named, removed or reported, the rest go on.
-            for name in &a.networks {
-                match engine.remove_network(machine, name).await {
-                    Ok(()) => outln!("{name}"),
-                    Err(e) => {
-                        eprintln!("hutch: {:#}", anyhow::Error::from(e));
-                        failed = true;
-                    }
-                }
-            }
-            return Ok(i32::from(failed));
+            return super::for_each(engine, machine, &a.names, async |name| {
+                engine.remove_network(machine, name).await?;
+                Ok(name.to_string())
+            })
+            .await;
         }
         NetworkCommand::Connect(a) => {
             engine

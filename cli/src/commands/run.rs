@@ -4,9 +4,10 @@ use super::MachineArg;
 use crate::attach::{self, Mode};
 use crate::exit;
 use crate::units;
-use engine::container::{ports, CreateRequest, Flags, PortBinding};
+use engine::container::{mounts, ports, CreateRequest, Flags, PortBinding};
 use engine::image::ImageName;
 use engine::machine::MachineError;
+use engine::volume::MountRequest;
 use engine::Engine;
 
 /// How a process in a container runs: `run`, `create` and `exec` share these.
@@ -79,6 +80,19 @@ pub struct CreateArgs {
     /// DNS server for the container (IPv4 address)
     #[arg(long)]
     dns: Vec<std::net::Ipv4Addr>,
+    /// A volume: NAME:/PATH[:ro|:rw] (created on first use), or /PATH for
+    /// an anonymous one
+    #[arg(short = 'v', long = "volume", value_parser = parse_volume)]
+    volumes: Vec<MountRequest>,
+    /// A mount: type=volume|tmpfs,source=NAME,target=/PATH[,readonly]
+    #[arg(long = "mount", value_parser = parse_mount)]
+    mounts: Vec<MountRequest>,
+    /// A tmpfs: /PATH[:size=64m,mode=1777]
+    #[arg(long = "tmpfs", value_parser = parse_tmpfs)]
+    tmpfs: Vec<MountRequest>,
+    /// Mount every volume of a container: NAME[:ro|:rw]
+    #[arg(long = "volumes-from")]
+    volumes_from: Vec<String>,
     /// Publish container ports on the host: [IP:][HOSTPORT:]PORT[/PROTOCOL],
     /// ports may be ranges (A-B); no host port means any free one
     #[arg(short = 'p', long = "publish", value_parser = parse_publish)]
@@ -102,6 +116,18 @@ pub struct RunArgs {
     detach: bool,
     #[command(flatten)]
     args: CreateArgs,
+}
+
+fn parse_volume(text: &str) -> Result<MountRequest, String> {
+    mounts::parse_volume(text).map_err(|e| e.to_string())
+}
+
+fn parse_mount(text: &str) -> Result<MountRequest, String> {
+    mounts::parse_mount(text).map_err(|e| e.to_string())
+}
+
+fn parse_tmpfs(text: &str) -> Result<MountRequest, String> {
+    mounts::parse_tmpfs(text).map_err(|e| e.to_string())
 }
 
 fn parse_publish(text: &str) -> Result<Vec<PortBinding>, String> {
@@ -152,6 +178,8 @@ impl CreateArgs {
             aliases: self.network_aliases.clone(),
             extra_hosts: self.extra_hosts.clone(),
             dns: self.dns.clone(),
+            mounts: [&self.volumes[..], &self.mounts, &self.tmpfs].concat(),
+            volumes_from: self.volumes_from.clone(),
             ports: self.publish.concat(),
             publish_all: self.publish_all,
         }
@@ -205,7 +233,7 @@ pub async fn run(engine: &Engine, r: RunArgs) -> anyhow::Result<i32> {
         )
     });
     if (a.rm || ports_taken) && never_ran {
-        let _ = engine.remove_container(machine, &id, true).await;
+        let _ = engine.remove_container(machine, &id, true, true).await;
     }
     status
 }

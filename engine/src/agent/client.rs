@@ -8,7 +8,7 @@ use protocol::{
     read_frame_async, write_frame_async, CacheUsage, ContainerCreate, ContainerDetails,
     ContainerEvent, ContainerInfo, Digest, Envelope, ExecSpec, ExitStatus, GuestInfo, LogEntry,
     NetworkCreate, NetworkInfo, PublishedPorts, Request, Response, StdioStream, StreamAttach,
-    AGENT_PORT, PROTOCOL_VERSION, STREAM_PORT,
+    VolumeCreate, VolumeInfo, AGENT_PORT, PROTOCOL_VERSION, STREAM_PORT,
 };
 use std::path::{Path, PathBuf};
 use tokio::net::UnixStream;
@@ -334,10 +334,16 @@ impl AgentClient {
         .await
     }
 
-    pub async fn remove_container(&mut self, container: &str, force: bool) -> Result<()> {
+    pub async fn remove_container(
+        &mut self,
+        container: &str,
+        force: bool,
+        volumes: bool,
+    ) -> Result<()> {
         let request = Request::RemoveContainer {
             container: container.to_string(),
             force,
+            volumes,
         };
         self.done("remove", request).await
     }
@@ -401,12 +407,50 @@ impl AgentClient {
         self.done("network disconnect", request).await
     }
 
+    pub async fn create_volume(&mut self, create: VolumeCreate) -> Result<VolumeInfo> {
+        let request = Request::CreateVolume(create);
+        self.call("volume create", request, VOLUME).await
+    }
+
+    pub async fn list_volumes(&mut self) -> Result<Vec<VolumeInfo>> {
+        self.call(
+            "volume ls",
+            Request::ListVolumes,
+            expect!(Response::Volumes(all) => all),
+        )
+        .await
+    }
+
+    pub async fn inspect_volume(&mut self, name: &str) -> Result<VolumeInfo> {
+        let request = Request::InspectVolume {
+            name: name.to_string(),
+        };
+        self.call("volume inspect", request, VOLUME).await
+    }
+
+    pub async fn remove_volume(&mut self, name: &str) -> Result<()> {
+        let request = Request::RemoveVolume {
+            name: name.to_string(),
+        };
+        self.done("volume rm", request).await
+    }
+
+    pub async fn prune_volumes(&mut self, all: bool) -> Result<Vec<String>> {
+        self.call(
+            "volume prune",
+            Request::PruneVolumes { all },
+            expect!(Response::VolumesPruned { removed } => removed),
+        )
+        .await
+    }
+
     /// Asks the agent to sync and power the machine off.
     pub async fn shutdown(&mut self) -> Result<()> {
         self.done("shutdown", Request::Shutdown).await
     }
 }
 
+const VOLUME: Expect<VolumeInfo> = expect!(Response::Volume(volume) => volume);
 const EXEC_CREATED: Expect<u64> = expect!(Response::ExecCreated { exec_id } => exec_id);
 const STARTED: Expect<u32> = expect!(Response::Started { pid } => pid);
 const EXITED: Expect<ExitStatus> = expect!(Response::Exited(status) => status);

@@ -32,9 +32,19 @@ impl Engine {
             extra_hosts: request.extra_hosts.clone(),
             dns: request.dns.clone(),
             ports: self.ports_to_publish(request, &prepared.config),
+            mounts: request.mounts.clone(),
+            volumes_from: request.volumes_from.clone(),
+            image_volumes: image_volumes(&prepared.config),
         };
         Ok(client.create_container(create).await?)
     }
+}
+
+/// The image's `VOLUME`s (each becomes an anonymous volume in the
+/// machine unless a mount covers it).
+fn image_volumes(image: &ImageConfiguration) -> Vec<String> {
+    let volumes = image.config().as_ref().and_then(|c| c.volumes().clone());
+    volumes.unwrap_or_default()
 }
 
 impl Engine {

@@ -3,7 +3,7 @@
 
 use crate::time::format_rfc3339_ms;
 use crate::{Engine, Result};
-use protocol::{ContainerDetails, ContainerInfo, ContainerState, PortBinding};
+use protocol::{ContainerDetails, ContainerInfo, ContainerState, MountInfo, PortBinding};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -41,7 +41,41 @@ pub struct ContainerInspect {
     pub name: String,
     pub config: InspectConfig,
     pub host_config: InspectHostConfig,
+    pub mounts: Vec<InspectMount>,
     pub network_settings: NetworkSettings,
+}
+
+/// docker's `Mounts` entry.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct InspectMount {
+    #[serde(rename = "Type")]
+    pub kind: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub source: String,
+    pub destination: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub driver: Option<&'static str>,
+    pub mode: String,
+    #[serde(rename = "RW")]
+    pub rw: bool,
+    pub propagation: String,
+}
+
+impl From<&MountInfo> for InspectMount {
+    fn from(m: &MountInfo) -> InspectMount {
+        InspectMount {
+            kind: m.kind.clone(),
+            name: m.name.clone(),
+            source: m.source.clone(),
+            destination: m.destination.clone(),
+            driver: m.name.is_some().then_some("local"),
+            mode: if m.read_only { "ro" } else { "" }.into(),
+            rw: !m.read_only,
+            propagation: String::new(),
+        }
+    }
 }
 
 /// docker's `NetworkSettings`: the container's address while it runs.
@@ -247,6 +281,7 @@ impl From<&ContainerDetails> for ContainerInspect {
                 extra_hosts: d.extra_hosts.clone(),
                 dns: d.dns.iter().map(ToString::to_string).collect(),
             },
+            mounts: d.mounts.iter().map(InspectMount::from).collect(),
             network_settings: network_settings(d),
         }
     }

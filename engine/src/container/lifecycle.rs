@@ -61,16 +61,18 @@ impl Engine {
         Ok(client.wait_container(container).await?)
     }
 
-    /// By name or id; `force` kills a running one first.
+    /// By name or id; `force` kills a running one first; `volumes` also
+    /// removes its anonymous volumes.
     pub async fn remove_container(
         &self,
         machine: &str,
         container: &str,
         force: bool,
+        volumes: bool,
     ) -> Result<()> {
         let mut client = self.connect_running(machine).await?;
         let id = client.inspect_container(container).await?.info.id;
-        client.remove_container(container, force).await?;
+        client.remove_container(container, force, volumes).await?;
         // Listeners a start that never ran may have left behind.
         self.unpublish(machine, &id).await
     }

@@ -9,6 +9,7 @@ mod exec;
 mod inspect;
 mod lifecycle;
 mod logs;
+pub mod mounts;
 pub mod ports;
 mod process;
 mod publish;
@@ -49,6 +50,10 @@ pub struct CreateRequest {
     pub extra_hosts: Vec<String>,
     /// `--dns` servers.
     pub dns: Vec<std::net::Ipv4Addr>,
+    /// `-v`, `--mount`, `--tmpfs`.
+    pub mounts: Vec<protocol::MountRequest>,
+    /// `--volumes-from CONTAINER[:ro|:rw]`.
+    pub volumes_from: Vec<String>,
     /// `-p`: host ports to publish it on whenever it starts.
     pub ports: Vec<PortBinding>,
     /// `-P`: also every port the image exposes, on any free host port.
