@@ -65,6 +65,11 @@ impl Volumes {
     }
 
     pub fn get(&self, name: &str) -> Result<Volume, AgentError> {
+        // A name is one path component (no `/`, no `..`): it names a
+        // directory under the volumes' root and nothing outside it.
+        if !valid_name(name) {
+            return Err(no_such_volume(name));
+        }
         let bytes = std::fs::read(self.root.join(name).join("volume.json"))
             .map_err(|_| no_such_volume(name))?;
         serde_json::from_slice(&bytes).map_err(|_| no_such_volume(name))
@@ -243,6 +248,12 @@ mod tests {
             volumes.remove("data").unwrap_err().kind,
             ErrorKind::NoSuchVolume
         );
+        for outside in ["..", "../volumes", "a/../b", "/etc"] {
+            assert_eq!(
+                volumes.get(outside).unwrap_err().kind,
+                ErrorKind::NoSuchVolume
+            );
+        }
         let e = volumes.create(create("-bad")).unwrap_err();
         assert!(e.message.contains("invalid volume name"), "{}", e.message);
         let _ = std::fs::remove_dir_all(dir);
