@@ -38,10 +38,7 @@ fn main() {
         sys::console::log(&format!("cgroups for containers: {e}"));
     }
     let cache = Arc::new(layers::LayerCache::open_disk());
-    let networks = Arc::new(network::Networks::default());
-    if let Err(e) = network::serve_dns(networks.clone()) {
-        sys::console::log(&format!("the networks' DNS server: {e}"));
-    }
+    let networks = network::Networks::shared();
     let events = Arc::new(events::Events::default());
     let containers = Arc::new(container::Containers::open(
         cache.clone(),

@@ -1,6 +1,6 @@
 //! The DNS server of user-defined networks (docker's embedded 127.0.0.11,
-//! podman's aardvark-dns): it listens on port 53 of the machine, so on
-//! every network's gateway address, and answers a container's query for
+//! podman's aardvark-dns): it listens on port 53 of each user network's
+//! gateway address, and answers a container's query for
 //! the name, alias or short id of a container on the same network. Other
 //! names go to the asking container's `--dns` servers or to the host's
 //! resolver, and their answers come back unchanged.
@@ -19,9 +19,9 @@ const TTL: u32 = 600;
 const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(2);
 const UPSTREAM_ATTEMPTS: usize = 2;
 
-/// Serves queries on UDP port 53 until the machine stops.
-pub fn serve(networks: Arc<Networks>) -> io::Result<()> {
-    let socket = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 53))?;
+/// Serves queries on UDP port 53 of `address` until the machine stops.
+pub fn serve(networks: Arc<Networks>, address: Ipv4Addr) -> io::Result<()> {
+    let socket = UdpSocket::bind((address, 53))?;
     std::thread::Builder::new()
         .name("dns".into())
         .spawn(move || {

@@ -9,6 +9,5 @@ mod registry;
 mod uplink;
 
 pub use attachment::{configure_inside, plug, plug_running, unplug, Attachment};
-pub use dns::serve as serve_dns;
 pub use registry::{MemberSpec, Networks, BRIDGE_NETWORK};
 pub use uplink::{configure_uplink, Uplink};

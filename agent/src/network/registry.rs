@@ -129,6 +129,12 @@ struct Network {
 pub struct Networks {
     networks: Mutex<Vec<Network>>,
     store: PathBuf,
+    /// Itself, for the DNS server a user network's bridge brings up
+    /// (unset in unit tests: no DNS server).
+    me: std::sync::Weak<Networks>,
+    /// Gateway addresses with a DNS server bound (kept across a network's
+    /// removal: a later network on the same subnet reuses it).
+    dns_on: Mutex<BTreeSet<Ipv4Addr>>,
 }
 
 fn error(kind: ErrorKind, message: impl Into<String>) -> AgentError {
@@ -153,9 +159,13 @@ pub enum Lookup {
     Forward(Vec<Ipv4Addr>),
 }
 
-impl Default for Networks {
-    fn default() -> Networks {
-        Networks::open(PathBuf::from(STORE))
+impl Networks {
+    /// The machine's networks, shared; user networks get DNS servers.
+    pub fn shared() -> std::sync::Arc<Networks> {
+        std::sync::Arc::new_cyclic(|me| Networks {
+            me: me.clone(),
+            ..Networks::open(PathBuf::from(STORE))
+        })
     }
 }
 
@@ -177,6 +187,8 @@ impl Networks {
         Networks {
             networks: Mutex::new(networks),
             store,
+            me: std::sync::Weak::new(),
+            dns_on: Mutex::default(),
         }
     }
 
@@ -384,6 +396,10 @@ impl Networks {
             bring_up(&network.definition)
                 .map_err(|e| failed(&format!("creating the network {name}"), e))?;
             network.bridge_up = true;
+            if network.definition.user_defined() {
+                self.serve_dns(network.definition.gateway)
+                    .map_err(|e| failed(&format!("the DNS server of network {name}"), e))?;
+            }
         }
         let definition = &network.definition;
         let used: BTreeSet<Ipv4Addr> = network
@@ -435,6 +451,23 @@ impl Networks {
                 .members
                 .retain(|m| m.attachment.address != attachment.address);
         }
+    }
+
+    /// A DNS server on port 53 of `gateway` (docker's embedded DNS is on
+    /// 127.0.0.11 in each container; ours is on the gateway, as podman's:
+    /// the machine's own port 53 stays free for `--network host`).
+    fn serve_dns(&self, gateway: Ipv4Addr) -> io::Result<()> {
+        let mut serving = self.dns_on.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(me) = self.me.upgrade() else {
+            return Ok(());
+        };
+        if serving.insert(gateway) {
+            if let Err(e) = super::dns::serve(me, gateway) {
+                serving.remove(&gateway);
+                return Err(e);
+            }
+        }
+        Ok(())
     }
 
     /// For the DNS server: what `name`, asked by `source`, means.
