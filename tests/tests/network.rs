@@ -66,8 +66,18 @@ fn dns_server(name: &'static str, address: [u8; 4]) -> String {
 /// The busybox image with the test probes in it (`fetch` resolves names
 /// through DNS, which busybox's static glibc cannot do).
 fn image(h: &Hutch) {
-    let (udp, fetch) = (probe_bin("udp-probe"), probe_bin("fetch"));
-    let tar = busybox_rootfs_tar_with(h, &[(&udp, "bin/udp-probe"), (&fetch, "bin/fetch")]);
+    let (udp, fetch, echo) = (
+        probe_bin("udp-probe"),
+        probe_bin("fetch"),
+        probe_bin("echo-server"),
+    );
+    let probes = [
+        (&udp, "bin/udp-probe"),
+        (&fetch, "bin/fetch"),
+        (&echo, "bin/echo-server"),
+    ];
+    let probes = probes.map(|(file, path)| (file.as_path(), path));
+    let tar = busybox_rootfs_tar_with(h, &probes);
     h.ok(&["import", tar.to_str().unwrap(), "bb:1"]);
 }
 
@@ -182,6 +192,20 @@ fn network_modes_none_and_host() {
         host.contains(&"eth0".to_string()),
         "the machine's uplink: {host:?}"
     );
+    // With no user-defined network, no DNS server holds the machine's
+    // port 53: a host-network container can serve DNS.
+    let bind53 = "echo-server udp 53 & p=$!; sleep 1; kill $p && echo bound";
+    let out = h.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "host",
+        "bb:1",
+        "sh",
+        "-c",
+        bind53,
+    ]);
+    assert_eq!(out.trim(), "bound");
     let bridge = links("bridge");
     assert!(bridge.contains(&"eth0".to_string()), "{bridge:?}");
     let inspect = h.ok(&["run", "-d", "--name", "web", "bb:1", "sleep", "600"]);
