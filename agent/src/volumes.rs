@@ -89,8 +89,19 @@ impl Volumes {
     /// `volume create`: a new volume, or the one by that name (docker's
     /// create is idempotent).
     pub fn create(&self, request: VolumeCreate) -> Result<Volume, AgentError> {
+        self.make(request.name, request.labels, false)
+    }
+
+    /// The named volume (made if missing), or a new one with a random
+    /// name (`anonymous`: made for one container's mount).
+    fn make(
+        &self,
+        name: Option<String>,
+        labels: Vec<(String, String)>,
+        anonymous: bool,
+    ) -> Result<Volume, AgentError> {
         let _guard = self.guard();
-        let name = match request.name {
+        let name = match name {
             Some(name) => {
                 if !valid_name(&name) {
                     return Err(AgentError::new(
@@ -108,8 +119,8 @@ impl Volumes {
         let volume = Volume {
             name,
             created_ms: now_ms(),
-            labels: request.labels,
-            anonymous: false,
+            labels,
+            anonymous,
             initialized: false,
         };
         self.save(&volume)?;
@@ -119,16 +130,7 @@ impl Volumes {
     /// The volume a container's mount names (made if missing), or a new
     /// anonymous one.
     pub fn for_mount(&self, name: Option<&str>) -> Result<Volume, AgentError> {
-        let request = VolumeCreate {
-            name: name.map(String::from),
-            labels: Vec::new(),
-        };
-        let mut volume = self.create(request)?;
-        if name.is_none() {
-            volume.anonymous = true;
-            self.save(&volume)?;
-        }
-        Ok(volume)
+        self.make(name.map(String::from), Vec::new(), name.is_none())
     }
 
     pub fn list(&self) -> Vec<Volume> {

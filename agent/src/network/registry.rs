@@ -135,6 +135,8 @@ pub struct Networks {
     /// Gateway addresses with a DNS server bound (kept across a network's
     /// removal: a later network on the same subnet reuses it).
     dns_on: Mutex<BTreeSet<Ipv4Addr>>,
+    /// The host's DNS forwarder on the uplink, for names no network knows.
+    upstream: Option<Ipv4Addr>,
 }
 
 fn error(kind: ErrorKind, message: impl Into<String>) -> AgentError {
@@ -189,6 +191,7 @@ impl Networks {
             store,
             me: std::sync::Weak::new(),
             dns_on: Mutex::default(),
+            upstream: super::Uplink::of_machine().map(|u| u.dns),
         }
     }
 
@@ -288,21 +291,21 @@ impl Networks {
 
     /// By name, id or unique id prefix: a bridge network's position, or
     /// `host` / `none`.
-    fn find(networks: &[Network], key: &str) -> Result<Option<usize>, AgentError> {
+    fn find(networks: &[Network], key: &str) -> Result<Found, AgentError> {
         if let Some(i) = networks.iter().position(|n| n.definition.name == key) {
-            return Ok(Some(i));
+            return Ok(Found::Bridge(i));
         }
         for driver in [NetworkDriver::Host, NetworkDriver::Null] {
             let info = builtin(driver);
             if info.name == key || (key.len() >= 3 && info.id.starts_with(key)) {
-                return Ok(None);
+                return Ok(Found::Builtin(info));
             }
         }
         let matches: Vec<usize> = (0..networks.len())
             .filter(|&i| !key.is_empty() && networks[i].definition.id.starts_with(key))
             .collect();
         match matches[..] {
-            [i] => Ok(Some(i)),
+            [i] => Ok(Found::Bridge(i)),
             [] => Err(no_such_network(key)),
             _ => Err(error(
                 ErrorKind::BadRequest,
@@ -314,12 +317,8 @@ impl Networks {
     pub fn inspect(&self, key: &str) -> Result<NetworkInfo, AgentError> {
         let networks = self.lock();
         Ok(match Self::find(&networks, key)? {
-            Some(i) => info(&networks[i]),
-            None => [NetworkDriver::Host, NetworkDriver::Null]
-                .into_iter()
-                .map(builtin)
-                .find(|n| n.name == key || n.id.starts_with(key))
-                .ok_or_else(|| no_such_network(key))?,
+            Found::Bridge(i) => info(&networks[i]),
+            Found::Builtin(info) => info,
         })
     }
 
@@ -349,7 +348,7 @@ impl Networks {
     pub fn remove(&self, key: &str) -> Result<String, AgentError> {
         let mut networks = self.lock();
         let i = match Self::find(&networks, key)? {
-            Some(i) if networks[i].definition.user_defined() => i,
+            Found::Bridge(i) if networks[i].definition.user_defined() => i,
             _ => {
                 return Err(error(
                     ErrorKind::Conflict,
@@ -494,13 +493,17 @@ impl Networks {
             .find(|m| m.attachment.address == source);
         match asker.map(|m| m.dns.clone()).filter(|d| !d.is_empty()) {
             Some(servers) => Lookup::Forward(servers),
-            None => Lookup::Forward(
-                super::Uplink::of_machine()
-                    .map(|u| vec![u.dns])
-                    .unwrap_or_default(),
-            ),
+            None => Lookup::Forward(self.upstream.into_iter().collect()),
         }
     }
+}
+
+/// What a network name or id names.
+enum Found {
+    /// A bridge network, by its position.
+    Bridge(usize),
+    /// `host` or `none`.
+    Builtin(NetworkInfo),
 }
 
 /// Who is joining a network.

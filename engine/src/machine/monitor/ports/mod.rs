@@ -147,11 +147,13 @@ impl Publisher {
                 port: binding.container_port,
             };
             // On an error, `lease` drops and closes what was bound so far.
-            let (listener, bound) = listen(binding, target).map_err(|source| PublishError {
-                binding: binding.clone(),
-                source,
-            })?;
+            let (listener, bound) =
+                listen(binding, target.clone()).map_err(|source| PublishError {
+                    binding: binding.clone(),
+                    source,
+                })?;
             lease.listeners.push(listener);
+            ports.push(bound.clone());
             // docker's default address also listens on IPv6's, the same
             // port, where the host has IPv6 (where it has not, or the port
             // is taken there, IPv4 alone serves).
@@ -160,24 +162,16 @@ impl Publisher {
                     host_ip: IpAddr::V6(Ipv6Addr::UNSPECIFIED),
                     ..bound.clone()
                 };
-                let target = Target {
-                    vsock: self.vsock.clone(),
-                    container: container.into(),
-                    port: binding.container_port,
-                };
                 match listen(&also, target) {
                     Ok((listener, also)) => {
                         lease.listeners.push(listener);
-                        ports.push(bound);
                         ports.push(also);
-                        continue;
                     }
                     Err(e) => {
                         tracing::debug!("ports: no IPv6 listener for {}: {e}", bound.host_address())
                     }
                 }
             }
-            ports.push(bound);
         }
         let id = lease.id;
         self.lock().insert(container.to_string(), lease);
