@@ -18,7 +18,8 @@ say() { echo "[install] $*" >&2; }
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
 packages=(qemu-system-x86 linux-source-6.1 build-essential bc bison flex libelf-dev libssl-dev
-    cpio xz-utils file busybox-static musl-tools skopeo docker-registry curl openssl crun)
+    cpio xz-utils file busybox-static musl-tools skopeo docker-registry curl openssl crun
+    libcap-ng-dev)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -13,6 +13,7 @@ mod layers;
 mod network;
 mod pty;
 mod server;
+mod shares;
 mod sys;
 mod volumes;
 
@@ -29,6 +30,7 @@ fn main() {
     }
     init::leave_initramfs();
     init::prepare_guest();
+    shares::mount_all();
     if let Some(uplink) = network::Uplink::of_machine() {
         if let Err(e) = network::configure_uplink(&uplink) {
             sys::console::log(&format!("the machine's network: {e}"));

@@ -53,6 +53,10 @@ fn run(cli: Cli, printer: Arc<reporter::Printer>) -> anyhow::Result<i32> {
         // The monitor is synchronous (threads for devices and vCPUs).
         return commands::machine::monitor(&engine, args);
     }
+    if let Command::Machine(MachineCommand::Share(args)) = &cli.command {
+        // The sandboxed file server forks: before any runtime's threads.
+        return commands::machine::share(args);
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

@@ -14,6 +14,16 @@ pub enum MountRequest {
         target: String,
         read_only: bool,
     },
+    /// A host directory (or file) from one of the machine's shares, at the
+    /// same path in the machine as on the host.
+    Bind {
+        source: String,
+        target: String,
+        read_only: bool,
+        /// Made when missing (docker's `-v`) rather than refused
+        /// (`--mount`); the engine does it on the host before asking.
+        create: bool,
+    },
     /// A tmpfs of its own, limited to `size_bytes` when given.
     Tmpfs {
         target: String,
@@ -26,7 +36,9 @@ pub enum MountRequest {
 impl MountRequest {
     pub fn target(&self) -> &str {
         match self {
-            MountRequest::Volume { target, .. } | MountRequest::Tmpfs { target, .. } => target,
+            MountRequest::Volume { target, .. }
+            | MountRequest::Bind { target, .. }
+            | MountRequest::Tmpfs { target, .. } => target,
         }
     }
 }
@@ -55,12 +67,33 @@ pub struct VolumeInfo {
 /// A container's mount, as `inspect` shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MountInfo {
-    /// `volume` or `tmpfs`.
+    /// `volume`, `bind` or `tmpfs`.
     pub kind: String,
     /// The volume's name.
     pub name: Option<String>,
-    /// Where it comes from in the machine (a volume's directory).
+    /// Where it comes from in the machine (a volume's directory; a bind
+    /// mount's host path, the same in the machine).
     pub source: String,
     pub destination: String,
     pub read_only: bool,
+}
+
+/// The host port a machine's agent connects to (vsock CID 2) to hear of
+/// host changes under its containers' bind mounts: virtio-fs tells the
+/// guest nothing when the host changes a file, so inotify watchers in
+/// containers would sleep through edits. The agent sends one
+/// [`WatchRequest`]; the host answers with [`WatchEvents`] until the agent
+/// closes the connection (the container exited).
+pub const WATCH_PORT: u32 = 1028;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WatchRequest {
+    /// Host directories (inside the machine's shares), watched recursively.
+    pub dirs: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WatchEvents {
+    /// Paths created, written, renamed or removed on the host.
+    pub paths: Vec<String>,
 }

@@ -76,6 +76,15 @@ impl Container {
         let published = record.published.as_ref();
         record.info.ports = published.map(|p| p.ports.clone()).unwrap_or_default();
         record.save(&self.dir)?;
+        let binds: Vec<String> = record
+            .mounts
+            .iter()
+            .filter(|m| m.kind == "bind")
+            .map(|m| m.source.clone())
+            .collect();
+        if !binds.is_empty() {
+            crate::shares::watch_for(started.pid, binds);
+        }
         let event = ContainerEvent {
             container: record.info.id.clone(),
             action: ContainerAction::Start,

@@ -37,6 +37,25 @@ fn spec_mount(mount: &MountInfo, request: Option<&MountRequest>) -> Result<Mount
         .map_err(|e| AgentError::new(ErrorKind::Internal, e.to_string()))
 }
 
+/// A bind mount's source, resolved inside the machine, which must still lie
+/// in one of its shares: a symlink there (one a container made, say) must
+/// not hand a container the machine's own files.
+fn shared_source(source: &str) -> Result<String, AgentError> {
+    let path = Path::new(source);
+    let real = std::fs::canonicalize(path).map_err(|e| {
+        AgentError::new(
+            ErrorKind::NotFound,
+            format!("bind source {source} in the machine: {e}"),
+        )
+    })?;
+    match crate::shares::containing(&real) {
+        Some(_) => Ok(real.to_string_lossy().into_owned()),
+        None => Err(bad(format!(
+            "bind source {source} is not in one of the machine's shares"
+        ))),
+    }
+}
+
 impl Containers {
     /// The volume mounts of the containers `--volumes-from` names
     /// (`NAME[:ro|:rw]`).
@@ -118,6 +137,18 @@ impl Containers {
                         read_only: *read_only,
                     }
                 }
+                MountRequest::Bind {
+                    source,
+                    target,
+                    read_only,
+                    ..
+                } => MountInfo {
+                    kind: "bind".into(),
+                    name: None,
+                    source: shared_source(source)?,
+                    destination: target.clone(),
+                    read_only: *read_only,
+                },
                 MountRequest::Tmpfs { target, .. } => MountInfo {
                     kind: "tmpfs".into(),
                     name: None,

@@ -8,30 +8,40 @@ pub struct VsockListener {
     fd: OwnedFd,
 }
 
+/// A new AF_VSOCK stream socket.
+fn vsock_socket() -> io::Result<OwnedFd> {
+    // SAFETY: plain socket(2) call; the result is checked before use.
+    let raw = unsafe { libc::socket(libc::AF_VSOCK, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+    if raw < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `raw` is a fresh, valid fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+}
+
+fn vsock_addr(cid: u32, port: u32) -> libc::sockaddr_vm {
+    // SAFETY: sockaddr_vm is plain data; all-zero is a valid starting value.
+    let mut addr: libc::sockaddr_vm = unsafe { std::mem::zeroed() };
+    addr.svm_family = libc::AF_VSOCK as libc::sa_family_t;
+    addr.svm_port = port;
+    addr.svm_cid = cid;
+    addr
+}
+
+const VSOCK_ADDR_LEN: libc::socklen_t = std::mem::size_of::<libc::sockaddr_vm>() as libc::socklen_t;
+
 impl VsockListener {
     /// Listens on `port`. Any CID may connect; [`Self::accept`] hands out
     /// only the host's connections.
     pub fn bind(port: u32) -> io::Result<Self> {
-        // SAFETY: plain socket(2) call; the result is checked before use.
-        let raw =
-            unsafe { libc::socket(libc::AF_VSOCK, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
-        if raw < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: `raw` is a fresh, valid fd that nothing else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        // SAFETY: sockaddr_vm is plain data; all-zero is a valid starting value.
-        let mut addr: libc::sockaddr_vm = unsafe { std::mem::zeroed() };
-        addr.svm_family = libc::AF_VSOCK as libc::sa_family_t;
-        addr.svm_port = port;
-        addr.svm_cid = libc::VMADDR_CID_ANY;
-        let len = std::mem::size_of::<libc::sockaddr_vm>() as libc::socklen_t;
-        // SAFETY: `addr` is a valid sockaddr_vm of `len` bytes for the call's duration.
+        let fd = vsock_socket()?;
+        let addr = vsock_addr(libc::VMADDR_CID_ANY, port);
+        // SAFETY: `addr` is a valid sockaddr_vm of the given length for the call's duration.
         let rc = unsafe {
             libc::bind(
                 fd.as_raw_fd(),
                 &addr as *const _ as *const libc::sockaddr,
-                len,
+                VSOCK_ADDR_LEN,
             )
         };
         if rc < 0 {
@@ -109,6 +119,24 @@ pub struct VsockStream {
 }
 
 impl VsockStream {
+    /// Connects to the host's `port` (the monitor's `<socket>_<port>`).
+    pub fn connect_host(port: u32) -> io::Result<Self> {
+        let fd = vsock_socket()?;
+        let addr = vsock_addr(libc::VMADDR_CID_HOST, port);
+        // SAFETY: `addr` is a valid sockaddr_vm of the given length for the call's duration.
+        let rc = unsafe {
+            libc::connect(
+                fd.as_raw_fd(),
+                &addr as *const _ as *const libc::sockaddr,
+                VSOCK_ADDR_LEN,
+            )
+        };
+        if rc < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(VsockStream { file: fd.into() })
+    }
+
     pub fn try_clone(&self) -> io::Result<Self> {
         Ok(VsockStream {
             file: self.file.try_clone()?,
@@ -163,6 +191,12 @@ impl Write for &VsockStream {
     }
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
+    }
+}
+
+impl AsRawFd for VsockStream {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.file.as_raw_fd()
     }
 }
 

@@ -22,6 +22,8 @@ pub enum MachineCommand {
     Stop(StopArgs),
     #[command(name = "_monitor", hide = true)]
     Monitor(MonitorArgs),
+    #[command(name = "_share", hide = true)]
+    Share(ShareArgs),
 }
 
 /// `--name`: which machine.
@@ -50,6 +52,10 @@ pub struct StartArgs {
     /// Seconds to wait for the agent
     #[arg(long, default_value_t = 120)]
     timeout: u64,
+    /// Share a host directory with the machine (at the same path), besides
+    /// your home and temp directories; containers can bind-mount from shares
+    #[arg(long = "share", value_name = "DIR")]
+    shares: Vec<std::path::PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -78,6 +84,15 @@ pub struct StopArgs {
     time: u64,
 }
 
+/// One share's file server (see `engine::machine::monitor::SHARE_ARGS`).
+#[derive(clap::Args)]
+pub struct ShareArgs {
+    #[arg(long)]
+    pub dir: std::path::PathBuf,
+    #[arg(long)]
+    pub socket: std::path::PathBuf,
+}
+
 #[derive(clap::Args)]
 pub struct MonitorArgs {
     /// The monitor's configuration, as the engine wrote it
@@ -102,7 +117,14 @@ pub async fn run(engine: &Engine, command: MachineCommand) -> anyhow::Result<i32
         MachineCommand::Stop(a) => stop(engine, a).await,
         // main runs the monitor before any async runtime exists.
         MachineCommand::Monitor(a) => monitor(engine, &a),
+        MachineCommand::Share(a) => share(&a),
     }
+}
+
+/// A share's file server: runs until QEMU disconnects.
+pub fn share(args: &ShareArgs) -> anyhow::Result<i32> {
+    hutch_shares::serve(&args.dir, &args.socket)?;
+    Ok(0)
 }
 
 /// The monitor's whole life: runs until the machine stops.
@@ -119,6 +141,7 @@ async fn start(engine: &Engine, a: StartArgs) -> anyhow::Result<i32> {
         memory_mib: a.memory,
         disk_size: a.disk_size,
         timeout: Duration::from_secs(a.timeout),
+        shares: a.shares,
     };
     let started = engine.start_machine(&options).await?;
     outln!(

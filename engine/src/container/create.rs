@@ -1,7 +1,7 @@
 //! `create`: the image's layers into the machine, then a container record
 //! there; nothing runs yet.
 
-use super::{ports, spec, CreateRequest};
+use super::{binds, ports, spec, CreateRequest};
 use crate::events::Event;
 use crate::{Engine, Result};
 use oci_spec::image::ImageConfiguration;
@@ -11,6 +11,9 @@ impl Engine {
     /// Creates the container in `machine` (started if needed); its id.
     pub async fn create_container(&self, machine: &str, request: &CreateRequest) -> Result<String> {
         let mut client = self.connect_or_start(machine).await?;
+        let mut mounts = request.mounts.clone();
+        let shares = self.machine_shares(machine)?;
+        binds::resolve(&mut mounts, &shares, machine)?;
         let prepared = self.prepare_image(&request.image, &mut client).await?;
         let create = ContainerCreate {
             name: request.name.clone(),
@@ -32,7 +35,7 @@ impl Engine {
             extra_hosts: request.extra_hosts.clone(),
             dns: request.dns.clone(),
             ports: self.ports_to_publish(request, &prepared.config),
-            mounts: request.mounts.clone(),
+            mounts,
             volumes_from: request.volumes_from.clone(),
             image_volumes: image_volumes(&prepared.config),
         };

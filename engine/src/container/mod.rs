@@ -3,6 +3,7 @@
 //! or with their stdio attached, signalled, stopped, waited for, listed,
 //! inspected, their logs read, and commands executed in them.
 
+mod binds;
 mod create;
 pub mod error;
 mod exec;

@@ -1,7 +1,6 @@
-//! docker's `-v`, `--mount` and `--tmpfs`: the volumes and tmpfs a
-//! container gets. Host directories (`-v /host:/ctr`, `type=bind`) need
-//! the machine to share host files (virtio-fs), which hutch does not do
-//! yet: they are refused with that said.
+//! docker's `-v`, `--mount` and `--tmpfs`: the host directories, volumes
+//! and tmpfs a container gets. Parsing only; a bind mount's host path is
+//! checked against the machine's shares by [`super::binds`].
 
 use super::error::ContainerError;
 use crate::units::parse_size;
@@ -22,15 +21,26 @@ fn absolute(flag: &str, spec: &str, path: &str) -> Result<String, ContainerError
     }
 }
 
-fn no_host_directories(flag: &str, spec: &str) -> ContainerError {
-    invalid(
+/// A host path as given: absolute, or relative to the current directory
+/// when it starts with `.` (as docker's CLI takes `-v ./src:/app`).
+fn host_path(flag: &str, spec: &str, source: &str) -> Result<String, ContainerError> {
+    if source.starts_with('/') {
+        return Ok(source.to_string());
+    }
+    if source.starts_with('.') {
+        let cwd = std::env::current_dir()
+            .map_err(|e| invalid(flag, spec, &format!("the current directory: {e}")))?;
+        return Ok(cwd.join(source).to_string_lossy().into_owned());
+    }
+    Err(invalid(
         flag,
         spec,
-        "host directories cannot be mounted yet (the machine does not share host files); use a named volume (-v NAME:/path) instead",
-    )
+        &format!("the host path {source:?} must be absolute (or start with ./)"),
+    ))
 }
 
-/// `-v /path` (anonymous), `-v NAME:/path[:ro|:rw]`.
+/// `-v /path` (anonymous), `-v NAME:/path[:ro|:rw]`, `-v
+/// /host/path:/path[:ro|:rw]` (made on the host when missing).
 pub fn parse_volume(spec: &str) -> Result<MountRequest, ContainerError> {
     const FLAG: &str = "-v";
     let parts: Vec<&str> = spec.split(':').collect();
@@ -40,8 +50,12 @@ pub fn parse_volume(spec: &str) -> Result<MountRequest, ContainerError> {
         [source, target, options] => (Some(source), target, Some(options)),
         _ => return Err(invalid(FLAG, spec, "use [NAME:]/PATH[:ro|:rw]")),
     };
-    if source.is_some_and(|s| s.starts_with('/') || s.starts_with('.') || s.starts_with('~')) {
-        return Err(no_host_directories(FLAG, spec));
+    if source.is_some_and(|s| s.starts_with('~')) {
+        return Err(invalid(
+            FLAG,
+            spec,
+            "'~' is not expanded here: give the absolute path (e.g. \"$HOME/...\")",
+        ));
     }
     let mut read_only = false;
     for option in options.into_iter().flat_map(|o| o.split(',')) {
@@ -62,6 +76,14 @@ pub fn parse_volume(spec: &str) -> Result<MountRequest, ContainerError> {
     }
     if source == Some("") {
         return Err(invalid(FLAG, spec, "the volume name is empty"));
+    }
+    if let Some(source) = source.filter(|s| s.starts_with('/') || s.starts_with('.')) {
+        return Ok(MountRequest::Bind {
+            source: host_path(FLAG, spec, source)?,
+            target: absolute(FLAG, spec, target)?,
+            read_only,
+            create: true,
+        });
     }
     Ok(MountRequest::Volume {
         name: source.map(String::from),
@@ -108,9 +130,9 @@ fn parse_mode(flag: &str, spec: &str, text: &str) -> Result<u32, ContainerError>
         .ok_or_else(|| invalid(flag, spec, &format!("{text:?} is not an octal mode")))
 }
 
-/// `--mount type=volume|tmpfs,source=...,target=...[,readonly]` (and
+/// `--mount type=volume|bind|tmpfs,source=...,target=...[,readonly]` (and
 /// docker's other spellings: src, destination, dst, ro, tmpfs-size,
-/// tmpfs-mode).
+/// tmpfs-mode). A bind mount's missing source is an error, not made.
 pub fn parse_mount(spec: &str) -> Result<MountRequest, ContainerError> {
     const FLAG: &str = "--mount";
     let (mut kind, mut source, mut target) = ("volume", None, None);
@@ -127,7 +149,8 @@ pub fn parse_mount(spec: &str) -> Result<MountRequest, ContainerError> {
                 size_bytes = Some(parse_size(v).map_err(|e| invalid(FLAG, spec, &e))?)
             }
             ("tmpfs-mode", v) => mode = Some(parse_mode(FLAG, spec, v)?),
-            ("volume-nocopy" | "consistency", _) => {}
+            // Propagation stays private: a share's mounts come from the host.
+            ("volume-nocopy" | "consistency" | "bind-propagation" | "bind-nonrecursive", _) => {}
             _ => return Err(invalid(FLAG, spec, &format!("unknown field {field:?}"))),
         }
     }
@@ -147,11 +170,22 @@ pub fn parse_mount(spec: &str) -> Result<MountRequest, ContainerError> {
             size_bytes,
             mode,
         }),
-        "bind" => Err(no_host_directories(FLAG, spec)),
+        "bind" => Ok(MountRequest::Bind {
+            source: host_path(
+                FLAG,
+                spec,
+                source
+                    .filter(|s| !s.is_empty())
+                    .ok_or_else(|| invalid(FLAG, spec, "a bind mount needs source="))?,
+            )?,
+            target,
+            read_only,
+            create: false,
+        }),
         other => Err(invalid(
             FLAG,
             spec,
-            &format!("unknown type {other:?} (volume or tmpfs)"),
+            &format!("unknown type {other:?} (volume, bind or tmpfs)"),
         )),
     }
 }
@@ -207,20 +241,50 @@ mod tests {
     }
 
     #[test]
+    fn host_directories() {
+        assert_eq!(
+            parse_volume("/src:/app:ro").unwrap(),
+            MountRequest::Bind {
+                source: "/src".into(),
+                target: "/app".into(),
+                read_only: true,
+                create: true
+            }
+        );
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(
+            parse_volume("./src:/app").unwrap(),
+            MountRequest::Bind {
+                source: cwd.join("./src").to_string_lossy().into_owned(),
+                target: "/app".into(),
+                read_only: false,
+                create: true
+            }
+        );
+        assert_eq!(
+            parse_mount("type=bind,src=/s,dst=/d,readonly,bind-propagation=rprivate").unwrap(),
+            MountRequest::Bind {
+                source: "/s".into(),
+                target: "/d".into(),
+                read_only: true,
+                create: false
+            }
+        );
+    }
+
+    #[test]
     fn malformed_and_unsupported_values_say_why() {
         for (result, says) in [
             (parse_volume("db:rel"), "must be absolute"),
-            (
-                parse_volume("/host:/ctr"),
-                "host directories cannot be mounted yet",
-            ),
-            (parse_volume("./src:/app"), "host directories"),
+            (parse_volume("~/src:/app"), "absolute path"),
+            (parse_volume("/src:rel"), "must be absolute"),
             (parse_volume("db:/d:bogus"), "unknown option"),
             (parse_volume("a:b:c:d"), "[NAME:]/PATH"),
             (parse_volume(":/d"), "name is empty"),
+            (parse_mount("type=bind,target=/t"), "needs source="),
             (
-                parse_mount("type=bind,source=/tmp,target=/t"),
-                "host directories",
+                parse_mount("type=bind,source=rel,target=/t"),
+                "must be absolute",
             ),
             (parse_mount("type=volume,source=db"), "target= is required"),
             (parse_mount("type=npipe,target=/t"), "unknown type"),

@@ -48,6 +48,8 @@ pub enum MachineError {
     Control(String),
     #[error("{0}")]
     PortUnavailable(String),
+    #[error("cannot share {} with the machine: {why}", .dir.display())]
+    BadShare { dir: PathBuf, why: String },
     #[error("{what}")]
     Io {
         what: String,
@@ -86,7 +88,9 @@ impl MachineError {
             MachineError::QemuMissing(_) | MachineError::Vmm(_) | MachineError::Agent { .. } => {
                 ErrorKind::Unavailable
             }
-            MachineError::SocketPathTooLong(_) => ErrorKind::InvalidInput,
+            MachineError::SocketPathTooLong(_) | MachineError::BadShare { .. } => {
+                ErrorKind::InvalidInput
+            }
             _ => ErrorKind::Internal,
         }
     }

@@ -5,6 +5,7 @@ pub mod backend;
 pub mod error;
 pub mod monitor;
 pub mod qemu;
+pub mod shares;
 pub mod state;
 
 pub use backend::{Backend, BackendChoice};
@@ -41,6 +42,8 @@ pub struct StartOptions {
     /// Size of the layer-cache disk if it has to be created.
     pub disk_size: u64,
     pub timeout: Duration,
+    /// Host directories shared besides the defaults (home, temp).
+    pub shares: Vec<std::path::PathBuf>,
 }
 
 impl StartOptions {
@@ -53,6 +56,7 @@ impl StartOptions {
             memory_mib: DEFAULT_MEMORY_MIB,
             disk_size: DEFAULT_DISK_SIZE,
             timeout: DEFAULT_START_TIMEOUT,
+            shares: Vec::new(),
         }
     }
 }
@@ -81,7 +85,7 @@ pub enum Stopped {
 #[derive(Debug, Clone)]
 pub enum MachineStatus {
     Running {
-        monitor: MonitorStatus,
+        monitor: Box<MonitorStatus>,
         guest: GuestInfo,
     },
     Stopped {
@@ -90,6 +94,15 @@ pub enum MachineStatus {
 }
 
 impl Engine {
+    /// The host directories running machine `name` shares (none when it
+    /// is not running).
+    pub(crate) fn machine_shares(&self, name: &str) -> Result<Vec<std::path::PathBuf>> {
+        let paths = self.machine_paths(name)?;
+        Ok(MachineState::load(&paths)
+            .map(|s| s.shares)
+            .unwrap_or_default())
+    }
+
     fn machine_paths(&self, name: &str) -> Result<MachinePaths> {
         Ok(self.home().machine(name)?)
     }
@@ -184,6 +197,17 @@ impl Engine {
             }
         }
         let choice = self.choose_backend(opts.backend)?;
+        let shares = match choice.backend {
+            backend::Backend::Qemu => shares::plan(&opts.shares)?,
+            backend::Backend::Native if opts.shares.is_empty() => Vec::new(),
+            backend::Backend::Native => {
+                return Err(MachineError::BadShare {
+                    dir: opts.shares[0].clone(),
+                    why: "the native backend has no virtio-fs device yet; use --backend qemu"
+                        .into(),
+                })
+            }
+        };
         let config = MonitorConfig {
             name: opts.name.clone(),
             backend: choice.backend,
@@ -194,6 +218,7 @@ impl Engine {
             accel_reason: choice.why.clone(),
             kernel,
             initramfs,
+            shares,
         };
 
         let began = Instant::now();
@@ -316,7 +341,10 @@ impl Engine {
             name: name.to_string(),
             source,
         })?;
-        Ok(MachineStatus::Running { monitor, guest })
+        Ok(MachineStatus::Running {
+            monitor: Box::new(monitor),
+            guest,
+        })
     }
 
     /// Runs a machine's monitor in this process, until the machine stops

@@ -29,6 +29,8 @@ pub struct QemuConfig<'a> {
     pub console_log: &'a Path,
     /// Each device and the vhost-user socket its backend serves.
     pub devices: &'a [(DeviceConfig, PathBuf)],
+    /// Each share's virtio-fs tag and the vhost-user socket its file server serves.
+    pub shares: &'a [(String, PathBuf)],
     pub cpus: u32,
     pub memory_mib: u32,
     pub accel: Accel,
@@ -116,6 +118,15 @@ pub fn command(cfg: &QemuConfig) -> Command {
     cmd.args(["-append", cfg.cmdline]);
     for (index, (device, socket)) in cfg.devices.iter().enumerate() {
         cmd.args(device_args(index, device, socket, cfg.slirp));
+    }
+    for (index, (tag, socket)) in cfg.shares.iter().enumerate() {
+        let id = format!("fs{index}");
+        cmd.arg("-chardev")
+            .arg(format!("socket,id={id},path={}", socket.display()));
+        // The guest's virtqueue is filled faster than one at a time.
+        cmd.arg("-device").arg(format!(
+            "vhost-user-fs-device,chardev={id},tag={tag},queue-size=1024"
+        ));
     }
     cmd
 }

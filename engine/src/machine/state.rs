@@ -25,6 +25,9 @@ pub struct MachineState {
     /// The process running the guest: QEMU, or the monitor itself (native).
     pub vm_pid: u32,
     pub started_at_ms: u64,
+    /// Host directories the machine mounts at the same paths (virtio-fs).
+    #[serde(default)]
+    pub shares: Vec<std::path::PathBuf>,
 }
 
 impl MachineState {

@@ -255,6 +255,7 @@ mod tests {
                 monitor_pid: 1,
                 vm_pid: 2,
                 started_at_ms: 3,
+                shares: vec!["/home/u".into()],
             },
             devices: vec![DeviceStatus {
                 kind: "vsock".into(),

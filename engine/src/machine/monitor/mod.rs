@@ -7,6 +7,7 @@
 
 pub mod control;
 mod ports;
+mod watch;
 
 use super::backend::Backend;
 use super::error::MachineError;
@@ -46,6 +47,9 @@ pub struct MonitorConfig {
     pub accel_reason: String,
     pub kernel: PathBuf,
     pub initramfs: PathBuf,
+    /// Host directories to share (resolved; see `machine::shares`).
+    #[serde(default)]
+    pub shares: Vec<PathBuf>,
 }
 
 impl MonitorConfig {
@@ -75,14 +79,20 @@ fn check_socket_path(p: &Path) -> Result<()> {
 /// The kernel command line (devices are added by each backend). The native
 /// backend keeps the kernel's boot messages: when a vCPU fails they are what
 /// explains it; under QEMU, `quiet` keeps TCG boots short.
-fn kernel_cmdline(hostname: &str, backend: Backend, plan: &Plan) -> String {
+fn kernel_cmdline(hostname: &str, backend: Backend, plan: &Plan, shares: &[PathBuf]) -> String {
     let quiet = if backend == Backend::Qemu {
         " quiet"
     } else {
         ""
     };
     let net = plan.to_cmdline();
-    format!("console=ttyS0 reboot=k panic=-1{quiet} hutch.hostname={hostname} hutch.net={net}")
+    let mut line =
+        format!("console=ttyS0 reboot=k panic=-1{quiet} hutch.hostname={hostname} hutch.net={net}");
+    if let Some(shares) = super::shares::cmdline(shares) {
+        line.push(' ');
+        line.push_str(&shares);
+    }
+    line
 }
 
 /// The machine's devices: its vsock, its layer disk and its network card.
@@ -154,16 +164,23 @@ pub fn run(home: &Home, config: &MonitorConfig) -> Result<()> {
         monitor_pid: std::process::id(),
         vm_pid: std::process::id(),
         started_at_ms: crate::time::now_ms(),
+        shares: config.shares.clone(),
     };
     let served = Arc::new(Served {
         status: Mutex::new(MonitorStatus {
             machine: record.clone(),
-            devices: devices.iter().map(device_status).collect(),
+            devices: devices
+                .iter()
+                .map(device_status)
+                .chain(config.shares.iter().enumerate().map(share_status))
+                .collect(),
         }),
         ports: ports::Publisher::new(paths.vsock())
             .map_err(MachineError::io("starting the port publisher"))?,
     });
     control::serve(&paths.control(), served.clone())?;
+    watch::serve(&paths.vsock(), config.shares.clone())
+        .map_err(MachineError::io("listening for the machine's file watches"))?;
     let why = match config.backend {
         Backend::Qemu => run_qemu(
             config,
@@ -182,7 +199,8 @@ pub fn run(home: &Home, config: &MonitorConfig) -> Result<()> {
     let _ = std::fs::remove_file(paths.vsock());
     let _ = std::fs::remove_file(paths.control());
     let _ = std::fs::remove_file(paths.network());
-    for i in 0..device_count {
+    let _ = std::fs::remove_file(watch::socket_path(&paths.vsock()));
+    for i in 0..device_count + config.shares.len() {
         let _ = std::fs::remove_file(paths.vhost_socket(i));
     }
     Ok(())
@@ -225,8 +243,78 @@ fn serve_device(device: &DeviceConfig, socket: PathBuf) -> Result<()> {
             tracing::error!("{what} device: {e}");
         }
     });
+    wait_for_socket(&socket, what, || None)
+}
+
+fn share_status((index, dir): (usize, &PathBuf)) -> DeviceStatus {
+    DeviceStatus {
+        kind: "fs".into(),
+        detail: format!(
+            "{} at the same path in the machine ({})",
+            dir.display(),
+            super::shares::tag(index)
+        ),
+    }
+}
+
+/// How the host binary is asked to serve one share: these arguments, then
+/// `--dir DIR --socket SOCKET`.
+pub const SHARE_ARGS: [&str; 2] = ["machine", "_share"];
+
+/// Starts one file server per share (this binary again, see
+/// [`SHARE_ARGS`]), each on its own vhost-user socket, and waits until the
+/// sockets exist. They die with the monitor, and end when QEMU goes.
+fn serve_shares(
+    shares: &[PathBuf],
+    first_socket: usize,
+    paths: &MachinePaths,
+) -> Result<Vec<(String, PathBuf)>> {
+    let exe = std::env::current_exe().map_err(MachineError::io("locating the hutch binary"))?;
+    let mut served = Vec::new();
+    for (index, dir) in shares.iter().enumerate() {
+        let socket = paths.vhost_socket(first_socket + index);
+        check_socket_path(&socket)?;
+        let _ = std::fs::remove_file(&socket);
+        let mut cmd = std::process::Command::new(&exe);
+        cmd.args(SHARE_ARGS)
+            .arg("--dir")
+            .arg(dir)
+            .arg("--socket")
+            .arg(&socket)
+            .stdin(std::process::Stdio::null());
+        // SAFETY: prctl in the forked child before exec; async-signal-safe.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let mut child = cmd
+            .spawn()
+            .map_err(MachineError::io("starting a share's file server"))?;
+        wait_for_socket(&socket, "fs", || {
+            child.try_wait().ok().flatten().map(|s| s.to_string())
+        })?;
+        served.push((super::shares::tag(index), socket));
+    }
+    Ok(served)
+}
+
+/// Waits until a device backend's socket exists; `exited` says whether
+/// (and how) the backend already gave up.
+fn wait_for_socket(
+    socket: &Path,
+    what: &'static str,
+    mut exited: impl FnMut() -> Option<String>,
+) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(10);
     while !socket.exists() {
+        if let Some(status) = exited() {
+            return Err(MachineError::Device {
+                what,
+                message: format!("its server exited ({status}); see the monitor log"),
+            });
+        }
         if Instant::now() > deadline {
             return Err(MachineError::Device {
                 what,
@@ -254,8 +342,9 @@ fn run_qemu(
         serve_device(device, socket.clone())?;
         served.push((device.clone(), socket));
     }
+    let shares = serve_shares(&config.shares, devices.len(), paths)?;
     let qemu_bin = qemu::find_qemu()?;
-    let cmdline = kernel_cmdline(&config.name, Backend::Qemu, plan);
+    let cmdline = kernel_cmdline(&config.name, Backend::Qemu, plan, &config.shares);
     let slirp = std::env::var(qemu::SLIRP_VAR).ok();
     let mut cmd = qemu::command(&QemuConfig {
         qemu: &qemu_bin,
@@ -263,6 +352,7 @@ fn run_qemu(
         initramfs: &config.initramfs,
         console_log: &paths.console_log(),
         devices: &served,
+        shares: &shares,
         cpus: config.cpus,
         memory_mib: config.memory_mib,
         accel,
@@ -334,7 +424,7 @@ fn run_native(
         boot: Boot::Linux {
             kernel: config.kernel.clone(),
             initramfs: Some(config.initramfs.clone()),
-            cmdline: kernel_cmdline(&config.name, Backend::Native, plan),
+            cmdline: kernel_cmdline(&config.name, Backend::Native, plan, &[]),
         },
         console: Box::new(console),
     });
