@@ -38,7 +38,7 @@ pub fn containing(path: &Path) -> Option<&'static Path> {
 
 /// For as long as process `pid` (a container's first process) lives,
 /// hears from the host of changes under `dirs` (bind mount sources) and
-/// touches each changed path and its directory here, in the machine: the
+/// sets each changed path's times here, in the machine, to the host's: the
 /// guest kernel then refreshes what it cached and wakes the container's
 /// inotify watchers (an attribute event; see the monitor's watch.rs).
 pub fn watch_for(pid: i32, dirs: Vec<String>) {
@@ -89,10 +89,9 @@ fn forward_changes(pid: i32, dirs: Vec<String>) -> std::io::Result<()> {
         else {
             return Ok(());
         };
-        for path in events.paths.iter().map(Path::new) {
-            if containing(path).is_some() {
-                touch(path);
-                path.parent().map(touch);
+        for change in &events.changed {
+            if containing(Path::new(&change.path)).is_some() {
+                touch(change);
             }
         }
     }
@@ -102,27 +101,15 @@ fn to_io(e: protocol::FrameError) -> std::io::Error {
     std::io::Error::other(e.to_string())
 }
 
-/// Sets a path's times to what they are: no change on the host, but an
-/// attribute event and fresh attributes in the machine.
-fn touch(path: &Path) {
-    use std::os::unix::ffi::OsStrExt;
-    use std::os::unix::fs::MetadataExt;
-    let Ok(meta) = std::fs::symlink_metadata(path) else {
+/// Sets a path's times to the host's: no change there, but an attribute
+/// event and fresh attributes (and, the modification time having moved,
+/// fresh contents) in the machine.
+fn touch(change: &protocol::HostChange) {
+    let Ok(name) = std::ffi::CString::new(change.path.as_bytes()) else {
         return;
     };
-    let Ok(name) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
-        return;
-    };
-    let times = [
-        libc::timespec {
-            tv_sec: meta.atime(),
-            tv_nsec: meta.atime_nsec(),
-        },
-        libc::timespec {
-            tv_sec: meta.mtime(),
-            tv_nsec: meta.mtime_nsec(),
-        },
-    ];
+    let times =
+        [change.atime, change.mtime].map(|(tv_sec, tv_nsec)| libc::timespec { tv_sec, tv_nsec });
     // SAFETY: utimensat(2) with a valid path and two timespecs.
     unsafe {
         libc::utimensat(

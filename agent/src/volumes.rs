@@ -153,8 +153,15 @@ impl Volumes {
     }
 
     /// Once per volume, at its first mount: fills an empty volume with
-    /// what the image has at the mount point (`from`), as docker does.
-    pub fn initialize(&self, name: &str, from: &Path) -> Result<(), AgentError> {
+    /// what the image has at the mount point (`from`), as docker does; with
+    /// nothing there, gives it to `owner` (a user-namespaced container's
+    /// root, which could not write to the machine root's directory).
+    pub fn initialize(
+        &self,
+        name: &str,
+        from: &Path,
+        owner: Option<(u32, u32)>,
+    ) -> Result<(), AgentError> {
         let _guard = self.guard();
         let mut volume = self.get(name)?;
         if volume.initialized {
@@ -165,6 +172,9 @@ impl Volumes {
         if empty && from.is_dir() {
             copy_tree(from, &data)
                 .map_err(|e| storage("copying the image's files into the volume", e))?;
+        } else if let (true, Some((uid, gid))) = (empty, owner) {
+            std::os::unix::fs::chown(&data, Some(uid), Some(gid))
+                .map_err(|e| storage("giving the volume to the container's root", e))?;
         }
         volume.initialized = true;
         self.save(&volume)
@@ -269,7 +279,7 @@ mod tests {
         std::fs::write(image.join("sub/conf"), "default").unwrap();
         std::os::unix::fs::symlink("sub/conf", image.join("link")).unwrap();
         volumes.for_mount(Some("vol")).unwrap();
-        volumes.initialize("vol", &image).unwrap();
+        volumes.initialize("vol", &image, None).unwrap();
         let data = volumes.data("vol");
         assert_eq!(
             std::fs::read_to_string(data.join("sub/conf")).unwrap(),
@@ -281,8 +291,26 @@ mod tests {
         );
         // Only once: later changes in the volume stay.
         std::fs::remove_file(data.join("sub/conf")).unwrap();
-        volumes.initialize("vol", &image).unwrap();
+        volumes.initialize("vol", &image, None).unwrap();
         assert!(!data.join("sub/conf").exists());
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_volume_with_nothing_from_the_image_goes_to_the_containers_root() {
+        use std::os::unix::fs::MetadataExt;
+        let (volumes, dir) = volumes();
+        volumes.for_mount(Some("fresh")).unwrap();
+        let owner = (100_000, 100_000);
+        volumes
+            .initialize("fresh", &dir.join("not-in-image"), Some(owner))
+            .unwrap();
+        let meta = std::fs::metadata(volumes.data("fresh")).unwrap();
+        // chown needs root; elsewhere the test only checks nothing failed.
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } == 0 {
+            assert_eq!((meta.uid(), meta.gid()), owner);
+        }
         let _ = std::fs::remove_dir_all(dir);
     }
 }

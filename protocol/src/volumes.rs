@@ -94,6 +94,18 @@ pub struct WatchRequest {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WatchEvents {
-    /// Paths created, written, renamed or removed on the host.
-    pub paths: Vec<String>,
+    /// What changed on the host: each path created, written or renamed
+    /// there, and the directory of each path created, renamed or removed.
+    pub changed: Vec<HostChange>,
+}
+
+/// A host path that changed, with its times as the host has them now (the
+/// guest's cached ones may be stale): the agent sets exactly these, so the
+/// host file is left as it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostChange {
+    pub path: String,
+    /// (seconds, nanoseconds) since the epoch.
+    pub atime: (i64, i64),
+    pub mtime: (i64, i64),
 }

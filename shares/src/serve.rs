@@ -67,14 +67,17 @@ pub fn serve(dir: &Path, socket: &Path) -> Result<(), ShareError> {
         keep_only_needed_capabilities()?;
     }
 
-    // Attributes and names cached for a second; file data is dropped on
-    // open, so a host edit shows at the next open (and at once for a
-    // watcher, whose event refreshes the attributes first).
+    // Attributes and names are trusted for a second; file contents are
+    // kept across opens (`Always` sets KEEP_CACHE) and dropped by the guest
+    // kernel when a refresh shows a new modification time (FUSE's
+    // AUTO_INVAL_DATA). So a host edit shows within a second, and at once
+    // under a running container's bind mount, whose watch refreshes the
+    // attributes (see the monitor's watch.rs).
     let timeout = Duration::from_secs(1);
     let config = passthrough::Config {
         entry_timeout: timeout,
         attr_timeout: timeout,
-        cache_policy: CachePolicy::Auto,
+        cache_policy: CachePolicy::Always,
         root_dir: sandbox.get_root_dir(),
         mountinfo_prefix,
         proc_sfd_rawfd: sandbox.get_proc_self_fd(),

@@ -54,6 +54,17 @@ fn volumes_outlive_containers_and_machines() {
         "{out:?}"
     );
 
+    // A user-namespaced container's root may write to a new volume.
+    assert_eq!(
+        sh(
+            &h,
+            &["--userns", "private", "-v", "fresh:/fresh"],
+            "echo ok > /fresh/f && cat /fresh/f"
+        ),
+        "ok\n"
+    );
+    h.ok(&["volume", "rm", "fresh"]);
+
     // Made on first use; --volumes-from shares a container's volumes.
     h.ok(&[
         "create",

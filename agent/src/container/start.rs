@@ -53,7 +53,9 @@ impl Container {
         let attachments = self.attach_networks(&mut record, own_namespace)?;
         let launched = self
             .mount_root(&record.diff_ids, userns.as_ref())
-            .and_then(|()| self.initialize_volumes(&record))
+            .and_then(|()| {
+                self.initialize_volumes(&record, userns.as_ref().map(|u| u.root_in_machine()))
+            })
             .and_then(|()| self.launch(&record, streams, userns.as_ref(), &attachments));
         let started = match launched {
             Ok(started) => started,

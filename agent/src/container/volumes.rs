@@ -250,12 +250,16 @@ fn users_of(all: &[Arc<Container>], name: &str) -> Vec<String> {
 impl Container {
     /// Before a start, with its root mounted: a volume's first mount takes
     /// the image's files at its mount point.
-    pub(super) fn initialize_volumes(&self, record: &Record) -> Result<(), AgentError> {
+    pub(super) fn initialize_volumes(
+        &self,
+        record: &Record,
+        owner: Option<(u32, u32)>,
+    ) -> Result<(), AgentError> {
         for m in record.mounts.iter().filter(|m| m.kind == "volume") {
             let Some(name) = &m.name else { continue };
             let from = super::mounts::resolve_in(&self.rootfs(), Path::new(&m.destination))
                 .map_err(|e| bad(format!("finding {} in the image: {e}", m.destination)))?;
-            self.volumes.initialize(name, &from)?;
+            self.volumes.initialize(name, &from, owner)?;
         }
         Ok(())
     }

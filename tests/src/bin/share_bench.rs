@@ -120,6 +120,8 @@ fn rate(d: Duration) -> f64 {
 }
 
 fn main() {
+    // The file server is the hutch binary: measure the release build.
+    std::env::set_var("HUTCH_TEST_RELEASE", "1");
     let h = Hutch::new("share-bench");
     let _machine = h.start("default");
     let tar = source_tree_tar(&h.home);

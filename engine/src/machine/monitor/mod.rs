@@ -6,6 +6,7 @@
 //! and records why the machine stopped.
 
 pub mod control;
+mod file_servers;
 mod ports;
 mod watch;
 
@@ -69,7 +70,7 @@ impl MonitorConfig {
 }
 
 /// Unix socket paths are limited to 108 bytes; say so instead of failing oddly.
-fn check_socket_path(p: &Path) -> Result<()> {
+pub(super) fn check_socket_path(p: &Path) -> Result<()> {
     if p.as_os_str().len() >= 100 {
         return Err(MachineError::SocketPathTooLong(p.to_path_buf()));
     }
@@ -172,7 +173,7 @@ pub fn run(home: &Home, config: &MonitorConfig) -> Result<()> {
             devices: devices
                 .iter()
                 .map(device_status)
-                .chain(config.shares.iter().enumerate().map(share_status))
+                .chain(config.shares.iter().enumerate().map(file_servers::status))
                 .collect(),
         }),
         ports: ports::Publisher::new(paths.vsock())
@@ -246,63 +247,9 @@ fn serve_device(device: &DeviceConfig, socket: PathBuf) -> Result<()> {
     wait_for_socket(&socket, what, || None)
 }
 
-fn share_status((index, dir): (usize, &PathBuf)) -> DeviceStatus {
-    DeviceStatus {
-        kind: "fs".into(),
-        detail: format!(
-            "{} at the same path in the machine ({})",
-            dir.display(),
-            super::shares::tag(index)
-        ),
-    }
-}
-
-/// How the host binary is asked to serve one share: these arguments, then
-/// `--dir DIR --socket SOCKET`.
-pub const SHARE_ARGS: [&str; 2] = ["machine", "_share"];
-
-/// Starts one file server per share (this binary again, see
-/// [`SHARE_ARGS`]), each on its own vhost-user socket, and waits until the
-/// sockets exist. They die with the monitor, and end when QEMU goes.
-fn serve_shares(
-    shares: &[PathBuf],
-    first_socket: usize,
-    paths: &MachinePaths,
-) -> Result<Vec<(String, PathBuf)>> {
-    let exe = std::env::current_exe().map_err(MachineError::io("locating the hutch binary"))?;
-    let mut served = Vec::new();
-    for (index, dir) in shares.iter().enumerate() {
-        let socket = paths.vhost_socket(first_socket + index);
-        check_socket_path(&socket)?;
-        let _ = std::fs::remove_file(&socket);
-        let mut cmd = std::process::Command::new(&exe);
-        cmd.args(SHARE_ARGS)
-            .arg("--dir")
-            .arg(dir)
-            .arg("--socket")
-            .arg(&socket)
-            .stdin(std::process::Stdio::null());
-        // SAFETY: prctl in the forked child before exec; async-signal-safe.
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
-        let mut child = cmd
-            .spawn()
-            .map_err(MachineError::io("starting a share's file server"))?;
-        wait_for_socket(&socket, "fs", || {
-            child.try_wait().ok().flatten().map(|s| s.to_string())
-        })?;
-        served.push((super::shares::tag(index), socket));
-    }
-    Ok(served)
-}
-
 /// Waits until a device backend's socket exists; `exited` says whether
 /// (and how) the backend already gave up.
-fn wait_for_socket(
+pub(super) fn wait_for_socket(
     socket: &Path,
     what: &'static str,
     mut exited: impl FnMut() -> Option<String>,
@@ -342,7 +289,7 @@ fn run_qemu(
         serve_device(device, socket.clone())?;
         served.push((device.clone(), socket));
     }
-    let shares = serve_shares(&config.shares, devices.len(), paths)?;
+    let shares = file_servers::start(&config.shares, devices.len(), paths)?;
     let qemu_bin = qemu::find_qemu()?;
     let cmdline = kernel_cmdline(&config.name, Backend::Qemu, plan, &config.shares);
     let slirp = std::env::var(qemu::SLIRP_VAR).ok();

@@ -2,14 +2,14 @@
 //! the host's [`WATCH_PORT`], a Unix socket `<vsock>_<port>` here) with the
 //! host directories its container bind-mounts; host-side inotify (through
 //! `notify`, which also speaks FSEvents and ReadDirectoryChangesW) reports
-//! what changes under them, and the agent touches each path in the
-//! machine so that watchers in the container wake (virtio-fs alone tells
-//! the guest nothing). Metadata-only changes are not passed on: the
-//! agent's own touches come back as those, and must not loop.
+//! what changes under them, and the agent sets each path's times in the
+//! machine to the host's, which wakes watchers in the container (virtio-fs
+//! alone tells the guest nothing). Metadata-only changes are not passed
+//! on: the agent's own touches come back as those, and must not loop.
 
 use notify::event::{EventKind, ModifyKind};
 use notify::{RecursiveMode, Watcher};
-use protocol::{read_frame, write_frame, WatchEvents, WatchRequest, WATCH_PORT};
+use protocol::{read_frame, write_frame, HostChange, WatchEvents, WatchRequest, WATCH_PORT};
 use std::collections::BTreeSet;
 use std::io::Read;
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -55,6 +55,17 @@ fn is_content_change(kind: &EventKind) -> bool {
     }
 }
 
+/// `path` as it is on the host now; None once it is gone.
+fn host_change(path: &Path) -> Option<HostChange> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::symlink_metadata(path).ok()?;
+    Some(HostChange {
+        path: path.to_string_lossy().into_owned(),
+        atime: (meta.atime(), meta.atime_nsec()),
+        mtime: (meta.mtime(), meta.mtime_nsec()),
+    })
+}
+
 fn serve_one(stream: UnixStream, shares: &[PathBuf]) -> Result<(), String> {
     let mut reader = stream.try_clone().map_err(|e| e.to_string())?;
     let request: WatchRequest = read_frame(&mut reader)
@@ -98,11 +109,14 @@ fn serve_one(stream: UnixStream, shares: &[PathBuf]) -> Result<(), String> {
                 Err(mpsc::RecvTimeoutError::Timeout) => break,
             }
         }
-        let paths = batch
-            .into_iter()
-            .map(|p| p.to_string_lossy().into_owned())
+        // A directory's listing changed with each of its entries.
+        let dirs: Vec<PathBuf> = batch
+            .iter()
+            .filter_map(|p| p.parent().map(Path::to_path_buf))
             .collect();
-        write_frame(&mut writer, &WatchEvents { paths }).map_err(|e| e.to_string())?;
+        batch.extend(dirs);
+        let changed = batch.iter().filter_map(|p| host_change(p)).collect();
+        write_frame(&mut writer, &WatchEvents { changed }).map_err(|e| e.to_string())?;
     }
     Ok(())
 }
