@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use vhost_user_backend_virtiofsd::VhostUserDaemon;
 use vhost_virtiofsd::vhost_user::Listener;
+use virtiofsd::idmap::{GidMap, UidMap};
 use virtiofsd::passthrough::{self, CachePolicy, InodeFileHandlesMode, PassthroughFs};
 use virtiofsd::sandbox::{Sandbox, SandboxMode};
 use virtiofsd::soft_idmap::cmdline::IdMap;
@@ -26,10 +27,10 @@ pub enum ShareError {
     Serve(String),
 }
 
-/// Guest IDs, all of them, become the host's `0`: the user running hutch
-/// (inside the sandbox's user namespace when unprivileged, root itself
-/// when hutch runs as root). In the other direction that user appears as
-/// the guest's root.
+/// Guest IDs, all of them, become the sandbox's `0`: the user running
+/// hutch (root itself, or the user namespace's root standing for the
+/// unprivileged user). In the other direction that user appears as the
+/// guest's root.
 fn squash_all_to_host_user() -> Vec<IdMap> {
     vec![IdMap::SquashGuest {
         from_guest: 0,
@@ -54,15 +55,35 @@ pub fn serve(dir: &Path, socket: &Path) -> Result<(), ShareError> {
     })?;
     let fd_limit = virtiofsd::limits::setup_rlimit_nofile(None).map_err(ShareError::FileLimit)?;
 
-    let mut sandbox = Sandbox::new(dir_text, SandboxMode::Namespace, Vec::new(), Vec::new());
+    // SAFETY: geteuid/getegid have no preconditions.
+    let (euid, egid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    let root = euid == 0;
+    // Unprivileged, the sandbox is a user namespace too, where this user is
+    // root: so, as when hutch runs as root, the host user is the `0` that
+    // every guest ID is squashed to, and appears as the guest's root.
+    let (uid_map, gid_map) = if root {
+        (Vec::new(), Vec::new())
+    } else {
+        (
+            vec![UidMap {
+                inside_uid: 0,
+                outside_uid: euid,
+                count: 1,
+            }],
+            vec![GidMap {
+                inside_gid: 0,
+                outside_gid: egid,
+                count: 1,
+            }],
+        )
+    };
+    let mut sandbox = Sandbox::new(dir_text, SandboxMode::Namespace, uid_map, gid_map);
     let mountinfo_prefix = sandbox
         .get_mountinfo_prefix()
         .map_err(|e| ShareError::Sandbox(e.to_string()))?;
     let mut listener = sandbox
         .enter(listener)
         .map_err(|e| ShareError::Sandbox(e.to_string()))?;
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
     if root {
         keep_only_needed_capabilities()?;
     }

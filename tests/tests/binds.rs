@@ -2,13 +2,18 @@
 //! shares over virtio-fs): both directions byte-exact (10 MiB and 10,000
 //! small files), ownership on the host of what containers write, `:ro`,
 //! symlinks that point out of a share, a path outside every share, `-v`
-//! making a missing directory and `--mount` refusing one, and an inotify
-//! watcher in a container waking on a host write.
+//! making a missing directory and `--mount` refusing one, an inotify
+//! watcher in a container waking on a host write, and all of it owned by
+//! an unprivileged host user when hutch runs without root.
 
-use hutch_tests::{eventually, import_busybox, probe_bin, Hutch};
+use hutch_tests::{
+    busybox_rootfs_tar, eventually, guest_dir, hutch_bin, import_busybox, probe_bin, Hutch,
+    MachineGuard,
+};
 use sha2::{Digest, Sha256};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
+use std::process::{Command, Output};
 
 fn sh(h: &Hutch, flags: &[&str], script: &str) -> String {
     h.ok(&[&["run", "--rm"], flags, &["bb:1", "sh", "-c", script]].concat())
@@ -243,4 +248,108 @@ fn a_host_write_wakes_a_watcher_in_the_container() {
     });
     assert_eq!(h.ok(&["exec", "watcher", "cat", "/app/app.js"]), "v2\n");
     h.ok(&["rm", "-f", "watcher"]);
+}
+
+/// The unprivileged user the rootless test runs hutch as (nobody).
+const NOBODY: u32 = 65534;
+
+/// hutch run as [`NOBODY`], with `home` as its home directory (a default
+/// share) and its own copy of the guest files.
+fn as_nobody(h: &Hutch, home: &Path, args: &[&str]) -> Output {
+    let id = NOBODY.to_string();
+    Command::new("setpriv")
+        .args([
+            &format!("--reuid={id}"),
+            &format!("--regid={id}"),
+            "--clear-groups",
+        ])
+        .arg(hutch_bin())
+        .args(args)
+        .env("HOME", home)
+        .env("HUTCH_HOME", &h.home)
+        .env("HUTCH_GUEST_DIR", h.home.join("guest"))
+        .env("DOCKER_CONFIG", h.home.join("docker-config"))
+        .env_remove("HUTCH_LOG")
+        .output()
+        .expect("running hutch through setpriv")
+}
+
+fn nobody_ok(h: &Hutch, home: &Path, args: &[&str]) -> String {
+    let out = as_nobody(h, home, args);
+    assert!(out.status.success(), "hutch {args:?} as nobody: {out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn without_root_files_belong_to_the_user_running_hutch() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        // Not root: every other test here already runs unprivileged.
+        return;
+    }
+    let h = Hutch::new("binds-rootless");
+    let tar = busybox_rootfs_tar(&h);
+    let guest = h.home.join("guest");
+    std::fs::create_dir_all(&guest).unwrap();
+    for file in ["vmlinux", "initramfs.cpio.gz"] {
+        std::fs::copy(guest_dir().join(file), guest.join(file)).unwrap();
+    }
+    let home = h.home.join("home");
+    std::fs::create_dir_all(home.join("proj")).unwrap();
+    std::fs::write(home.join("proj/mine"), "from the host\n").unwrap();
+    let ok = Command::new("chown")
+        .args(["-R", &format!("{NOBODY}:{NOBODY}")])
+        .arg(&h.home)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "chown");
+
+    nobody_ok(&h, &home, &["import", tar.to_str().unwrap(), "bb:1"]);
+    nobody_ok(&h, &home, &["machine", "start"]);
+    let _machine = MachineGuard::adopt(&h, "default");
+    let v = format!("{}:/p", home.join("proj").display());
+    let out = nobody_ok(
+        &h,
+        &home,
+        &[
+            "run",
+            "--rm",
+            "-v",
+            &v,
+            "bb:1",
+            "sh",
+            "-c",
+            "cat /p/mine; stat -c %u /p/mine; echo a > /p/root-wrote; mkdir /p/dir",
+        ],
+    );
+    assert_eq!(
+        out, "from the host\n0\n",
+        "the host user's file, as the guest's root's"
+    );
+    nobody_ok(
+        &h,
+        &home,
+        &[
+            "run",
+            "--rm",
+            "-u",
+            "1234",
+            "-v",
+            &v,
+            "bb:1",
+            "sh",
+            "-c",
+            "echo b > /p/user-wrote",
+        ],
+    );
+    for name in ["root-wrote", "user-wrote", "dir"] {
+        let meta = std::fs::metadata(home.join("proj").join(name)).unwrap();
+        assert_eq!(
+            (meta.uid(), meta.gid()),
+            (NOBODY, NOBODY),
+            "owner of {name}"
+        );
+    }
+    nobody_ok(&h, &home, &["machine", "stop"]);
 }
