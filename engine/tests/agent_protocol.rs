@@ -280,13 +280,16 @@ async fn a_process_attaches_its_streams_before_it_starts() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
-    let attached = attached();
+    // Each stream is its own connection, read by its own task in the
+    // fake: all three must be there before the start, in any order.
+    let mut attached = attached();
+    attached.sort_by_key(|(id, stream)| (*id, *stream as u8));
     assert_eq!(
         attached,
         [
+            (7, StdioStream::Stdin),
             (7, StdioStream::Stdout),
-            (7, StdioStream::Stderr),
-            (7, StdioStream::Stdin)
+            (7, StdioStream::Stderr)
         ]
     );
     assert_eq!(process.start().await.unwrap(), 42);

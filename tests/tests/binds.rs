@@ -247,6 +247,12 @@ fn a_host_write_wakes_a_watcher_in_the_container() {
         log().contains("event")
     });
     assert_eq!(h.ok(&["exec", "watcher", "cat", "/app/app.js"]), "v2\n");
+    let inspect: serde_json::Value = serde_json::from_str(&h.ok(&["inspect", "watcher"])).unwrap();
+    let mount = &inspect[0]["Mounts"][0];
+    assert_eq!(mount["Type"], "bind", "{mount}");
+    assert_eq!(mount["Source"], dir.to_str().unwrap(), "{mount}");
+    assert_eq!(mount["Destination"], "/app", "{mount}");
+    assert_eq!(mount["RW"], true, "{mount}");
     h.ok(&["rm", "-f", "watcher"]);
 }
 

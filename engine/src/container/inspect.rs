@@ -73,7 +73,8 @@ impl From<&MountInfo> for InspectMount {
             driver: m.name.is_some().then_some("local"),
             mode: if m.read_only { "ro" } else { "" }.into(),
             rw: !m.read_only,
-            propagation: String::new(),
+            // docker's for a bind mount; shares' mounts come from the host.
+            propagation: if m.kind == "bind" { "rprivate" } else { "" }.into(),
         }
     }
 }
