@@ -4,6 +4,8 @@
 //! Desktop's "mounts denied"), before anything is sent to the machine.
 
 use super::error::ContainerError;
+use crate::machine::error::name_flag;
+use crate::machine::shares;
 use protocol::MountRequest;
 use std::path::{Component, Path, PathBuf};
 
@@ -33,7 +35,7 @@ fn resolve_one(
     // The share check comes before anything is made: nothing is created
     // outside a share.
     let real = real_path_of_possibly_missing(&path)?;
-    if !shares.iter().any(|s| real.starts_with(s)) {
+    if shares::containing(shares, &real).is_none() {
         return Err(mounts_denied(source, shares, machine));
     }
     if !real.exists() {
@@ -96,11 +98,7 @@ fn real_path_of_possibly_missing(path: &Path) -> Result<PathBuf, ContainerError>
 
 fn mounts_denied(source: &str, shares: &[PathBuf], machine: &str) -> ContainerError {
     let list: Vec<String> = shares.iter().map(|s| s.display().to_string()).collect();
-    let name = if machine == "default" {
-        String::new()
-    } else {
-        format!(" --name {machine}")
-    };
+    let name = name_flag(machine);
     ContainerError::MountsDenied(format!(
         "mounts denied: {source} is not shared with machine '{machine}' (its shares: {}); share it with 'hutch machine stop{name} && hutch machine start{name} --share DIR'",
         if list.is_empty() { "none".to_string() } else { list.join(", ") }

@@ -57,7 +57,8 @@ pub enum MachineError {
     },
 }
 
-fn name_flag(name: &str) -> String {
+/// ` --name NAME` for commands naming a machine other than the default.
+pub(crate) fn name_flag(name: &str) -> String {
     if name == "default" {
         String::new()
     } else {

@@ -86,7 +86,7 @@ fn serve_one(stream: UnixStream, shares: &[PathBuf]) -> Result<(), String> {
         let Ok(real) = std::fs::canonicalize(dir) else {
             continue;
         };
-        if shares.iter().any(|s| real.starts_with(s)) {
+        if crate::machine::shares::containing(shares, &real).is_some() {
             watcher
                 .watch(&real, RecursiveMode::Recursive)
                 .map_err(|e| format!("watching {}: {e}", real.display()))?;
