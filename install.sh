@@ -19,7 +19,7 @@ sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
 packages=(qemu-system-x86 linux-source-6.1 build-essential bc bison flex libelf-dev libssl-dev
     cpio xz-utils file busybox-static musl-tools skopeo docker-registry curl openssl crun
-    libcap-ng-dev)
+    libcap-ng-dev docker-compose)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -28,6 +28,17 @@ if [ "${#missing[@]}" -gt 0 ]; then
     say "installing ${missing[*]}"
     $sudo apt-get update -qq
     $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The docker CLI, a client of `hutch system service` (and of its tests). Debian
+# ships it only inside docker.io, with a daemon we do not want running: take
+# the client binary out of the package.
+if ! command -v docker >/dev/null; then
+    say "installing the docker CLI from Debian's docker.io package (client only)"
+    work="$(mktemp -d)"
+    (cd "$work" && apt-get download -qq docker.io >/dev/null && dpkg-deb -x docker.io_*.deb root)
+    $sudo install -m 0755 "$work/root/usr/bin/docker" /usr/local/bin/docker
+    rm -rf "$work"
 fi
 
 if ! command -v cargo >/dev/null; then

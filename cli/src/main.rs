@@ -10,13 +10,13 @@ mod commands;
 mod exit;
 mod progress;
 mod reporter;
-mod signal;
 mod terminal;
 mod time;
 mod units;
 
 use clap::Parser;
 use commands::machine::MachineCommand;
+use commands::system::SystemCommand;
 use commands::{Cli, Command};
 use engine::{Engine, Home};
 use std::sync::Arc;
@@ -56,6 +56,9 @@ fn run(cli: Cli, printer: Arc<reporter::Printer>) -> anyhow::Result<i32> {
     if let Command::Machine(MachineCommand::Share(args)) = &cli.command {
         // The sandboxed file server forks: before any runtime's threads.
         return commands::machine::share(args);
+    }
+    if let Command::System(SystemCommand::Service(args)) = &cli.command {
+        return commands::service::serve(&engine, args);
     }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -13,6 +13,7 @@ mod kind;
 pub mod machine;
 pub mod network;
 pub mod registry;
+pub mod signal;
 pub mod system;
 pub mod time;
 pub mod units;

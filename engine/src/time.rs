@@ -91,6 +91,25 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
     Some(secs)
 }
 
+/// docker's human duration from `then` (Unix seconds) to now: "3 hours".
+pub fn since(then: i64) -> String {
+    let s = (now_secs() - then).max(0);
+    let (m, h, d) = (s / 60, s / 3600, s / 86400);
+    match s {
+        0 => "Less than a second".to_string(),
+        1 => "1 second".to_string(),
+        2..=59 => format!("{s} seconds"),
+        60..=119 => "About a minute".to_string(),
+        120..=3599 => format!("{m} minutes"),
+        3600..=5399 => "About an hour".to_string(),
+        5400..=172_799 => format!("{h} hours"),
+        172_800..=1_209_599 => format!("{d} days"),
+        1_209_600..=7_775_999 => format!("{} weeks", d / 7),
+        7_776_000..=63_071_999 => format!("{} months", d / 30),
+        _ => format!("{} years", d / 365),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

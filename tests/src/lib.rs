@@ -1,6 +1,7 @@
 //! Harness for end-to-end tests: a private `$HUTCH_HOME` per test, the real
 //! `hutch` binary, and a guard that never leaves a machine running.
 
+pub mod docker;
 pub mod registry;
 
 use std::path::{Path, PathBuf};

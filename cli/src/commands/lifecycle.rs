@@ -2,8 +2,8 @@
 
 use super::{for_each, MachineArg};
 use crate::attach::{self, Mode};
-use crate::signal;
 use anyhow::bail;
+use engine::signal;
 use engine::Engine;
 
 #[derive(clap::Args)]

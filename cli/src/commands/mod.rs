@@ -14,7 +14,8 @@ mod port;
 mod ps;
 mod pull;
 mod run;
-mod system;
+pub mod service;
+pub mod system;
 mod volume;
 
 use clap::{Parser, Subcommand};
@@ -137,6 +138,8 @@ pub enum Command {
     Port(port::PortArgs),
     /// Remove containers
     Rm(lifecycle::RmArgs),
+    /// Print the DOCKER_HOST line that points docker's clients at `hutch system service`
+    DockerEnv(service::DockerEnvArgs),
 }
 
 impl Command {
@@ -169,6 +172,7 @@ impl Command {
             Command::Port(a) => port::run(engine, a).await,
             Command::Network(c) => network::run(engine, c).await,
             Command::Volume(c) => volume::run(engine, c).await,
+            Command::DockerEnv(a) => service::docker_env(engine, a),
         }
     }
 }

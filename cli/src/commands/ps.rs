@@ -1,8 +1,9 @@
 //! `hutch ps`: docker's columns and statuses.
 
 use super::MachineArg;
-use crate::time::since;
+use engine::container::status_text;
 use engine::container::{ContainerInfo, ContainerState};
+use engine::time::since;
 use engine::Engine;
 
 #[derive(clap::Args)]
@@ -15,19 +16,6 @@ pub struct PsArgs {
     quiet: bool,
     #[command(flatten)]
     machine: MachineArg,
-}
-
-fn status(c: &ContainerInfo) -> String {
-    let ago = |ms: Option<u64>| since((ms.unwrap_or(c.created_ms) / 1000) as i64);
-    match c.state {
-        ContainerState::Created => "Created".into(),
-        ContainerState::Running => format!("Up {}", ago(c.started_ms)),
-        ContainerState::Exited => format!(
-            "Exited ({}) {} ago",
-            c.exit_code.unwrap_or(0),
-            ago(c.finished_ms)
-        ),
-    }
 }
 
 /// docker's PORTS: `0.0.0.0:8080->80/tcp, 0.0.0.0:5353->53/udp`.
@@ -75,7 +63,7 @@ pub async fn run(engine: &Engine, a: PsArgs) -> anyhow::Result<i32> {
             c.image,
             command,
             format!("{} ago", since((c.created_ms / 1000) as i64)),
-            status(c),
+            status_text(c),
             ports,
             c.name
         );

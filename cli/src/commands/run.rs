@@ -100,6 +100,9 @@ pub struct CreateArgs {
     /// Publish every port the image exposes on a free host port
     #[arg(short = 'P', long)]
     publish_all: bool,
+    /// Set metadata on the container (KEY=VALUE)
+    #[arg(short, long = "label")]
+    labels: Vec<String>,
     /// The machine to run in (started if it is not running)
     #[command(flatten)]
     machine: MachineArg,
@@ -169,6 +172,7 @@ impl CreateArgs {
                 cpus: self.cpus,
                 pids_limit: self.pids_limit,
                 private_users: self.userns == Userns::Private,
+                labels: super::labels(&self.labels).into_iter().collect(),
             },
             name: self.name.clone(),
             auto_remove: self.rm,

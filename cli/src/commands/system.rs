@@ -7,11 +7,16 @@ use engine::Engine;
 pub enum SystemCommand {
     /// Show images, layers, shared and unique bytes, host store and machine disk usage
     Df,
+    /// Serve the Docker Engine API on a Unix socket (for the docker CLI,
+    /// docker-py, compose); runs until interrupted
+    Service(super::service::ServiceArgs),
 }
 
 pub async fn run(engine: &Engine, command: SystemCommand) -> anyhow::Result<i32> {
     match command {
         SystemCommand::Df => df(engine).await,
+        // Dispatched before the CLI's runtime starts (it builds its own).
+        SystemCommand::Service(_) => unreachable!("main serves the API before this runtime starts"),
     }
 }
 

@@ -1,7 +1,7 @@
 //! What a machine's containers are: the list (`ps`), and one container's
 //! details in docker's `inspect` shape (the fields that apply to hutch).
 
-use crate::time::format_rfc3339_ms;
+use crate::time::{format_rfc3339_ms, since};
 use crate::{Engine, Result};
 use protocol::{ContainerDetails, ContainerInfo, ContainerState, MountInfo, PortBinding};
 use serde::Serialize;
@@ -24,6 +24,20 @@ impl Engine {
     ) -> Result<ContainerDetails> {
         let mut client = self.connect_running(machine).await?;
         Ok(client.inspect_container(container).await?)
+    }
+}
+
+/// docker's STATUS: "Up 3 seconds", "Exited (0) 2 minutes ago", "Created".
+pub fn status_text(c: &ContainerInfo) -> String {
+    let ago = |ms: Option<u64>| since((ms.unwrap_or(c.created_ms) / 1000) as i64);
+    match c.state {
+        ContainerState::Created => "Created".into(),
+        ContainerState::Running => format!("Up {}", ago(c.started_ms)),
+        ContainerState::Exited => format!(
+            "Exited ({}) {} ago",
+            c.exit_code.unwrap_or(0),
+            ago(c.finished_ms)
+        ),
     }
 }
 
@@ -200,6 +214,7 @@ pub struct InspectConfig {
     pub cmd: Vec<String>,
     pub image: String,
     pub working_dir: String,
+    pub labels: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -213,6 +228,28 @@ pub struct InspectHostConfig {
     pub port_bindings: PortMap,
     pub extra_hosts: Vec<String>,
     pub dns: Vec<String>,
+    pub log_config: LogConfig,
+}
+
+/// Where its output goes: the machine keeps a JSON log per container,
+/// as docker's default driver (clients such as docker-py read this to
+/// know that logs can be read back).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct LogConfig {
+    #[serde(rename = "Type")]
+    pub kind: &'static str,
+    pub config: BTreeMap<String, String>,
+}
+
+/// Its `--label`s, kept as the runtime spec's annotations.
+pub fn labels(d: &ContainerDetails) -> BTreeMap<String, String> {
+    d.spec
+        .annotations()
+        .iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
 fn time(ms: Option<u64>) -> String {
@@ -267,6 +304,7 @@ impl From<&ContainerDetails> for ContainerInspect {
                 cmd: info.command.clone(),
                 image: info.image.clone(),
                 working_dir: process.cwd().to_string_lossy().into_owned(),
+                labels: labels(d),
             },
             host_config: InspectHostConfig {
                 auto_remove: d.auto_remove,
@@ -281,6 +319,10 @@ impl From<&ContainerDetails> for ContainerInspect {
                 port_bindings: port_map(&d.port_bindings, true),
                 extra_hosts: d.extra_hosts.clone(),
                 dns: d.dns.iter().map(ToString::to_string).collect(),
+                log_config: LogConfig {
+                    kind: "json-file",
+                    config: BTreeMap::new(),
+                },
             },
             mounts: d.mounts.iter().map(InspectMount::from).collect(),
             network_settings: network_settings(d),

@@ -17,7 +17,7 @@ mod publish;
 pub mod spec;
 
 pub use exec::ExecOptions;
-pub use inspect::ContainerInspect;
+pub use inspect::{labels, status_text, ContainerInspect};
 pub use logs::LogReader;
 pub use process::{Process, Resizer};
 /// What the agent reports of containers, as front ends see them.

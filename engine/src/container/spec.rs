@@ -27,6 +27,8 @@ pub struct Flags {
     pub pids_limit: Option<i64>,
     /// A user namespace of its own (`--userns private`).
     pub private_users: bool,
+    /// `--label KEY=VALUE`: kept as the spec's annotations.
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 const DOCKER_CAPABILITIES: [Capability; 14] = [
@@ -94,8 +96,9 @@ fn command(image: &ImageConfiguration, flags: &Flags) -> Vec<String> {
     entrypoint.into_iter().chain(args).collect()
 }
 
-/// The image's environment with `-e` on top.
-fn environment(image: &ImageConfiguration, flags: &Flags) -> Vec<String> {
+/// The image's environment with `-e` on top; with a terminal, docker's
+/// `TERM=xterm` unless one is given.
+fn environment(image: &ImageConfiguration, flags: &Flags, tty: bool) -> Vec<String> {
     let mut env: Vec<String> = image
         .config()
         .as_ref()
@@ -108,6 +111,9 @@ fn environment(image: &ImageConfiguration, flags: &Flags) -> Vec<String> {
     }
     if !env.iter().any(|e| e.starts_with("PATH=")) {
         env.insert(0, DEFAULT_PATH.to_string());
+    }
+    if tty && !env.iter().any(|e| e.starts_with("TERM=")) {
+        env.push("TERM=xterm".to_string());
     }
     env
 }
@@ -176,7 +182,7 @@ pub fn build(
         .terminal(tty)
         .user(UserBuilder::default().uid(0u32).gid(0u32).build()?)
         .args(args)
-        .env(environment(image, flags))
+        .env(environment(image, flags, tty))
         .cwd(working_dir(image, flags)?)
         .capabilities(capabilities)
         .rlimits(vec![nofile])
@@ -224,6 +230,9 @@ pub fn build(
             .build()?,
     ));
     spec.set_linux(Some(linux.build()?));
+    if !flags.labels.is_empty() {
+        spec.set_annotations(Some(flags.labels.clone().into_iter().collect()));
+    }
     Ok(spec)
 }
 

@@ -1,4 +1,5 @@
-//! Signal names as `kill -s` takes them: `KILL`, `SIGKILL`, `kill` or `9`.
+//! Signal names as `kill -s` and the API take them: `KILL`, `SIGKILL`,
+//! `kill` or `9`; the numbers are the guest's (Linux x86_64).
 
 const SIGNALS: [(&str, i32); 21] = [
     ("HUP", libc::SIGHUP),

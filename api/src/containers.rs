@@ -1,0 +1,490 @@
+//! `/containers/...`: create, list, inspect, start, stop, restart, kill,
+//! wait, logs and remove, each one engine call (or two) as the CLI makes.
+
+use crate::create;
+use crate::error::{no_such_image, parse_json, ApiError, ApiResult};
+use crate::params::truthy;
+use crate::state::ApiState;
+use crate::stream::{Framing, STDERR, STDOUT};
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use bollard_stubs::models::{
+    ContainerCreateResponse, ContainerSummary, ContainerSummaryHostConfig,
+    ContainerSummaryStateEnum, ContainerWaitExitError, ContainerWaitResponse, Port, PortTypeEnum,
+};
+use engine::container::{
+    labels, status_text, ContainerDetails, ContainerInspect, ContainerState, LogEntry,
+    PortProtocol, StdioStream,
+};
+use engine::time::format_rfc3339_ms;
+use engine::ErrorKind;
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Deserialize)]
+pub struct CreateQuery {
+    name: Option<String>,
+}
+
+pub async fn create(
+    State(st): State<Arc<ApiState>>,
+    query: Result<Query<CreateQuery>, QueryRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Response> {
+    let Query(query) = query?;
+    let request = create::request(parse_json(&body?)?, query.name)?;
+    let machine = st.ready().await?;
+    // docker answers a missing image with 404; its clients pull and retry.
+    st.engine
+        .inspect_image(&request.image)
+        .map_err(no_such_image(&request.image))?;
+    let id = st.engine.create_container(machine, &request).await?;
+    let created = ContainerCreateResponse {
+        id,
+        warnings: Vec::new(),
+    };
+    Ok((StatusCode::CREATED, Json(created)).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    all: Option<String>,
+    limit: Option<i64>,
+    filters: Option<String>,
+}
+
+pub async fn list(
+    State(st): State<Arc<ApiState>>,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> ApiResult<Json<Vec<ContainerSummary>>> {
+    let Query(query) = query?;
+    let filters = Filters::parse(query.filters.as_deref())?;
+    let machine = st.ready().await?;
+    let all = truthy(&query.all) || filters.names_state();
+    let mut shown = Vec::new();
+    for info in st.engine.list_containers(machine).await? {
+        if !all && info.state != ContainerState::Running {
+            continue;
+        }
+        // Labels live in its details (compose finds its containers by them).
+        let details = match st.engine.inspect_container(machine, &info.id).await {
+            Ok(details) => details,
+            // Removed since the list was read.
+            Err(e) if e.kind() == ErrorKind::NotFound => continue,
+            Err(e) => return Err(e.into()),
+        };
+        if filters.admit(&details) {
+            shown.push(summary(&details));
+        }
+    }
+    // docker-py sends -1 for no limit.
+    if let Some(limit) = query.limit.filter(|l| *l > 0) {
+        shown.truncate(limit as usize);
+    }
+    Ok(Json(shown))
+}
+
+/// `filters={"status":["exited"],"name":["web"],"id":["abc"]}`; each key
+/// must match one of its values.
+struct Filters(HashMap<String, Vec<String>>);
+
+impl Filters {
+    fn parse(text: Option<&str>) -> ApiResult<Filters> {
+        let Some(text) = text.filter(|t| !t.is_empty()) else {
+            return Ok(Filters(HashMap::new()));
+        };
+        // Old clients send {"key": {"value": true}}.
+        let value: serde_json::Value = serde_json::from_str(text)
+            .map_err(|e| ApiError::bad_request(format!("invalid filters: {e}")))?;
+        let mut filters = HashMap::new();
+        for (key, values) in value.as_object().into_iter().flatten() {
+            let list: Vec<String> = match values {
+                serde_json::Value::Array(a) => a
+                    .iter()
+                    .filter_map(|v| v.as_str().map(String::from))
+                    .collect(),
+                serde_json::Value::Object(o) => o.keys().cloned().collect(),
+                _ => Vec::new(),
+            };
+            if !matches!(
+                key.as_str(),
+                "status" | "name" | "id" | "ancestor" | "label"
+            ) {
+                return Err(ApiError::bad_request(format!("invalid filter '{key}'")));
+            }
+            filters.insert(key.clone(), list);
+        }
+        Ok(Filters(filters))
+    }
+
+    /// A status filter looks at every container, as docker's does.
+    fn names_state(&self) -> bool {
+        self.0.contains_key("status")
+    }
+
+    fn admit(&self, details: &ContainerDetails) -> bool {
+        let c = &details.info;
+        let labels = labels(details);
+        self.0.iter().all(|(key, values)| {
+            values.iter().any(|v| match key.as_str() {
+                "label" => match v.split_once('=') {
+                    Some((k, want)) => labels.get(k).is_some_and(|have| have == want),
+                    None => labels.contains_key(v.as_str()),
+                },
+                "status" => state_name(c.state) == v,
+                "name" => c.name.contains(v.trim_start_matches('/')),
+                "id" => c.id.starts_with(v.as_str()),
+                "ancestor" => c.image == *v,
+                _ => false,
+            })
+        })
+    }
+}
+
+fn state_name(state: ContainerState) -> &'static str {
+    match state {
+        ContainerState::Created => "created",
+        ContainerState::Running => "running",
+        ContainerState::Exited => "exited",
+    }
+}
+
+fn summary(details: &ContainerDetails) -> ContainerSummary {
+    let c = &details.info;
+    let state = match c.state {
+        ContainerState::Created => ContainerSummaryStateEnum::CREATED,
+        ContainerState::Running => ContainerSummaryStateEnum::RUNNING,
+        ContainerState::Exited => ContainerSummaryStateEnum::EXITED,
+    };
+    let ports = c
+        .ports
+        .iter()
+        .map(|p| Port {
+            ip: Some(p.host_ip.to_string()),
+            private_port: p.container_port,
+            public_port: Some(p.host_port),
+            typ: Some(match p.protocol {
+                PortProtocol::Udp => PortTypeEnum::UDP,
+                _ => PortTypeEnum::TCP,
+            }),
+        })
+        .collect();
+    ContainerSummary {
+        id: Some(c.id.clone()),
+        names: Some(vec![format!("/{}", c.name)]),
+        image: Some(c.image.clone()),
+        command: Some(c.command.join(" ")),
+        created: Some((c.created_ms / 1000) as i64),
+        ports: Some(ports),
+        labels: Some(labels(details).into_iter().collect()),
+        state: Some(state),
+        status: Some(status_text(c)),
+        host_config: Some(ContainerSummaryHostConfig {
+            network_mode: Some(details.network.clone()),
+            annotations: None,
+        }),
+        ..Default::default()
+    }
+}
+
+pub async fn inspect(
+    State(st): State<Arc<ApiState>>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<ContainerInspect>> {
+    let details = st.container(&name).await?;
+    Ok(Json(ContainerInspect::from(&details)))
+}
+
+pub async fn start(
+    State(st): State<Arc<ApiState>>,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
+    let details = st.container(&name).await?;
+    let machine = st.machine.as_str();
+    let id = details.info.id;
+    let started = match st.take_attachment(&id) {
+        // Attached first (`docker run` without -d): its attachment starts
+        // it, so its first output reaches the client.
+        Some(attachment) => {
+            let (reply, outcome) = tokio::sync::oneshot::channel();
+            let answered = match attachment.send(reply) {
+                Ok(()) => outcome.await.ok(),
+                Err(_) => None,
+            };
+            match answered {
+                Some(started) => started,
+                // The attachment is gone (its client left): a plain start.
+                None => st.engine.start_container(machine, &id).await,
+            }
+        }
+        None => st.engine.start_container(machine, &id).await,
+    };
+    match started {
+        Ok(_) => Ok(StatusCode::NO_CONTENT),
+        Err(e) => {
+            // A container whose command cannot run never ran: the machine
+            // will not remove it on exit, so `--rm`'s removal is ours.
+            if details.auto_remove && details.info.state == ContainerState::Created {
+                let _ = st.engine.remove_container(machine, &id, true, true).await;
+                st.removed(&id);
+            }
+            Err(e.into())
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct StopQuery {
+    t: Option<i64>,
+}
+
+/// docker's default grace period before SIGKILL.
+const STOP_TIMEOUT_S: u32 = 10;
+
+fn timeout_of(query: &StopQuery) -> u32 {
+    query
+        .t
+        .map(|t| t.clamp(0, u32::MAX as i64) as u32)
+        .unwrap_or(STOP_TIMEOUT_S)
+}
+
+pub async fn stop(
+    State(st): State<Arc<ApiState>>,
+    Path(name): Path<String>,
+    query: Result<Query<StopQuery>, QueryRejection>,
+) -> ApiResult<StatusCode> {
+    let Query(query) = query?;
+    let details = st.container(&name).await?;
+    let machine = st.machine.as_str();
+    if details.info.state != ContainerState::Running {
+        return Ok(StatusCode::NOT_MODIFIED);
+    }
+    st.engine
+        .stop_container(machine, &details.info.id, timeout_of(&query))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn restart(
+    State(st): State<Arc<ApiState>>,
+    Path(name): Path<String>,
+    query: Result<Query<StopQuery>, QueryRejection>,
+) -> ApiResult<StatusCode> {
+    let Query(query) = query?;
+    let details = st.container(&name).await?;
+    let machine = st.machine.as_str();
+    let id = details.info.id;
+    if details.info.state == ContainerState::Running {
+        st.engine
+            .stop_container(machine, &id, timeout_of(&query))
+            .await?;
+    }
+    st.engine.start_container(machine, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+pub struct KillQuery {
+    signal: Option<String>,
+}
+
+pub async fn kill(
+    State(st): State<Arc<ApiState>>,
+    Path(name): Path<String>,
+    query: Result<Query<KillQuery>, QueryRejection>,
+) -> ApiResult<StatusCode> {
+    let Query(query) = query?;
+    let signal = match query.signal.as_deref().filter(|s| !s.is_empty()) {
+        None => libc::SIGKILL,
+        Some(text) => engine::signal::parse(text).map_err(ApiError::bad_request)?,
+    };
+    let details = st.container(&name).await?;
+    let machine = st.machine.as_str();
+    if details.info.state != ContainerState::Running {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!("container {name} is not running"),
+        ));
+    }
+    st.engine
+        .kill_container(machine, &details.info.id, signal)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+pub struct WaitQuery {
+    condition: Option<String>,
+}
+
+/// The response's headers go out at once: the docker CLI waits for them
+/// before it starts the container; the body follows at the exit.
+pub async fn wait(
+    State(st): State<Arc<ApiState>>,
+    Path(name): Path<String>,
+    query: Result<Query<WaitQuery>, QueryRejection>,
+) -> ApiResult<Response> {
+    let Query(query) = query?;
+    let condition = query.condition.unwrap_or_default();
+    if !matches!(
+        condition.as_str(),
+        "" | "not-running" | "next-exit" | "removed"
+    ) {
+        return Err(ApiError::bad_request(format!(
+            "invalid condition {condition:?}: not-running, next-exit or removed"
+        )));
+    }
+    let details = st.container(&name).await?;
+    let machine = st.machine.clone();
+    let id = details.info.id.clone();
+    let mut removals = st.watch_removals();
+    let done_already = matches!(condition.as_str(), "" | "not-running")
+        && details.info.state != ContainerState::Running;
+    let waited = async move {
+        let code = if done_already {
+            Ok(details.info.exit_code.unwrap_or(0) as i64)
+        } else {
+            let engine = st.engine.clone();
+            let removed = async {
+                while let Ok(gone) = removals.recv().await {
+                    if gone == id {
+                        return;
+                    }
+                }
+                std::future::pending().await
+            };
+            tokio::select! {
+                status = engine.wait_container(&machine, &id) => {
+                    status.map(|s| s.shell_code() as i64).map_err(|e| crate::error::message_of(&e))
+                }
+                () = removed => Ok(125),
+            }
+        };
+        if condition == "removed" {
+            gone(&st, &machine, &id).await;
+        }
+        let response = match code {
+            Ok(code) => ContainerWaitResponse {
+                status_code: code,
+                error: None,
+            },
+            Err(message) => ContainerWaitResponse {
+                status_code: 125,
+                error: Some(ContainerWaitExitError {
+                    message: Some(message),
+                }),
+            },
+        };
+        let json = serde_json::to_vec(&response).unwrap_or_default();
+        Ok::<_, std::convert::Infallible>(Bytes::from(json))
+    };
+    Ok(Response::builder()
+        .status(StatusCode::OK)
+        .header(CONTENT_TYPE, "application/json")
+        .body(Body::from_stream(futures_util::stream::once(waited)))
+        .expect("static headers are valid"))
+}
+
+/// Waits (a few seconds at most) for the machine to remove a container
+/// that exited with `--rm`.
+async fn gone(st: &ApiState, machine: &str, id: &str) {
+    for _ in 0..250 {
+        match st.engine.inspect_container(machine, id).await {
+            Err(e) if e.kind() == ErrorKind::NotFound => return,
+            _ => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct LogsQuery {
+    follow: Option<String>,
+    stdout: Option<String>,
+    stderr: Option<String>,
+    timestamps: Option<String>,
+    tail: Option<String>,
+}
+
+pub async fn logs(
+    State(st): State<Arc<ApiState>>,
+    Path(name): Path<String>,
+    query: Result<Query<LogsQuery>, QueryRejection>,
+) -> ApiResult<Response> {
+    let Query(query) = query?;
+    let (stdout, stderr) = (truthy(&query.stdout), truthy(&query.stderr));
+    if !stdout && !stderr {
+        return Err(ApiError::bad_request(
+            "you must choose at least one stream: stdout=1 or stderr=1",
+        ));
+    }
+    let tail = match query.tail.as_deref() {
+        None | Some("" | "all") => None,
+        Some(n) => Some(n.parse::<u64>().map_err(|_| {
+            ApiError::bad_request(format!("invalid tail {n:?}: a number of lines or all"))
+        })?),
+    };
+    let details = st.container(&name).await?;
+    let machine = st.machine.as_str();
+    let reader = st
+        .engine
+        .container_logs(machine, &details.info.id, tail, truthy(&query.follow))
+        .await?;
+    let framing = Framing::for_tty(details.tty);
+    let timestamps = truthy(&query.timestamps);
+    let wanted = move |entry: &LogEntry| match entry.stream {
+        StdioStream::Stderr => stderr,
+        _ => stdout,
+    };
+    let chunks = futures_util::stream::unfold(reader, move |mut reader| async move {
+        let entries = reader.next().await.ok()??;
+        let mut bytes = Vec::new();
+        for entry in entries.iter().filter(|e| wanted(e)) {
+            let mut line = entry.log.clone();
+            if timestamps {
+                line = format!("{} {line}", format_rfc3339_ms(entry.time_ms));
+            }
+            let stream = match entry.stream {
+                StdioStream::Stderr => STDERR,
+                _ => STDOUT,
+            };
+            bytes.extend(framing.encode(stream, line.as_bytes()));
+        }
+        Some((
+            Ok::<_, std::convert::Infallible>(Bytes::from(bytes)),
+            reader,
+        ))
+    });
+    Ok(Response::builder()
+        .status(StatusCode::OK)
+        .header(CONTENT_TYPE, framing.content_type())
+        .body(Body::from_stream(chunks))
+        .expect("static headers are valid"))
+}
+
+#[derive(Deserialize)]
+pub struct RemoveQuery {
+    force: Option<String>,
+    v: Option<String>,
+}
+
+pub async fn remove(
+    State(st): State<Arc<ApiState>>,
+    Path(name): Path<String>,
+    query: Result<Query<RemoveQuery>, QueryRejection>,
+) -> ApiResult<StatusCode> {
+    let Query(query) = query?;
+    let id = st.container_id(&name).await?;
+    let machine = st.machine.as_str();
+    st.engine
+        .remove_container(machine, &id, truthy(&query.force), truthy(&query.v))
+        .await?;
+    st.removed(&id);
+    Ok(StatusCode::NO_CONTENT)
+}

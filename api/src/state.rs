@@ -1,0 +1,112 @@
+//! What the service keeps between requests: docker's protocol spreads one
+//! `run` over several (attach, then start, then resize), and an exec's
+//! exit code is asked for after its stream ends.
+
+use crate::error::{ApiError, ApiResult};
+use engine::container::{ContainerDetails, Resizer};
+use engine::Engine;
+use engine::ErrorKind;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tokio::sync::{broadcast, oneshot};
+
+/// A start handed to the attachment that prepared it; the reply carries
+/// the start's outcome (the process's pid).
+pub type StartRequest = oneshot::Sender<engine::Result<u32>>;
+
+/// An exec created by `POST /containers/{id}/exec`, until its inspection.
+#[derive(Debug, Clone)]
+pub struct ExecRecord {
+    pub container: String,
+    pub options: engine::container::ExecOptions,
+    pub running: bool,
+    pub exit_code: Option<i64>,
+    pub pid: Option<u32>,
+}
+
+pub struct ApiState {
+    pub engine: Engine,
+    pub machine: String,
+    /// Containers attached before they started, by id: `/start` starts
+    /// them through their attachment so that no output is missed.
+    attached: Mutex<HashMap<String, oneshot::Sender<StartRequest>>>,
+    /// Terminals to resize, by container or exec id.
+    resizers: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Resizer>>>>,
+    pub execs: Mutex<HashMap<String, ExecRecord>>,
+    /// Ids of containers this service removed: waits on them end.
+    removed: broadcast::Sender<String>,
+}
+
+impl ApiState {
+    pub fn new(engine: Engine, machine: String) -> ApiState {
+        ApiState {
+            engine,
+            machine,
+            attached: Mutex::default(),
+            resizers: Mutex::default(),
+            execs: Mutex::default(),
+            removed: broadcast::channel(64).0,
+        }
+    }
+
+    /// The machine, started if it is not running (podman's service does
+    /// the same for its machine).
+    pub async fn ready(&self) -> ApiResult<&str> {
+        self.engine.connect_or_start(&self.machine).await?;
+        Ok(&self.machine)
+    }
+
+    /// A container by name, id or id prefix; docker's "No such
+    /// container" when there is none (clients match those words).
+    pub async fn container(&self, name: &str) -> ApiResult<ContainerDetails> {
+        let machine = self.ready().await?;
+        self.engine
+            .inspect_container(machine, name)
+            .await
+            .map_err(|e| match e.kind() {
+                ErrorKind::NotFound => ApiError::not_found(format!("No such container: {name}")),
+                _ => e.into(),
+            })
+    }
+
+    /// A container's full id from a name, id or id prefix.
+    pub async fn container_id(&self, name: &str) -> ApiResult<String> {
+        Ok(self.container(name).await?.info.id)
+    }
+
+    pub fn await_start(&self, id: &str) -> oneshot::Receiver<StartRequest> {
+        let (tx, rx) = oneshot::channel();
+        lock(&self.attached).insert(id.to_string(), tx);
+        rx
+    }
+
+    /// The attachment waiting to start container `id`, if one is.
+    pub fn take_attachment(&self, id: &str) -> Option<oneshot::Sender<StartRequest>> {
+        lock(&self.attached).remove(id)
+    }
+
+    pub fn set_resizer(&self, id: &str, resizer: Resizer) {
+        lock(&self.resizers).insert(id.to_string(), Arc::new(tokio::sync::Mutex::new(resizer)));
+    }
+
+    pub fn resizer(&self, id: &str) -> Option<Arc<tokio::sync::Mutex<Resizer>>> {
+        lock(&self.resizers).get(id).cloned()
+    }
+
+    pub fn drop_resizer(&self, id: &str) {
+        lock(&self.resizers).remove(id);
+    }
+
+    pub fn watch_removals(&self) -> broadcast::Receiver<String> {
+        self.removed.subscribe()
+    }
+
+    pub fn removed(&self, id: &str) {
+        let _ = self.removed.send(id.to_string());
+    }
+}
+
+/// A poisoned lock only means a handler panicked; its map is still whole.
+pub fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}

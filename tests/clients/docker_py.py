@@ -1,0 +1,67 @@
+"""docker-py (the `docker` package) against `hutch system service`.
+
+Run by tests/tests/docker_api.rs with DOCKER_HOST set and the name of an
+image pushed to a local registry as argv[1]; every check is an assert.
+"""
+import sys
+
+import docker
+
+pushed = sys.argv[1]
+client = docker.from_env()
+assert client.ping()
+assert client.version()["Os"] == "linux"
+
+# containers.run: create, start, wait, logs, remove.
+out = client.containers.run(
+    "busybox", ["sh", "-c", "echo hello; echo oops >&2"], remove=True, stderr=True
+)
+# Two pipes: their lines' order between them is not kept (nor by docker).
+assert sorted(out.splitlines()) == [b"hello", b"oops"], out
+try:
+    client.containers.run("busybox", ["sh", "-c", "exit 3"], remove=True)
+    raise AssertionError("a failing command raises ContainerError")
+except docker.errors.ContainerError as e:
+    assert e.exit_status == 3, e.exit_status
+
+# A detached container: exec_run, logs, kill, wait, remove.
+box = client.containers.run(
+    "busybox", ["sh", "-c", "echo up; sleep 600"], detach=True, name="py"
+)
+assert box.name == "py"
+code, output = box.exec_run(["sh", "-c", "echo $((2+3))"])
+assert (code, output) == (0, b"5\n"), (code, output)
+code, output = box.exec_run(["sh", "-c", "exit 4"])
+assert code == 4, code
+box.reload()
+assert box.status == "running", box.status
+assert [c.name for c in client.containers.list()] == ["py"]
+box.kill()
+assert box.wait()["StatusCode"] == 137
+assert box.logs() == b"up\n", box.logs()
+box.remove()
+assert client.containers.list(all=True) == []
+try:
+    client.containers.get("py")
+    raise AssertionError("a removed container is not found")
+except docker.errors.NotFound:
+    pass
+
+# Images: pull (its progress lines, then the model), list, remove.
+repository, tag = pushed.rsplit(":", 1)
+log = list(client.api.pull(repository, tag, stream=True, decode=True))
+assert not [line for line in log if "error" in line], log
+assert log[-1]["status"].startswith("Status: "), log
+
+image = client.images.pull(pushed)
+assert pushed in image.tags, image.tags
+tags = sorted(t for i in client.images.list() for t in i.tags)
+assert tags == sorted(["busybox:latest", pushed]), tags
+client.images.remove(pushed)
+assert [t for i in client.images.list() for t in i.tags] == ["busybox:latest"]
+try:
+    client.images.get(pushed)
+    raise AssertionError("a removed image is not found")
+except docker.errors.ImageNotFound:
+    pass
+print("docker-py ok")

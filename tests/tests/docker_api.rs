@@ -1,0 +1,349 @@
+//! The real `docker` CLI (28.x) against `hutch system service`: the
+//! containers it runs are the machine's, its exit codes are docker's, its
+//! streams are framed as docker's, and bad requests get docker's errors.
+
+use hutch_tests::docker::Service;
+use hutch_tests::registry::{docker_archive_with_config, push, Registry};
+use hutch_tests::{busybox_rootfs_tar, eventually, import_busybox, Hutch};
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::process::Stdio;
+
+fn stdout_of(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr_of(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn docker_cli_drives_hutch() {
+    let h = Hutch::new("docker-api");
+    import_busybox(&h, "busybox");
+    let service = Service::start(&h);
+    // The machine starts on demand, for the first request that needs it.
+    assert_eq!(
+        service.docker_ok(&["info", "--format", "{{.OSType}} {{.Images}}"]),
+        "linux 1\n"
+    );
+    let _machine = hutch_tests::MachineGuard::adopt(&h, "default");
+    assert_eq!(
+        service.docker_ok(&[
+            "version",
+            "--format",
+            "{{.Server.APIVersion}} {{.Server.Os}}"
+        ]),
+        "1.49 linux\n"
+    );
+    let mode = std::fs::metadata(&service.socket)
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "the socket is its owner's only");
+
+    // Attached runs: output, streams kept apart, stdin, exit codes.
+    assert_eq!(
+        service.docker_ok(&["run", "--rm", "busybox", "echo", "hi"]),
+        "hi\n"
+    );
+    let out = service.docker(&[
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        "echo out; echo err >&2; exit 42",
+    ]);
+    assert_eq!(out.status.code(), Some(42));
+    assert_eq!(stdout_of(&out), "out\n");
+    assert_eq!(stderr_of(&out), "err\n");
+    let out = service.docker(&["run", "--rm", "busybox", "no-such-command"]);
+    assert_eq!(out.status.code(), Some(127), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains("executable file not found"),
+        "{}",
+        stderr_of(&out)
+    );
+    let out = service.docker(&["run", "--rm", "busybox", "/etc/passwd"]);
+    assert_eq!(out.status.code(), Some(126), "{}", stderr_of(&out));
+    let out = service.docker(&["run", "--rm", "localhost:1/nothing:here", "true"]);
+    assert_eq!(out.status.code(), Some(125), "{}", stderr_of(&out));
+    let mut child = service
+        .docker_cmd(&["run", "--rm", "-i", "busybox", "sh", "-c", "cat; echo done"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"piped\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        stdout_of(&out),
+        "piped\ndone\n",
+        "stdin's end reaches the container, output goes on"
+    );
+    assert_eq!(
+        service.docker_ok(&[
+            "run",
+            "--rm",
+            "-e",
+            "A=1",
+            "-w",
+            "/tmp",
+            "-u",
+            "1000",
+            "busybox",
+            "sh",
+            "-c",
+            "echo $A $(pwd) $(id -u)"
+        ]),
+        "1 /tmp 1000\n"
+    );
+    assert_eq!(
+        service.docker_ok(&[
+            "run",
+            "--rm",
+            "--entrypoint",
+            "echo",
+            "busybox",
+            "via",
+            "entrypoint"
+        ]),
+        "via entrypoint\n"
+    );
+    assert_eq!(
+        service.docker_ok(&[
+            "run",
+            "--rm",
+            "-m",
+            "64m",
+            "busybox",
+            "cat",
+            "/sys/fs/cgroup/memory.max"
+        ]),
+        format!("{}\n", 64 << 20)
+    );
+    let left = service.docker_ok(&["ps", "-a", "-q"]);
+    assert_eq!(left, "", "--rm containers are gone once docker run returns");
+
+    // A detached service: logs, exec, ps, inspect, stop, rm.
+    let id = service.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "busybox",
+        "sh",
+        "-c",
+        "echo started; while true; do sleep 1; done",
+    ]);
+    assert_eq!(id.trim().len(), 64, "{id}");
+    eventually("the detached container logs", || {
+        service.docker_ok(&["logs", "web"]) == "started\n"
+    });
+    assert_eq!(
+        service.docker_ok(&["exec", "web", "sh", "-c", "echo $((6*7))"]),
+        "42\n"
+    );
+    let out = service.docker(&["exec", "web", "sh", "-c", "exit 3"]);
+    assert_eq!(out.status.code(), Some(3));
+    let out = service.docker(&["exec", "web", "no-such-command"]);
+    assert_eq!(out.status.code(), Some(127), "{}", stderr_of(&out));
+    let ps = service.docker_ok(&["ps", "--format", "{{.Names}} {{.Status}} {{.Image}}"]);
+    assert!(ps.starts_with("web Up "), "{ps}");
+    assert!(ps.trim_end().ends_with(" busybox"), "{ps}");
+    assert_eq!(
+        service.docker_ok(&[
+            "inspect",
+            "--format",
+            "{{.State.Status}} {{.Name}} {{.Config.Tty}}",
+            "web"
+        ]),
+        "running /web false\n"
+    );
+    let logs = service.docker_ok(&["logs", "-t", "--tail", "1", "web"]);
+    assert!(
+        logs.ends_with(" started\n") && logs.starts_with("20"),
+        "{logs}"
+    );
+    service.docker_ok(&["stop", "-t", "1", "web"]);
+    assert_eq!(
+        service.docker_ok(&[
+            "inspect",
+            "--format",
+            "{{.State.Status}} {{.State.ExitCode}}",
+            "web"
+        ]),
+        "exited 137\n"
+    );
+    let ps = service.docker_ok(&[
+        "ps",
+        "-a",
+        "--filter",
+        "status=exited",
+        "--format",
+        "{{.Names}} {{.Status}}",
+    ]);
+    assert!(ps.starts_with("web Exited (137) "), "{ps}");
+    assert_eq!(service.docker_ok(&["ps", "-q"]), "");
+    service.docker_ok(&["start", "web"]);
+    service.docker_ok(&["kill", "web"]);
+    assert_eq!(service.docker_ok(&["wait", "web"]), "137\n");
+    service.docker_ok(&["rm", "web"]);
+    let out = service.docker(&["inspect", "web"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr_of(&out).contains("No such") || stderr_of(&out).contains("no such"),
+        "{}",
+        stderr_of(&out)
+    );
+
+    // create + start -a, and rm -f of a running one.
+    service.docker_ok(&[
+        "create",
+        "--name",
+        "later",
+        "busybox",
+        "echo",
+        "from create",
+    ]);
+    assert_eq!(
+        service.docker_ok(&["start", "-a", "later"]),
+        "from create\n"
+    );
+    service.docker_ok(&["run", "-d", "--name", "busy", "busybox", "sleep", "600"]);
+    service.docker_ok(&["rm", "-f", "busy", "later"]);
+
+    // Images.
+    let images = service.docker_ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    assert_eq!(images, "busybox:latest\n");
+    service.docker_ok(&["tag", "busybox", "mine/box:2"]);
+    assert_eq!(
+        service.docker_ok(&["run", "--rm", "mine/box:2", "echo", "tagged"]),
+        "tagged\n"
+    );
+    let removed = service.docker_ok(&["rmi", "mine/box:2"]);
+    assert!(removed.contains("Untagged: mine/box:2"), "{removed}");
+}
+
+#[test]
+fn docker_pulls_missing_images_from_a_registry() {
+    let h = Hutch::new("docker-api-pull");
+    let work = h.home.join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let registry = Registry::start(&work);
+    let layer = busybox_rootfs_tar(&h);
+    let archive = docker_archive_with_config(
+        &work,
+        "app:1",
+        &[&layer],
+        serde_json::json!({"Cmd": ["echo", "from the registry"]}),
+    );
+    let name = format!("{}/app:1", registry.host());
+    push(&archive, &name);
+    let service = Service::start(&h);
+    let _ = service.docker_ok(&["info"]);
+    let _machine = hutch_tests::MachineGuard::adopt(&h, "default");
+
+    // `docker run` of an image not here: 404, pull, create again.
+    let out = service.docker(&["run", "--rm", &name]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_eq!(stdout_of(&out), "from the registry\n");
+    assert!(
+        stderr_of(&out).contains("Unable to find image"),
+        "{}",
+        stderr_of(&out)
+    );
+    let pulled = service.docker_ok(&["pull", &name]);
+    assert!(pulled.contains("Image is up to date"), "{pulled}");
+    service.docker_ok(&["rmi", &name]);
+    let pulled = service.docker_ok(&["pull", &name]);
+    assert!(pulled.contains("Downloaded newer image"), "{pulled}");
+}
+
+#[test]
+fn bad_requests_get_docker_errors() {
+    let h = Hutch::new("docker-api-errors");
+    let service = Service::start(&h);
+    let (code, body) = service.curl(&["http://hutch/_ping"]);
+    assert_eq!((code, body.as_str()), (200, "OK"));
+    let (code, body) = service.curl(&["http://hutch/v1.49/no/such/endpoint"]);
+    assert_eq!(code, 404);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(
+        v["message"].as_str().unwrap().contains("page not found"),
+        "{body}"
+    );
+    let (code, body) = service.curl(&[
+        "-X",
+        "POST",
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        "{\"Image\": ",
+        "http://hutch/v1.49/containers/create",
+    ]);
+    assert_eq!(code, 400, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(
+        v["message"].as_str().unwrap().contains("invalid JSON"),
+        "{body}"
+    );
+    let big = h.home.join("big.json");
+    std::fs::write(&big, vec![b' '; 8 << 20]).unwrap();
+    let (code, _) = service.curl(&[
+        "-X",
+        "POST",
+        "-H",
+        "Content-Type: application/json",
+        "--data-binary",
+        &format!("@{}", big.display()),
+        "http://hutch/v1.49/containers/create",
+    ]);
+    assert_eq!(code, 413, "an oversized body is refused");
+    let (code, body) = service.curl(&["http://hutch/v1.49/containers/json?filters=nonsense"]);
+    assert_eq!(code, 400, "{body}");
+    // A second service on the same socket is refused; the first one serves on.
+    let out = h.run(&[
+        "system",
+        "service",
+        "--socket",
+        service.socket.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(stderr_of(&out).contains("in use"), "{}", stderr_of(&out));
+    let (code, _) = service.curl(&["http://hutch/_ping"]);
+    assert_eq!(code, 200);
+}
+
+#[test]
+fn docker_py_drives_hutch() {
+    let h = Hutch::new("docker-api-py");
+    let layer = busybox_rootfs_tar(&h);
+    h.ok(&["import", layer.to_str().unwrap(), "busybox"]);
+    let work = h.home.join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let registry = Registry::start(&work);
+    let archive = docker_archive_with_config(&work, "py:1", &[&layer], serde_json::json!({}));
+    let pushed = format!("{}/py:1", registry.host());
+    push(&archive, &pushed);
+    let service = Service::start(&h);
+    let _ = service.docker_ok(&["info"]);
+    let _machine = hutch_tests::MachineGuard::adopt(&h, "default");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("clients/docker_py.py");
+    // Debian's python3 with Debian's docker-py (python3-docker, which
+    // docker-compose depends on).
+    let out = std::process::Command::new("/usr/bin/python3")
+        .arg(&script)
+        .arg(&pushed)
+        .env("DOCKER_HOST", service.host())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        stdout_of(&out),
+        stderr_of(&out)
+    );
+    assert_eq!(stdout_of(&out), "docker-py ok\n");
+}
