@@ -2,6 +2,7 @@
 //! `hutch` binary, and a guard that never leaves a machine running.
 
 pub mod docker;
+pub mod pty;
 pub mod registry;
 
 use std::path::{Path, PathBuf};

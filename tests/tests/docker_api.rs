@@ -3,6 +3,7 @@
 //! streams are framed as docker's, and bad requests get docker's errors.
 
 use hutch_tests::docker::Service;
+use hutch_tests::pty::Terminal;
 use hutch_tests::registry::{docker_archive_with_config, push, Registry};
 use hutch_tests::{busybox_rootfs_tar, eventually, import_busybox, Hutch};
 use std::io::Write;
@@ -346,4 +347,44 @@ fn docker_py_drives_hutch() {
         stderr_of(&out)
     );
     assert_eq!(stdout_of(&out), "docker-py ok\n");
+}
+
+#[test]
+fn docker_run_it_gives_a_real_terminal() {
+    let h = Hutch::new("docker-api-tty");
+    import_busybox(&h, "busybox");
+    let service = Service::start(&h);
+    let _ = service.docker_ok(&["info"]);
+    let _machine = hutch_tests::MachineGuard::adopt(&h, "default");
+
+    let mut cmd = service.docker_cmd(&["run", "-it", "--rm", "--name", "term", "busybox", "sh"]);
+    let mut term = Terminal::spawn(&mut cmd, 30, 100);
+    term.wait_for("/ # ");
+    term.type_in("echo sum-$((40+2)) $TERM\r");
+    term.wait_for("sum-42 xterm");
+    assert!(
+        term.shows("echo sum-$((40+2))"),
+        "typing is echoed by the container's terminal"
+    );
+    term.type_in("stty size\r");
+    term.wait_for("30 100");
+    term.resize(40, 120);
+    eventually("the resize arrives", || {
+        term.type_in("stty size\r");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        term.shows("40 120")
+    });
+    term.type_in("sleep 1000\r");
+    eventually("sleep starts", || {
+        service
+            .docker_ok(&["exec", "term", "ps"])
+            .contains("sleep 1000")
+    });
+    // Ctrl-C travels as a key and interrupts sleep, not the session.
+    term.type_in("\x03");
+    term.type_in("echo after-$((2+2))\r");
+    term.wait_for("after-4");
+    term.type_in("exit 5\r");
+    assert_eq!(term.child.wait().unwrap().code(), Some(5));
+    assert_eq!(service.docker_ok(&["ps", "-a", "-q"]), "");
 }
