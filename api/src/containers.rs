@@ -3,7 +3,7 @@
 
 use crate::create;
 use crate::error::{no_such_image, parse_json, ApiError, ApiResult};
-use crate::params::truthy;
+use crate::params::{label_matches, truthy};
 use crate::state::ApiState;
 use crate::stream::{Framing, STDERR, STDOUT};
 use axum::body::{Body, Bytes};
@@ -97,29 +97,17 @@ struct Filters(HashMap<String, Vec<String>>);
 
 impl Filters {
     fn parse(text: Option<&str>) -> ApiResult<Filters> {
-        let Some(text) = text.filter(|t| !t.is_empty()) else {
-            return Ok(Filters(HashMap::new()));
+        let filters = match text.filter(|t| !t.is_empty()) {
+            None => HashMap::new(),
+            Some(text) => crate::params::filters(text)?,
         };
-        // Old clients send {"key": {"value": true}}.
-        let value: serde_json::Value = serde_json::from_str(text)
-            .map_err(|e| ApiError::bad_request(format!("invalid filters: {e}")))?;
-        let mut filters = HashMap::new();
-        for (key, values) in value.as_object().into_iter().flatten() {
-            let list: Vec<String> = match values {
-                serde_json::Value::Array(a) => a
-                    .iter()
-                    .filter_map(|v| v.as_str().map(String::from))
-                    .collect(),
-                serde_json::Value::Object(o) => o.keys().cloned().collect(),
-                _ => Vec::new(),
-            };
+        for key in filters.keys() {
             if !matches!(
                 key.as_str(),
                 "status" | "name" | "id" | "ancestor" | "label"
             ) {
                 return Err(ApiError::bad_request(format!("invalid filter '{key}'")));
             }
-            filters.insert(key.clone(), list);
         }
         Ok(Filters(filters))
     }
@@ -132,18 +120,16 @@ impl Filters {
     fn admit(&self, details: &ContainerDetails) -> bool {
         let c = &details.info;
         let labels = labels(details);
-        self.0.iter().all(|(key, values)| {
-            values.iter().any(|v| match key.as_str() {
-                "label" => match v.split_once('=') {
-                    Some((k, want)) => labels.get(k).is_some_and(|have| have == want),
-                    None => labels.contains_key(v.as_str()),
-                },
+        self.0.iter().all(|(key, values)| match key.as_str() {
+            // docker: every label asked for; any one of another key's values.
+            "label" => values.iter().all(|v| label_matches(labels.iter(), v)),
+            _ => values.iter().any(|v| match key.as_str() {
                 "status" => state_name(c.state) == v,
                 "name" => c.name.contains(v.trim_start_matches('/')),
                 "id" => c.id.starts_with(v.as_str()),
                 "ancestor" => c.image == *v,
                 _ => false,
-            })
+            }),
         })
     }
 }

@@ -97,7 +97,13 @@ pub async fn post(
     };
     let target = Reference::parse(&target)
         .map_err(|e| ApiError::bad_request(format!("invalid name {target:?}: {e}")))?;
-    st.engine.tag(&image_name(name)?, &target)?;
+    let source = image_name(name)?;
+    // Tagging takes the store's lock, which a pull holds while it runs:
+    // the wait is a blocking thread's, not a runtime worker's.
+    let engine = st.engine.clone();
+    tokio::task::spawn_blocking(move || engine.tag(&source, &target))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
     Ok(StatusCode::CREATED)
 }
 

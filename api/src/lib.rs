@@ -11,6 +11,7 @@ mod error;
 mod exec;
 mod images;
 mod listener;
+mod networks;
 mod params;
 mod pull;
 mod router;
@@ -40,7 +41,25 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let state = Arc::new(ApiState::new(engine, machine));
     let app = router::app(state);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    let (stopping, stopped) = tokio::sync::oneshot::channel();
+    let signal = async move {
+        shutdown.await;
+        let _ = stopping.send(());
+    };
+    // Requests in flight get a grace period; streams that never end
+    // (`logs -f`, attachments) do not keep the service up past it.
+    let grace = async move {
+        if stopped.await.is_ok() {
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        served = axum::serve(listener, app).with_graceful_shutdown(signal) => served,
+        () = grace => Ok(()),
+    }
 }
+
+/// How long requests in flight may take once the service is told to stop.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);

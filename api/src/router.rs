@@ -3,7 +3,7 @@
 
 use crate::error::ApiError;
 use crate::state::ApiState;
-use crate::{attach, containers, exec, images, system};
+use crate::{attach, containers, exec, images, networks, system};
 use axum::extract::Request;
 use axum::routing::{delete, get, post};
 use axum::Router;
@@ -35,6 +35,14 @@ pub fn app(state: Arc<ApiState>) -> axum::routing::IntoMakeService<Router> {
         .route("/exec/{id}/start", post(exec::start))
         .route("/exec/{id}/resize", post(exec::resize))
         .route("/exec/{id}/json", get(exec::inspect))
+        .route("/networks", get(networks::list))
+        .route("/networks/create", post(networks::create))
+        .route(
+            "/networks/{id}",
+            get(networks::inspect).delete(networks::remove),
+        )
+        .route("/networks/{id}/connect", post(networks::connect))
+        .route("/networks/{id}/disconnect", post(networks::disconnect))
         .route("/images/json", get(images::list))
         .route("/images/create", post(images::pull))
         // Image names hold slashes: the action is read off the path's end.

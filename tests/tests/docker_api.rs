@@ -388,3 +388,60 @@ fn docker_run_it_gives_a_real_terminal() {
     assert_eq!(term.child.wait().unwrap().code(), Some(5));
     assert_eq!(service.docker_ok(&["ps", "-a", "-q"]), "");
 }
+
+#[test]
+fn docker_compose_brings_a_project_up_and_down() {
+    let h = Hutch::new("docker-api-compose");
+    import_busybox(&h, "busybox");
+    let service = Service::start(&h);
+    let _ = service.docker_ok(&["info"]);
+    let _machine = hutch_tests::MachineGuard::adopt(&h, "default");
+    let project = h.home.join("shop");
+    std::fs::create_dir_all(&project).unwrap();
+    // web serves a page; client finds web by its service name on the
+    // project's network, fetches it and logs it.
+    std::fs::write(
+        project.join("docker-compose.yml"),
+        r#"version: "3"
+services:
+  web:
+    image: busybox
+    command: ["sh", "-c", "mkdir /www && echo hello-from-web > /www/index.html && httpd -f -p 8080 -h /www"]
+  client:
+    image: busybox
+    depends_on: [web]
+    command: ["sh", "-c", "until wget -qO- http://web:8080/; do sleep 0.2; done; sleep 600"]
+"#,
+    )
+    .unwrap();
+    let compose = |args: &[&str]| {
+        let out = std::process::Command::new("docker-compose")
+            .args(args)
+            .current_dir(&project)
+            .env("DOCKER_HOST", service.host())
+            .output()
+            .expect("Debian's docker-compose is installed");
+        assert!(
+            out.status.success(),
+            "docker-compose {args:?}: {}",
+            stderr_of(&out)
+        );
+        stdout_of(&out)
+    };
+    compose(&["up", "-d"]);
+    eventually("client fetches web's page by its service name", || {
+        compose(&["logs", "--no-color", "client"]).contains("hello-from-web")
+    });
+    let ps = compose(&["ps"]);
+    assert_eq!(ps.matches(" Up ").count(), 2, "{ps}");
+    assert!(
+        ps.contains("shop_web_1") && ps.contains("shop_client_1"),
+        "{ps}"
+    );
+    let networks = service.docker_ok(&["network", "ls", "--format", "{{.Name}}"]);
+    assert!(networks.lines().any(|n| n == "shop_default"), "{networks}");
+    compose(&["down", "-t", "1"]);
+    assert_eq!(service.docker_ok(&["ps", "-a", "-q"]), "");
+    let networks = service.docker_ok(&["network", "ls", "--format", "{{.Name}}"]);
+    assert!(!networks.contains("shop_default"), "{networks}");
+}

@@ -40,7 +40,7 @@ impl Engine {
             self.pull(reference, false).await?;
         }
         // Held while layers are sent, so no rmi removes one mid-way.
-        let _lock = store.lock()?;
+        let _lock = store.lock_async().await?;
         let (_, image) = find(&store, name)?;
         self.deliver(client, &store, &image).await?;
         Ok(Prepared {

@@ -146,7 +146,7 @@ impl Engine {
         // Held throughout, so no garbage collection takes blobs that are
         // stored but not yet named. On failure, finished blobs stay for a
         // rerun to reuse.
-        let lock = store.lock()?;
+        let lock = store.lock_async().await?;
         let transport = Transport::choose(&reference.registry, insecure).await;
         let login = credentials::lookup(self.home(), &reference.registry)?;
         let source = Source {

@@ -33,7 +33,7 @@ impl Engine {
         let store = self.store()?;
         let mut removed = Vec::new();
         {
-            let lock = store.lock()?;
+            let lock = store.lock_async().await?;
             for name in names {
                 let (reference, image) = find(&store, name)?;
                 let tags: Vec<String> = match reference {

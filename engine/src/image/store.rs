@@ -211,6 +211,16 @@ impl Store {
         Ok(StoreLock(file))
     }
 
+    /// [`Store::lock`] for async callers: the wait for another holder
+    /// (another process, or another request of the API service) happens
+    /// on a blocking thread, so no runtime worker is held up by it.
+    pub async fn lock_async(&self) -> Result<StoreLock> {
+        let store = Store::at(self.root.clone());
+        tokio::task::spawn_blocking(move || store.lock())
+            .await
+            .map_err(|e| StoreError::io("locking the image store")(io::Error::other(e)))?
+    }
+
     pub fn blob_path(&self, digest: &Digest) -> PathBuf {
         self.root.join("blobs/sha256").join(digest.hex())
     }
