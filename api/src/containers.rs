@@ -66,8 +66,23 @@ pub async fn list(
 ) -> ApiResult<Json<Vec<ContainerSummary>>> {
     let Query(query) = query?;
     let filters = Filters::parse(query.filters.as_deref())?;
-    let machine = st.ready().await?;
     let all = truthy(&query.all) || filters.names_state();
+    let mut shown = summaries(&st, all, &filters).await?;
+    // docker-py sends -1 for no limit.
+    if let Some(limit) = query.limit.filter(|l| *l > 0) {
+        shown.truncate(limit as usize);
+    }
+    Ok(Json(shown))
+}
+
+/// The machine's containers (running ones only unless `all`) that pass
+/// `filters`, in docker's list shape.
+pub async fn summaries(
+    st: &ApiState,
+    all: bool,
+    filters: &Filters,
+) -> ApiResult<Vec<ContainerSummary>> {
+    let machine = st.ready().await?;
     let mut shown = Vec::new();
     for info in st.engine.list_containers(machine).await? {
         if !all && info.state != ContainerState::Running {
@@ -84,19 +99,15 @@ pub async fn list(
             shown.push(summary(&details));
         }
     }
-    // docker-py sends -1 for no limit.
-    if let Some(limit) = query.limit.filter(|l| *l > 0) {
-        shown.truncate(limit as usize);
-    }
-    Ok(Json(shown))
+    Ok(shown)
 }
 
 /// `filters={"status":["exited"],"name":["web"],"id":["abc"]}`; each key
 /// must match one of its values.
-struct Filters(HashMap<String, Vec<String>>);
+pub struct Filters(HashMap<String, Vec<String>>);
 
 impl Filters {
-    fn parse(text: Option<&str>) -> ApiResult<Filters> {
+    pub fn parse(text: Option<&str>) -> ApiResult<Filters> {
         let filters = match text.filter(|t| !t.is_empty()) {
             None => HashMap::new(),
             Some(text) => crate::params::filters(text)?,

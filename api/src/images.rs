@@ -54,8 +54,11 @@ fn image_name(text: &str) -> ApiResult<ImageName> {
         .map_err(|e| ApiError::bad_request(format!("invalid image name {text:?}: {e}")))
 }
 
-/// `GET /images/{name}/json`.
+/// `GET /images/{name}/json` and `/images/{name}/get` (save).
 pub async fn get(State(st): State<Arc<ApiState>>, Path(path): Path<String>) -> ApiResult<Response> {
+    if let Some(name) = path.strip_suffix("/get") {
+        return crate::archive::save_named(st, vec![image_name(name)?]).await;
+    }
     let Some(name) = path.strip_suffix("/json") else {
         return Err(ApiError::not_found(format!(
             "page not found: /images/{path}"

@@ -4,6 +4,7 @@
 //! HTTP: docker's paths and JSON shapes (bollard-stubs' generated models),
 //! its status codes, and its stream framing for attach, exec and logs.
 
+mod archive;
 mod attach;
 mod containers;
 mod create;
@@ -18,6 +19,7 @@ mod router;
 mod state;
 mod stream;
 mod system;
+mod volumes;
 
 pub use listener::{bind, ListenError};
 

@@ -3,7 +3,7 @@
 
 use crate::error::ApiError;
 use crate::state::ApiState;
-use crate::{attach, containers, exec, images, networks, system};
+use crate::{archive, attach, containers, exec, images, networks, system, volumes};
 use axum::extract::Request;
 use axum::routing::{delete, get, post};
 use axum::Router;
@@ -19,6 +19,7 @@ pub fn app(state: Arc<ApiState>) -> axum::routing::IntoMakeService<Router> {
         .route("/_ping", get(system::ping).head(system::ping))
         .route("/version", get(system::version))
         .route("/info", get(system::info))
+        .route("/system/df", get(system::df))
         .route("/containers/json", get(containers::list))
         .route("/containers/create", post(containers::create))
         .route("/containers/{id}/json", get(containers::inspect))
@@ -43,8 +44,17 @@ pub fn app(state: Arc<ApiState>) -> axum::routing::IntoMakeService<Router> {
         )
         .route("/networks/{id}/connect", post(networks::connect))
         .route("/networks/{id}/disconnect", post(networks::disconnect))
+        .route("/volumes", get(volumes::list))
+        .route("/volumes/create", post(volumes::create))
+        .route("/volumes/prune", post(volumes::prune))
+        .route(
+            "/volumes/{name}",
+            get(volumes::inspect).delete(volumes::remove),
+        )
         .route("/images/json", get(images::list))
         .route("/images/create", post(images::pull))
+        .route("/images/get", get(archive::save))
+        .route("/images/load", post(archive::load))
         // Image names hold slashes: the action is read off the path's end.
         .route(
             "/images/{*name}",

@@ -110,3 +110,31 @@ pub async fn info(State(st): State<Arc<ApiState>>) -> ApiResult<Json<SystemInfo>
         ..Default::default()
     }))
 }
+
+/// `GET /system/df`: what `docker system df` tabulates.
+pub async fn df(State(st): State<Arc<ApiState>>) -> ApiResult<Json<serde_json::Value>> {
+    let usage = st.engine.disk_usage().await?;
+    let Json(images) = crate::images::list(State(st.clone())).await?;
+    let filters = crate::containers::Filters::parse(None)?;
+    let containers = crate::containers::summaries(&st, true, &filters).await?;
+    let volumes: Vec<serde_json::Value> = st
+        .engine
+        .list_volumes(&st.machine)
+        .await?
+        .iter()
+        .map(|v| {
+            let mut doc =
+                serde_json::to_value(engine::volume::VolumeInspect::from(v)).unwrap_or_default();
+            // Sizes of volumes are not measured (-1, docker's "unknown").
+            doc["UsageData"] = serde_json::json!({"Size": -1, "RefCount": v.users.len()});
+            doc
+        })
+        .collect();
+    Ok(Json(serde_json::json!({
+        "LayersSize": usage.layer_bytes,
+        "Images": images,
+        "Containers": containers,
+        "Volumes": volumes,
+        "BuildCache": [],
+    })))
+}

@@ -445,3 +445,106 @@ services:
     let networks = service.docker_ok(&["network", "ls", "--format", "{{.Name}}"]);
     assert!(!networks.contains("shop_default"), "{networks}");
 }
+
+#[test]
+fn docker_cli_volumes_ports_and_archives() {
+    let h = Hutch::new("docker-api-more");
+    import_busybox(&h, "busybox");
+    let service = Service::start(&h);
+    let _ = service.docker_ok(&["info"]);
+    let _machine = hutch_tests::MachineGuard::adopt(&h, "default");
+
+    // Named volumes outlive their containers; host directories bind.
+    service.docker_ok(&["volume", "create", "data"]);
+    service.docker_ok(&[
+        "run",
+        "--rm",
+        "-v",
+        "data:/data",
+        "busybox",
+        "sh",
+        "-c",
+        "echo kept > /data/f",
+    ]);
+    assert_eq!(
+        service.docker_ok(&[
+            "run",
+            "--rm",
+            "-v",
+            "data:/data:ro",
+            "busybox",
+            "cat",
+            "/data/f"
+        ]),
+        "kept\n"
+    );
+    assert_eq!(
+        service.docker_ok(&["volume", "ls", "--format", "{{.Name}} {{.Driver}}"]),
+        "data local\n"
+    );
+    assert_eq!(
+        service.docker_ok(&["volume", "inspect", "--format", "{{.Name}}", "data"]),
+        "data\n"
+    );
+    service.docker_ok(&["volume", "rm", "data"]);
+    let out = service.docker(&["volume", "inspect", "data"]);
+    assert!(
+        !out.status.success() && stderr_of(&out).contains("no such volume"),
+        "{}",
+        stderr_of(&out)
+    );
+    let shared = h.home.join("src");
+    std::fs::create_dir_all(&shared).unwrap();
+    std::fs::write(shared.join("main.txt"), "from the host\n").unwrap();
+    let bind = format!("{}:/src", shared.display());
+    assert_eq!(
+        service.docker_ok(&[
+            "run",
+            "--rm",
+            "-v",
+            &bind,
+            "busybox",
+            "cat",
+            "/src/main.txt"
+        ]),
+        "from the host\n"
+    );
+
+    // -p publishes on the host; docker port reads it back.
+    service.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "-p",
+        "127.0.0.1::8080",
+        "busybox",
+        "sh",
+        "-c",
+        "mkdir /www && echo served > /www/index.html && httpd -f -p 8080 -h /www",
+    ]);
+    let port = service.docker_ok(&["port", "web", "8080"]);
+    let address = port.lines().next().unwrap_or_default().to_string();
+    assert!(address.starts_with("127.0.0.1:"), "{port}");
+    eventually("the published port serves", || {
+        std::process::Command::new("curl")
+            .args(["-sf", &format!("http://{address}/")])
+            .output()
+            .is_ok_and(|o| o.stdout == b"served\n")
+    });
+    service.docker_ok(&["rm", "-f", "web"]);
+
+    // save | load round trip, and system df.
+    let archive = h.home.join("busybox.tar");
+    service.docker_ok(&["save", "-o", archive.to_str().unwrap(), "busybox"]);
+    service.docker_ok(&["rmi", "busybox"]);
+    assert_eq!(service.docker_ok(&["images", "-q"]), "");
+    let loaded = service.docker_ok(&["load", "-i", archive.to_str().unwrap()]);
+    assert!(loaded.contains("Loaded image: busybox:latest"), "{loaded}");
+    assert_eq!(
+        service.docker_ok(&["run", "--rm", "busybox", "echo", "reloaded"]),
+        "reloaded\n"
+    );
+    let df = service.docker_ok(&["system", "df", "--format", "{{.Type}} {{.TotalCount}}"]);
+    assert!(df.contains("Images 1"), "{df}");
+}
