@@ -40,6 +40,7 @@ mod tests {
             container: c.into(),
             action: ContainerAction::Die,
             lease: Some(1),
+            exit_code: None,
         };
         events.publish(event("before"));
         let rx = events.subscribe();

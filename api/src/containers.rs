@@ -78,7 +78,7 @@ pub async fn list(
 /// The machine's containers (running ones only unless `all`) that pass
 /// `filters`, in docker's list shape.
 pub async fn summaries(
-    st: &ApiState,
+    st: &Arc<ApiState>,
     all: bool,
     filters: &Filters,
 ) -> ApiResult<Vec<ContainerSummary>> {
@@ -391,7 +391,7 @@ pub async fn wait(
 
 /// Waits (a few seconds at most) for the machine to remove a container
 /// that exited with `--rm`.
-async fn gone(st: &ApiState, machine: &str, id: &str) {
+async fn gone(st: &Arc<ApiState>, machine: &str, id: &str) {
     for _ in 0..250 {
         match st.engine.inspect_container(machine, id).await {
             Err(e) if e.kind() == ErrorKind::NotFound => return,

@@ -9,6 +9,7 @@ mod attach;
 mod containers;
 mod create;
 mod error;
+mod events;
 mod exec;
 mod images;
 mod listener;

@@ -59,7 +59,7 @@ pub async fn list(
     ))
 }
 
-async fn find(st: &ApiState, name: &str) -> ApiResult<NetworkInfo> {
+async fn find(st: &Arc<ApiState>, name: &str) -> ApiResult<NetworkInfo> {
     let machine = st.ready().await?;
     st.engine
         .inspect_network(machine, name)

@@ -3,7 +3,7 @@
 
 use crate::error::ApiError;
 use crate::state::ApiState;
-use crate::{archive, attach, containers, exec, images, networks, system, volumes};
+use crate::{archive, attach, containers, events, exec, images, networks, system, volumes};
 use axum::extract::Request;
 use axum::routing::{delete, get, post};
 use axum::Router;
@@ -20,6 +20,7 @@ pub fn app(state: Arc<ApiState>) -> axum::routing::IntoMakeService<Router> {
         .route("/version", get(system::version))
         .route("/info", get(system::info))
         .route("/system/df", get(system::df))
+        .route("/events", get(events::events))
         .route("/containers/json", get(containers::list))
         .route("/containers/create", post(containers::create))
         .route("/containers/{id}/json", get(containers::inspect))

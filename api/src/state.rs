@@ -35,6 +35,7 @@ pub struct ApiState {
     pub execs: Mutex<HashMap<String, ExecRecord>>,
     /// Ids of containers this service removed: waits on them end.
     removed: broadcast::Sender<String>,
+    pub events: crate::events::Events,
 }
 
 impl ApiState {
@@ -46,19 +47,22 @@ impl ApiState {
             resizers: Mutex::default(),
             execs: Mutex::default(),
             removed: broadcast::channel(64).0,
+            events: Default::default(),
         }
     }
 
     /// The machine, started if it is not running (podman's service does
     /// the same for its machine).
-    pub async fn ready(&self) -> ApiResult<&str> {
+    /// Its events are followed from then on.
+    pub async fn ready(self: &Arc<Self>) -> ApiResult<&str> {
         self.engine.connect_or_start(&self.machine).await?;
+        crate::events::follow(self);
         Ok(&self.machine)
     }
 
     /// A container by name, id or id prefix; docker's "No such
     /// container" when there is none (clients match those words).
-    pub async fn container(&self, name: &str) -> ApiResult<ContainerDetails> {
+    pub async fn container(self: &Arc<Self>, name: &str) -> ApiResult<ContainerDetails> {
         let machine = self.ready().await?;
         self.engine
             .inspect_container(machine, name)
@@ -70,7 +74,7 @@ impl ApiState {
     }
 
     /// A container's full id from a name, id or id prefix.
-    pub async fn container_id(&self, name: &str) -> ApiResult<String> {
+    pub async fn container_id(self: &Arc<Self>, name: &str) -> ApiResult<String> {
         Ok(self.container(name).await?.info.id)
     }
 

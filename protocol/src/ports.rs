@@ -143,13 +143,19 @@ pub struct ContainerEvent {
     pub action: ContainerAction,
     /// The lease of the ports its run was published on.
     pub lease: Option<u64>,
+    /// How it exited (docker's code), on `Die`.
+    #[serde(default)]
+    pub exit_code: Option<i32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ContainerAction {
+    Create,
     Start,
     Die,
+    /// Removed (by `rm`, or by the machine once a `--rm` one exited).
+    Destroy,
 }
 
 #[cfg(test)]

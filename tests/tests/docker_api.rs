@@ -199,6 +199,68 @@ fn docker_cli_drives_hutch() {
         stderr_of(&out)
     );
 
+    // docker events: the lifecycle of a --rm run, as it happens.
+    let mut events = service
+        .docker_cmd(&[
+            "events",
+            "--format",
+            "{{.Action}} {{.Actor.Attributes.name}}",
+            "--filter",
+            "container=watched",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    service.docker_ok(&["run", "--rm", "--name", "watched", "busybox", "true"]);
+    let mut seen = String::new();
+    let mut stdout = events.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        use std::io::Read;
+        let mut text = String::new();
+        let mut buf = [0u8; 256];
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            text.push_str(&String::from_utf8_lossy(&buf[..n]));
+            if text.contains("destroy watched\n") {
+                break;
+            }
+        }
+        text
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !reader.is_finished() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = events.kill();
+    let _ = events.wait();
+    if reader.is_finished() {
+        seen = reader.join().unwrap();
+    }
+    assert_eq!(
+        seen, "create watched\nstart watched\ndie watched\ndestroy watched\n",
+        "docker events saw the run's lifecycle"
+    );
+    // The service hears of events a moment after they happen.
+    eventually("past events are kept for --since", || {
+        let past = service.docker_ok(&[
+            "events",
+            "--since",
+            "5m",
+            "--until",
+            "0s",
+            "--filter",
+            "event=die",
+            "--filter",
+            "container=watched",
+            "--format",
+            "{{.Action}} {{.Actor.Attributes.exitCode}}",
+        ]);
+        past == "die 0\n"
+    });
+
     // create + start -a, and rm -f of a running one.
     service.docker_ok(&[
         "create",

@@ -3,7 +3,10 @@
 use super::names::{random_hex, random_name, valid_name};
 use super::record::{now_ms, storage, Record};
 use super::{Container, Containers};
-use protocol::{AgentError, ContainerCreate, ContainerInfo, ContainerState, ErrorKind};
+use protocol::{
+    AgentError, ContainerAction, ContainerCreate, ContainerEvent, ContainerInfo, ContainerState,
+    ErrorKind,
+};
 use std::sync::{Arc, Condvar, Mutex};
 
 impl Containers {
@@ -102,6 +105,13 @@ impl Containers {
             events: self.events.clone(),
         });
         all.push(container.clone());
+        drop(all);
+        self.events.publish(ContainerEvent {
+            container: id,
+            action: ContainerAction::Create,
+            lease: None,
+            exit_code: None,
+        });
         Ok(container)
     }
 }

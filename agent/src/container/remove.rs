@@ -3,7 +3,7 @@
 
 use super::record::storage;
 use super::{Container, Containers};
-use protocol::{AgentError, ContainerState, ErrorKind};
+use protocol::{AgentError, ContainerAction, ContainerEvent, ContainerState, ErrorKind};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -51,6 +51,13 @@ impl Containers {
         if volumes {
             self.remove_anonymous_volumes(&all, container);
         }
+        drop(all);
+        self.events.publish(ContainerEvent {
+            container: container.id(),
+            action: ContainerAction::Destroy,
+            lease: None,
+            exit_code: None,
+        });
         Ok(())
     }
 }

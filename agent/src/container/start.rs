@@ -91,6 +91,7 @@ impl Container {
             container: record.info.id.clone(),
             action: ContainerAction::Start,
             lease: record.published.as_ref().map(|p| p.lease),
+            exit_code: None,
         };
         drop(record);
         self.changed.notify_all();

@@ -81,6 +81,7 @@ impl Container {
             container: record.info.id.clone(),
             action: ContainerAction::Die,
             lease: record.published.take().map(|p| p.lease),
+            exit_code: record.info.exit_code,
         };
         if let Err(e) = record.save(&self.dir) {
             crate::sys::console::log(&format!("container {}: {}", record.info.id, e.message));

@@ -55,6 +55,13 @@ impl Engine {
         Ok(client.kill_container(container, signal).await?)
     }
 
+    /// What happens to the machine's containers from now on (create,
+    /// start, die, destroy), until the machine stops.
+    pub async fn container_events(&self, machine: &str) -> Result<crate::agent::EventStream> {
+        let client = self.connect_running(machine).await?;
+        Ok(client.events().await?)
+    }
+
     /// Blocks until the container is not running; how it exited.
     pub async fn wait_container(&self, machine: &str, container: &str) -> Result<ExitStatus> {
         let mut client = self.connect_running(machine).await?;

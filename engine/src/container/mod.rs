@@ -22,8 +22,8 @@ pub use logs::LogReader;
 pub use process::{Process, Resizer};
 /// What the agent reports of containers, as front ends see them.
 pub use protocol::{
-    ContainerDetails, ContainerInfo, ContainerState, ExitStatus, LogEntry, PortBinding,
-    PortProtocol, StdioStream,
+    ContainerAction, ContainerDetails, ContainerEvent, ContainerInfo, ContainerState, ExitStatus,
+    LogEntry, PortBinding, PortProtocol, StdioStream,
 };
 pub use spec::Flags;
 

@@ -1,0 +1,240 @@
+//! `GET /events`: container lifecycle events (create, start, die,
+//! destroy) as docker streams them, one JSON object a line. One follower
+//! per service reads the agent's event stream while the machine runs and
+//! fans it out; recent events are kept for `since`.
+
+use crate::error::{ApiError, ApiResult};
+use crate::params::filters;
+use crate::state::{lock, ApiState};
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::StatusCode;
+use axum::response::Response;
+use bollard_stubs::models::{
+    EventActor, EventMessage, EventMessageScopeEnum, EventMessageTypeEnum,
+};
+use engine::container::{ContainerAction, ContainerEvent};
+use serde::Deserialize;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::broadcast;
+
+/// Events kept for clients that ask for past ones (`--since`).
+const HISTORY: usize = 512;
+
+/// The service's event hub.
+pub struct Events {
+    live: broadcast::Sender<EventMessage>,
+    history: std::sync::Mutex<VecDeque<EventMessage>>,
+    following: std::sync::atomic::AtomicBool,
+}
+
+impl Default for Events {
+    fn default() -> Events {
+        Events {
+            live: broadcast::channel(HISTORY).0,
+            history: Default::default(),
+            following: Default::default(),
+        }
+    }
+}
+
+impl Events {
+    fn publish(&self, message: EventMessage) {
+        let mut history = lock(&self.history);
+        if history.len() == HISTORY {
+            history.pop_front();
+        }
+        history.push_back(message.clone());
+        let _ = self.live.send(message);
+    }
+}
+
+/// Follows the machine's events, once per service while it runs; called
+/// whenever a request finds the machine running.
+pub fn follow(st: &Arc<ApiState>) {
+    if st
+        .events
+        .following
+        .swap(true, std::sync::atomic::Ordering::SeqCst)
+    {
+        return;
+    }
+    let st = st.clone();
+    tokio::spawn(async move {
+        if let Ok(mut stream) = st.engine.container_events(&st.machine).await {
+            // Names and images of containers seen, for their destroy
+            // (when they are gone and can no longer be inspected).
+            let mut known: HashMap<String, HashMap<String, String>> = HashMap::new();
+            while let Ok(event) = stream.next().await {
+                let message = describe(&st, &mut known, event).await;
+                st.events.publish(message);
+            }
+        }
+        st.events
+            .following
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+    });
+}
+
+async fn describe(
+    st: &ApiState,
+    known: &mut HashMap<String, HashMap<String, String>>,
+    event: ContainerEvent,
+) -> EventMessage {
+    let action = match event.action {
+        ContainerAction::Create => "create",
+        ContainerAction::Start => "start",
+        ContainerAction::Die => "die",
+        ContainerAction::Destroy => "destroy",
+    };
+    // Stamped on arrival, before any inspection.
+    let nanos = engine::time::now_ms() as i64 * 1_000_000;
+    // A container's name, image and labels are read once, at its create
+    // (or when first seen), so that the stream keeps up with the machine.
+    let mut attributes = match known.get(&event.container) {
+        Some(attributes) => attributes.clone(),
+        None => match st
+            .engine
+            .inspect_container(&st.machine, &event.container)
+            .await
+        {
+            Ok(details) => {
+                let mut attributes = engine::container::labels(&details);
+                attributes.insert("name".into(), details.info.name.clone());
+                attributes.insert("image".into(), details.info.image.clone());
+                attributes.into_iter().collect()
+            }
+            Err(_) => HashMap::new(),
+        },
+    };
+    // From the event itself: a --rm container is gone by now.
+    match event
+        .exit_code
+        .filter(|_| event.action == ContainerAction::Die)
+    {
+        Some(code) => attributes.insert("exitCode".into(), code.to_string()),
+        None => attributes.remove("exitCode"),
+    };
+    match event.action {
+        ContainerAction::Destroy => known.remove(&event.container),
+        _ => known.insert(event.container.clone(), attributes.clone()),
+    };
+    EventMessage {
+        typ: Some(EventMessageTypeEnum::CONTAINER),
+        action: Some(action.into()),
+        actor: Some(EventActor {
+            id: Some(event.container),
+            attributes: Some(attributes),
+        }),
+        scope: Some(EventMessageScopeEnum::LOCAL),
+        time: Some(nanos / 1_000_000_000),
+        time_nano: Some(nanos),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct EventsQuery {
+    since: Option<String>,
+    until: Option<String>,
+    filters: Option<String>,
+}
+
+/// docker's times in queries: Unix seconds, with a fraction.
+fn seconds(text: &Option<String>) -> ApiResult<Option<f64>> {
+    text.as_deref()
+        .filter(|t| !t.is_empty())
+        .map(|t| {
+            t.parse::<f64>()
+                .map_err(|_| ApiError::bad_request(format!("invalid time {t:?}: Unix seconds")))
+        })
+        .transpose()
+}
+
+pub async fn events(
+    State(st): State<Arc<ApiState>>,
+    query: Result<Query<EventsQuery>, QueryRejection>,
+) -> ApiResult<Response> {
+    let Query(query) = query?;
+    let (since, until) = (seconds(&query.since)?, seconds(&query.until)?);
+    let wanted = match query.filters.as_deref() {
+        None | Some("") => HashMap::new(),
+        Some(text) => filters(text)?,
+    };
+    st.ready().await?;
+    let admit = move |m: &EventMessage| {
+        let attributes = m
+            .actor
+            .as_ref()
+            .and_then(|a| a.attributes.clone())
+            .unwrap_or_default();
+        let id = m
+            .actor
+            .as_ref()
+            .and_then(|a| a.id.clone())
+            .unwrap_or_default();
+        wanted.iter().all(|(key, values)| {
+            values.iter().any(|v| match key.as_str() {
+                "type" => v == "container",
+                "event" => m.action.as_deref() == Some(v),
+                "container" => id.starts_with(v.as_str()) || attributes.get("name") == Some(v),
+                "image" => attributes.get("image") == Some(v),
+                "label" => crate::params::label_matches(attributes.iter(), v),
+                _ => false,
+            })
+        })
+    };
+    let in_window = move |m: &EventMessage| {
+        let at = m.time_nano.unwrap_or_default() as f64 / 1e9;
+        since.is_none_or(|s| at >= s) && until.is_none_or(|u| at <= u)
+    };
+    let live = st.events.live.subscribe();
+    let past: Vec<EventMessage> = match since {
+        Some(_) => lock(&st.events.history).iter().cloned().collect(),
+        None => Vec::new(),
+    };
+    let lines =
+        futures_util::stream::unfold((past.into_iter(), live), move |(mut past, mut live)| {
+            let (admit, in_window) = (admit.clone(), in_window);
+            async move {
+                loop {
+                    let message = match past.next() {
+                        Some(m) => m,
+                        None => {
+                            // Past `until`, the stream ends.
+                            let received = match until {
+                                Some(u) => {
+                                    let left = u - engine::time::now_ms() as f64 / 1e3;
+                                    let left = Duration::from_secs_f64(left.max(0.0));
+                                    match tokio::time::timeout(left, live.recv()).await {
+                                        Ok(received) => received,
+                                        Err(_) => return None,
+                                    }
+                                }
+                                None => live.recv().await,
+                            };
+                            match received {
+                                Ok(m) => m,
+                                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                                Err(_) => return None,
+                            }
+                        }
+                    };
+                    if admit(&message) && in_window(&message) {
+                        let mut line = serde_json::to_vec(&message).unwrap_or_default();
+                        line.push(b'\n');
+                        let chunk = Ok::<_, std::convert::Infallible>(Bytes::from(line));
+                        return Some((chunk, (past, live)));
+                    }
+                }
+            }
+        });
+    Ok(Response::builder()
+        .status(StatusCode::OK)
+        .header(CONTENT_TYPE, "application/json")
+        .body(Body::from_stream(lines))
+        .expect("static headers are valid"))
+}
