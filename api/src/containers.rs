@@ -275,16 +275,24 @@ pub async fn restart(
     query: Result<Query<StopQuery>, QueryRejection>,
 ) -> ApiResult<StatusCode> {
     let Query(query) = query?;
-    let details = st.container(&name).await?;
-    let machine = st.machine.as_str();
-    let id = details.info.id;
-    if details.info.state == ContainerState::Running {
-        st.engine
-            .stop_container(machine, &id, timeout_of(&query))
-            .await?;
-    }
-    st.engine.start_container(machine, &id).await?;
+    let id = st.container_id(&name).await?;
+    st.engine
+        .restart_container(&st.machine, &id, timeout_of(&query))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /containers/prune`: every container that is not running goes.
+pub async fn prune(State(st): State<Arc<ApiState>>) -> ApiResult<Json<serde_json::Value>> {
+    let machine = st.ready().await?;
+    let removed = st.engine.prune_containers(machine).await?;
+    for id in &removed {
+        st.removed(id);
+    }
+    Ok(Json(serde_json::json!({
+        "ContainersDeleted": removed,
+        "SpaceReclaimed": 0,
+    })))
 }
 
 #[derive(Deserialize)]

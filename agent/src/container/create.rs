@@ -32,7 +32,7 @@ impl Containers {
         let name = match request.name {
             Some(name) => {
                 if !valid_name(&name) {
-                    return Err(AgentError::new(ErrorKind::BadRequest, format!("invalid container name {name:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")));
+                    return Err(AgentError::new(ErrorKind::BadRequest, format!("invalid container name {name:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed, at least two characters")));
                 }
                 if taken(&name) {
                     return Err(AgentError::new(ErrorKind::Conflict, format!("the container name {name:?} is already in use; remove that container or choose another name")));

@@ -1,4 +1,4 @@
-//! `hutch start|stop|kill|wait|rm`.
+//! `hutch start|stop|restart|kill|wait|rm|container prune`.
 
 use super::{for_each, MachineArg};
 use crate::attach::{self, Mode};
@@ -90,6 +90,62 @@ pub async fn stop(engine: &Engine, a: StopArgs) -> anyhow::Result<i32> {
         Ok(name.to_string())
     })
     .await
+}
+
+/// `hutch restart`: stopped (if running), then started.
+pub async fn restart(engine: &Engine, a: StopArgs) -> anyhow::Result<i32> {
+    let machine = &a.target.machine.machine;
+    for_each(engine, machine, &a.target.containers, async |name| {
+        engine.restart_container(machine, name, a.time).await?;
+        Ok(name.to_string())
+    })
+    .await
+}
+
+#[derive(clap::Subcommand)]
+pub enum ContainerCommand {
+    /// Remove every container that is not running
+    Prune(PruneArgs),
+}
+
+#[derive(clap::Args)]
+pub struct PruneArgs {
+    /// Do not ask for confirmation
+    #[arg(short, long)]
+    force: bool,
+    #[command(flatten)]
+    machine: MachineArg,
+}
+
+pub async fn container(engine: &Engine, command: ContainerCommand) -> anyhow::Result<i32> {
+    let ContainerCommand::Prune(a) = command;
+    if !a.force && !confirmed("This will remove all stopped containers.")? {
+        return Ok(1);
+    }
+    let removed = engine.prune_containers(&a.machine.machine).await?;
+    if !removed.is_empty() {
+        outln!("Deleted Containers:");
+        for id in &removed {
+            outln!("{id}");
+        }
+        outln!();
+    }
+    outln!("Total reclaimed space: 0B");
+    Ok(0)
+}
+
+/// docker's "Are you sure?" prompt; without a terminal to ask on, the
+/// answer is no and the fix is said.
+fn confirmed(what: &str) -> anyhow::Result<bool> {
+    use std::io::{BufRead, IsTerminal, Write};
+    if !std::io::stdin().is_terminal() {
+        bail!("{what} Pass -f to confirm (no terminal to ask on).");
+    }
+    eprint!("WARNING! {what}\nAre you sure you want to continue? [y/N] ");
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
 }
 
 /// `hutch kill`: a signal (default SIGKILL) to running containers.

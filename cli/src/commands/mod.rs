@@ -2,6 +2,7 @@
 //! handler asks the engine, prints what it got, and returns the exit
 //! status; it never decides anything the engine knows.
 
+mod about;
 mod exec;
 mod image;
 mod inspect;
@@ -138,6 +139,16 @@ pub enum Command {
     Port(port::PortArgs),
     /// Remove containers
     Rm(lifecycle::RmArgs),
+    /// Show hutch's version and the machine's
+    Version(MachineArg),
+    /// Show the machine's containers, images and resources
+    Info(MachineArg),
+    /// Stop (if running) and start containers again
+    Restart(lifecycle::StopArgs),
+    #[command(subcommand)]
+    Container(lifecycle::ContainerCommand),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    Completion(about::CompletionArgs),
     /// Print the DOCKER_HOST line that points docker's clients at `hutch system service`
     DockerEnv(service::DockerEnvArgs),
 }
@@ -173,6 +184,11 @@ impl Command {
             Command::Network(c) => network::run(engine, c).await,
             Command::Volume(c) => volume::run(engine, c).await,
             Command::DockerEnv(a) => service::docker_env(engine, a),
+            Command::Version(a) => about::version(engine, a).await,
+            Command::Info(a) => about::info(engine, a).await,
+            Command::Restart(a) => lifecycle::restart(engine, a).await,
+            Command::Container(c) => lifecycle::container(engine, c).await,
+            Command::Completion(a) => about::completion(a),
         }
     }
 }

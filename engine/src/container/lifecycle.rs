@@ -2,7 +2,7 @@
 
 use super::Process;
 use crate::{Engine, Result};
-use protocol::ExitStatus;
+use protocol::{ContainerState, ExitStatus};
 
 impl Engine {
     /// Starts a created or exited container, its output going to its log;
@@ -48,6 +48,35 @@ impl Engine {
         // Its host ports are free once stop returns, as with docker (the
         // monitor would also close them on the agent's exit event).
         self.unpublish(machine, &id).await
+    }
+
+    /// docker's restart: stopped first if it runs (SIGTERM, SIGKILL after
+    /// `timeout_s`), then started; its new pid.
+    pub async fn restart_container(
+        &self,
+        machine: &str,
+        container: &str,
+        timeout_s: u32,
+    ) -> Result<u32> {
+        let details = self.inspect_container(machine, container).await?;
+        let id = details.info.id;
+        if details.info.state == ContainerState::Running {
+            self.stop_container(machine, &id, timeout_s).await?;
+        }
+        self.start_container(machine, &id).await
+    }
+
+    /// Removes every container that is not running (and its anonymous
+    /// volumes); the ids removed.
+    pub async fn prune_containers(&self, machine: &str) -> Result<Vec<String>> {
+        let mut removed = Vec::new();
+        for c in self.list_containers(machine).await? {
+            if c.state != ContainerState::Running {
+                self.remove_container(machine, &c.id, false, true).await?;
+                removed.push(c.id);
+            }
+        }
+        Ok(removed)
     }
 
     pub async fn kill_container(&self, machine: &str, container: &str, signal: i32) -> Result<()> {
