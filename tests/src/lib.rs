@@ -240,12 +240,25 @@ pub fn ms(d: Duration) -> f64 {
 
 /// The median wall time of `runs` successful `hutch args`.
 pub fn median_time(h: &Hutch, runs: usize, args: &[&str]) -> Duration {
+    median_command_time(runs, || h.cmd(args))
+}
+
+/// The median wall time of `runs` runs of the commands `make` builds,
+/// each of which must succeed.
+pub fn median_command_time(runs: usize, mut make: impl FnMut() -> Command) -> Duration {
     median(
         (0..runs)
             .map(|_| {
+                let mut command = make();
                 let began = std::time::Instant::now();
-                h.ok(args);
-                began.elapsed()
+                let out = command.output().expect("running a timed command");
+                let took = began.elapsed();
+                assert!(
+                    out.status.success(),
+                    "{command:?} failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                took
             })
             .collect(),
     )
