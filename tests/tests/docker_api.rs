@@ -610,3 +610,99 @@ fn docker_cli_volumes_ports_and_archives() {
     let df = service.docker_ok(&["system", "df", "--format", "{{.Type}} {{.TotalCount}}"]);
     assert!(df.contains("Images 1"), "{df}");
 }
+
+#[test]
+fn many_clients_and_clients_that_leave() {
+    let h = Hutch::new("docker-api-load");
+    import_busybox(&h, "busybox");
+    let service = Service::start(&h);
+    let _ = service.docker_ok(&["info"]);
+    let _machine = hutch_tests::MachineGuard::adopt(&h, "default");
+    let (code, body) = service.curl(&["-I", "http://hutch/_ping"]);
+    assert_eq!(code, 200, "HEAD /_ping");
+    assert!(
+        body.to_ascii_lowercase().contains("api-version: 1.49"),
+        "{body}"
+    );
+
+    // 20 clients at once: runs and lists interleaved.
+    let outputs: Vec<_> = std::thread::scope(|scope| {
+        let runs: Vec<_> = (0..20)
+            .map(|i| {
+                let service = &service;
+                scope.spawn(move || match i % 2 {
+                    0 => service.docker_ok(&[
+                        "run",
+                        "--rm",
+                        "busybox",
+                        "echo",
+                        &format!("client-{i}"),
+                    ]),
+                    _ => service
+                        .docker_ok(&["ps", "-a", "--format", "{{.ID}}"])
+                        .replace(char::is_alphanumeric, ""),
+                })
+            })
+            .collect();
+        runs.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    for (i, out) in outputs.iter().enumerate().filter(|(i, _)| i % 2 == 0) {
+        assert_eq!(out, &format!("client-{i}\n"));
+    }
+    assert_eq!(service.docker_ok(&["ps", "-a", "-q"]), "");
+
+    // A client attached to a running container goes away: the container
+    // lives on, and the service serves on.
+    let mut attached = service
+        .docker_cmd(&[
+            "run",
+            "--name",
+            "left",
+            "busybox",
+            "sh",
+            "-c",
+            "echo up; sleep 600",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    eventually("the attached run starts", || {
+        service.docker_ok(&["ps", "--format", "{{.Names}}"]) == "left\n"
+    });
+    attached.kill().unwrap();
+    attached.wait().unwrap();
+    assert_eq!(
+        service.docker_ok(&["inspect", "--format", "{{.State.Status}}", "left"]),
+        "running\n"
+    );
+    assert_eq!(service.docker_ok(&["logs", "left"]), "up\n");
+    service.docker_ok(&["rm", "-f", "left"]);
+
+    // One that attaches to a created container and leaves before the
+    // start: a later start -a gets the output all the same.
+    service.docker_ok(&["create", "--name", "later", "busybox", "echo", "still here"]);
+    let mut curl = std::process::Command::new("curl")
+        .args(["-s", "-N", "--unix-socket"])
+        .arg(&service.socket)
+        .args([
+            "-X",
+            "POST",
+            "-H",
+            "Connection: Upgrade",
+            "-H",
+            "Upgrade: tcp",
+            "http://hutch/v1.49/containers/later/attach?stream=1&stdout=1&stderr=1",
+        ])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    curl.kill().unwrap();
+    curl.wait().unwrap();
+    assert_eq!(service.docker_ok(&["start", "-a", "later"]), "still here\n");
+    service.docker_ok(&["rm", "later"]);
+    assert_eq!(
+        service.docker_ok(&["run", "--rm", "busybox", "echo", "fine"]),
+        "fine\n"
+    );
+}
