@@ -68,7 +68,9 @@ else
 fi
 mkdir -p "$bindir"
 install -m 0755 target/release/hutch "$bindir/hutch"
-say "installed $bindir/hutch; guest files in $guest"
+if [ "$(id -u)" -eq 0 ]; then mandir=/usr/local/share/man/man1; else mandir="$HOME/.local/share/man/man1"; fi
+"$bindir/hutch" man --dir "$mandir"
+say "installed $bindir/hutch (man pages in $mandir); guest files in $guest"
 
 if [ "$demo" -eq 1 ]; then
     export HUTCH_GUEST_DIR="$guest"

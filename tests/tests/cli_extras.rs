@@ -75,6 +75,44 @@ fn version_info_restart_prune_and_completion() {
         "unset\n"
     );
 
+    let pages = h.home.join("man");
+    h.ok(&["man", "--dir", pages.to_str().unwrap()]);
+    let run_page = std::fs::read_to_string(pages.join("hutch-run.1")).unwrap();
+    assert!(
+        run_page.contains(".TH hutch-run 1") && run_page.contains("\\-\\-rm"),
+        "{run_page}"
+    );
+    assert!(pages.join("hutch-system-service.1").exists());
+
+    // docker-env: the DOCKER_HOST line, or a docker context.
+    let socket = h.home.join("api.sock");
+    let env = h.ok(&["docker-env", "--socket", socket.to_str().unwrap()]);
+    assert_eq!(
+        env,
+        format!("export DOCKER_HOST=unix://{}\n", socket.display())
+    );
+    h.ok(&[
+        "docker-env",
+        "--socket",
+        socket.to_str().unwrap(),
+        "--context",
+    ]);
+    let host = std::process::Command::new("docker")
+        .args([
+            "context",
+            "inspect",
+            "hutch",
+            "--format",
+            "{{.Endpoints.docker.Host}}",
+        ])
+        .env("DOCKER_CONFIG", h.home.join("docker-config"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&host.stdout),
+        format!("unix://{}\n", socket.display())
+    );
+
     let bash = h.ok(&["completion", "bash"]);
     assert!(
         bash.contains("_hutch()") && bash.contains("complete "),

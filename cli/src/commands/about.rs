@@ -8,6 +8,13 @@ use engine::machine::MachineStatus;
 use engine::Engine;
 
 #[derive(clap::Args)]
+pub struct ManArgs {
+    /// The directory to write hutch.1 and a page per command into
+    #[arg(long)]
+    dir: std::path::PathBuf,
+}
+
+#[derive(clap::Args)]
 pub struct CompletionArgs {
     /// The shell to complete for
     shell: clap_complete::Shell,
@@ -93,4 +100,25 @@ pub fn completion(a: CompletionArgs) -> anyhow::Result<i32> {
     let mut command = super::Cli::command();
     clap_complete::generate(a.shell, &mut command, "hutch", &mut std::io::stdout());
     Ok(0)
+}
+
+/// `hutch man --dir DIR`: man pages (hutch.1, hutch-run.1, ...) from the
+/// same definitions as `--help`.
+pub fn man(a: ManArgs) -> anyhow::Result<i32> {
+    use clap::CommandFactory;
+    std::fs::create_dir_all(&a.dir)?;
+    let command = super::Cli::command();
+    write_pages(&command, "hutch", &a.dir)?;
+    Ok(0)
+}
+
+fn write_pages(command: &clap::Command, name: &str, dir: &std::path::Path) -> anyhow::Result<()> {
+    let page = command.clone().name(name.to_string());
+    let mut roff = Vec::new();
+    clap_mangen::Man::new(page).render(&mut roff)?;
+    std::fs::write(dir.join(format!("{name}.1")), roff)?;
+    for sub in command.get_subcommands().filter(|s| !s.is_hide_set()) {
+        write_pages(sub, &format!("{name}-{}", sub.get_name()), dir)?;
+    }
+    Ok(())
 }

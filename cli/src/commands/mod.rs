@@ -149,6 +149,8 @@ pub enum Command {
     Container(lifecycle::ContainerCommand),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     Completion(about::CompletionArgs),
+    /// Write man pages for hutch and each of its commands
+    Man(about::ManArgs),
     /// Print the DOCKER_HOST line that points docker's clients at `hutch system service`
     DockerEnv(service::DockerEnvArgs),
 }
@@ -189,6 +191,7 @@ impl Command {
             Command::Restart(a) => lifecycle::restart(engine, a).await,
             Command::Container(c) => lifecycle::container(engine, c).await,
             Command::Completion(a) => about::completion(a),
+            Command::Man(a) => about::man(a),
         }
     }
 }

@@ -23,6 +23,10 @@ pub struct DockerEnvArgs {
     /// The service's socket, if not the default one
     #[arg(long)]
     socket: Option<PathBuf>,
+    /// Also create (or update) a docker context of this name pointing at
+    /// the service (`docker context use NAME` then selects it)
+    #[arg(long, num_args = 0..=1, default_missing_value = "hutch")]
+    context: Option<String>,
 }
 
 /// The service's default socket: the runtime directory (per user, gone at
@@ -84,6 +88,11 @@ async fn stopped() {
 /// clients at the service.
 pub fn docker_env(engine: &Engine, a: DockerEnvArgs) -> anyhow::Result<i32> {
     let socket = a.socket.unwrap_or_else(|| default_socket(engine));
+    if let Some(name) = &a.context {
+        docker_context(name, &socket)?;
+        eprintln!("hutch: docker context {name:?} points at {}; select it with `docker context use {name}`", socket.display());
+        return Ok(0);
+    }
     outln!("export DOCKER_HOST=unix://{}", socket.display());
     if !socket.exists() {
         eprintln!(
@@ -92,4 +101,40 @@ pub fn docker_env(engine: &Engine, a: DockerEnvArgs) -> anyhow::Result<i32> {
         );
     }
     Ok(0)
+}
+
+/// Creates docker context `name` for the socket, or points the existing
+/// one at it, with docker's own CLI (its contexts are its files to write).
+fn docker_context(name: &str, socket: &std::path::Path) -> anyhow::Result<()> {
+    let host = format!("host=unix://{}", socket.display());
+    let exists = std::process::Command::new("docker")
+        .args(["context", "inspect", name])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot run the docker CLI ({e}); install it, or use the DOCKER_HOST line"
+            )
+        })?
+        .success();
+    let verb = if exists { "update" } else { "create" };
+    let out = std::process::Command::new("docker")
+        .args([
+            "context",
+            verb,
+            name,
+            "--description",
+            "hutch system service",
+            "--docker",
+            &host,
+        ])
+        .output()?;
+    if !out.status.success() {
+        anyhow::bail!(
+            "docker context {verb} {name} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
 }
