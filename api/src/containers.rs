@@ -350,6 +350,7 @@ pub async fn wait(
     let machine = st.machine.clone();
     let id = details.info.id.clone();
     let mut removals = st.watch_removals();
+    let destroys = st.events.subscribe();
     let done_already = matches!(condition.as_str(), "" | "not-running")
         && details.info.state != ContainerState::Running;
     let waited = async move {
@@ -373,7 +374,7 @@ pub async fn wait(
             }
         };
         if condition == "removed" {
-            gone(&st, &machine, &id).await;
+            gone(&st, &machine, &id, destroys).await;
         }
         let response = match code {
             Ok(code) => ContainerWaitResponse {
@@ -398,14 +399,28 @@ pub async fn wait(
 }
 
 /// Waits (a few seconds at most) for the machine to remove a container
-/// that exited with `--rm`.
-async fn gone(st: &Arc<ApiState>, machine: &str, id: &str) {
-    for _ in 0..250 {
-        match st.engine.inspect_container(machine, id).await {
-            Err(e) if e.kind() == ErrorKind::NotFound => return,
-            _ => tokio::time::sleep(Duration::from_millis(20)).await,
+/// that exited with `--rm`: its destroy event, if it is still there.
+async fn gone(
+    st: &Arc<ApiState>,
+    machine: &str,
+    id: &str,
+    mut events: tokio::sync::broadcast::Receiver<bollard_stubs::models::EventMessage>,
+) {
+    if let Err(e) = st.engine.inspect_container(machine, id).await {
+        if e.kind() == ErrorKind::NotFound {
+            return;
         }
     }
+    // Its destroy event, heard since before it exited.
+    let destroyed = async {
+        while let Ok(event) = events.recv().await {
+            let actor = event.actor.as_ref().and_then(|a| a.id.as_deref());
+            if event.action.as_deref() == Some("destroy") && actor == Some(id) {
+                return;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(5), destroyed).await;
 }
 
 #[derive(Deserialize)]

@@ -43,6 +43,11 @@ impl Default for Events {
 }
 
 impl Events {
+    /// Every event from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<EventMessage> {
+        self.live.subscribe()
+    }
+
     fn publish(&self, message: EventMessage) {
         let mut history = lock(&self.history);
         if history.len() == HISTORY {
@@ -191,7 +196,7 @@ pub async fn events(
         let at = m.time_nano.unwrap_or_default() as f64 / 1e9;
         since.is_none_or(|s| at >= s) && until.is_none_or(|u| at <= u)
     };
-    let live = st.events.live.subscribe();
+    let live = st.events.subscribe();
     let past: Vec<EventMessage> = match since {
         Some(_) => lock(&st.events.history).iter().cloned().collect(),
         None => Vec::new(),

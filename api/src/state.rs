@@ -36,6 +36,7 @@ pub struct ApiState {
     /// Ids of containers this service removed: waits on them end.
     removed: broadcast::Sender<String>,
     pub events: crate::events::Events,
+    starting: tokio::sync::Mutex<()>,
 }
 
 impl ApiState {
@@ -48,6 +49,7 @@ impl ApiState {
             execs: Mutex::default(),
             removed: broadcast::channel(64).0,
             events: Default::default(),
+            starting: Default::default(),
         }
     }
 
@@ -55,7 +57,13 @@ impl ApiState {
     /// the same for its machine).
     /// Its events are followed from then on.
     pub async fn ready(self: &Arc<Self>) -> ApiResult<&str> {
-        self.engine.connect_or_start(&self.machine).await?;
+        // The common case costs a look at the machine's state file; the
+        // engine call that follows connects to the agent itself.
+        if !self.engine.machine_is_running(&self.machine)? {
+            // One start at a time: concurrent first requests wait for it.
+            let _starting = self.starting.lock().await;
+            self.engine.connect_or_start(&self.machine).await?;
+        }
         crate::events::follow(self);
         Ok(&self.machine)
     }
