@@ -45,20 +45,20 @@ pub async fn save_named(st: Arc<ApiState>, names: Vec<ImageName>) -> ApiResult<R
         NEXT.fetch_add(1, Ordering::Relaxed)
     ));
     let engine = st.engine.clone();
-    let target = path.clone();
-    let saved = tokio::task::spawn_blocking(move || engine.save(&names, &target))
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    if let Err(e) = saved {
+    // Written, opened and unlinked in one blocking call: the open file
+    // streams on, and nothing is left behind whenever the client leaves.
+    let opened = tokio::task::spawn_blocking(move || {
+        let saved = engine.save(&names, &path);
+        let opened = saved.and_then(|()| {
+            std::fs::File::open(&path)
+                .map_err(|e| engine::image::ImageError::io("opening the saved archive")(e).into())
+        });
         let _ = std::fs::remove_file(&path);
-        return Err(e.into());
-    }
-    let file = tokio::fs::File::open(&path)
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    // Unlinked now: the open file streams on, and nothing is left behind
-    // if the client goes away.
-    let _ = std::fs::remove_file(&path);
+        opened
+    })
+    .await
+    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let file = tokio::fs::File::from_std(opened?);
     let chunks = futures_util::stream::unfold(file, |mut file| async move {
         let mut buf = vec![0; 256 << 10];
         match file.read(&mut buf).await {

@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bollard_stubs::models::{
     ContainerCreateResponse, ContainerSummary, ContainerSummaryHostConfig,
-    ContainerSummaryStateEnum, ContainerWaitExitError, ContainerWaitResponse, Port, PortTypeEnum,
+    ContainerSummaryStateEnum, Port, PortTypeEnum,
 };
 use engine::container::{
     labels, status_text, ContainerDetails, ContainerInspect, ContainerState, LogEntry,
@@ -26,7 +26,6 @@ use engine::ErrorKind;
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 #[derive(Deserialize)]
 pub struct CreateQuery {
@@ -206,6 +205,10 @@ pub async fn start(
     let details = st.container(&name).await?;
     let machine = st.machine.as_str();
     let id = details.info.id;
+    if details.info.state == ContainerState::Running {
+        // docker's answer; an attachment left from before stays unused.
+        return Ok(StatusCode::NOT_MODIFIED);
+    }
     let started = match st.take_attachment(&id) {
         // Attached first (`docker run` without -d): its attachment starts
         // it, so its first output reaches the client.
@@ -230,7 +233,6 @@ pub async fn start(
             // will not remove it on exit, so `--rm`'s removal is ours.
             if details.auto_remove && details.info.state == ContainerState::Created {
                 let _ = st.engine.remove_container(machine, &id, true, true).await;
-                st.removed(&id);
             }
             Err(e.into())
         }
@@ -282,12 +284,29 @@ pub async fn restart(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[derive(Deserialize)]
+pub struct PruneQuery {
+    filters: Option<String>,
+}
+
 /// `POST /containers/prune`: every container that is not running goes.
-pub async fn prune(State(st): State<Arc<ApiState>>) -> ApiResult<Json<serde_json::Value>> {
+pub async fn prune(
+    State(st): State<Arc<ApiState>>,
+    query: Result<Query<PruneQuery>, QueryRejection>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let Query(query) = query?;
+    if let Some(text) = query.filters.as_deref().filter(|t| !t.is_empty()) {
+        // Filters (until, label) are not applied: refused, not ignored.
+        if let Some(key) = crate::params::filters(text)?.keys().next() {
+            return Err(ApiError::bad_request(format!(
+                "the filter '{key}' is not supported by prune; prune without filters"
+            )));
+        }
+    }
     let machine = st.ready().await?;
     let removed = st.engine.prune_containers(machine).await?;
     for id in &removed {
-        st.removed(id);
+        st.forget(id);
     }
     Ok(Json(serde_json::json!({
         "ContainersDeleted": removed,
@@ -322,105 +341,6 @@ pub async fn kill(
         .kill_container(machine, &details.info.id, signal)
         .await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-#[derive(Deserialize)]
-pub struct WaitQuery {
-    condition: Option<String>,
-}
-
-/// The response's headers go out at once: the docker CLI waits for them
-/// before it starts the container; the body follows at the exit.
-pub async fn wait(
-    State(st): State<Arc<ApiState>>,
-    Path(name): Path<String>,
-    query: Result<Query<WaitQuery>, QueryRejection>,
-) -> ApiResult<Response> {
-    let Query(query) = query?;
-    let condition = query.condition.unwrap_or_default();
-    if !matches!(
-        condition.as_str(),
-        "" | "not-running" | "next-exit" | "removed"
-    ) {
-        return Err(ApiError::bad_request(format!(
-            "invalid condition {condition:?}: not-running, next-exit or removed"
-        )));
-    }
-    let details = st.container(&name).await?;
-    let machine = st.machine.clone();
-    let id = details.info.id.clone();
-    let mut removals = st.watch_removals();
-    let destroys = st.events.subscribe();
-    let done_already = matches!(condition.as_str(), "" | "not-running")
-        && details.info.state != ContainerState::Running;
-    let waited = async move {
-        let code = if done_already {
-            Ok(details.info.exit_code.unwrap_or(0) as i64)
-        } else {
-            let engine = st.engine.clone();
-            let removed = async {
-                while let Ok(gone) = removals.recv().await {
-                    if gone == id {
-                        return;
-                    }
-                }
-                std::future::pending().await
-            };
-            tokio::select! {
-                status = engine.wait_container(&machine, &id) => {
-                    status.map(|s| s.shell_code() as i64).map_err(|e| crate::error::message_of(&e))
-                }
-                () = removed => Ok(125),
-            }
-        };
-        if condition == "removed" {
-            gone(&st, &machine, &id, destroys).await;
-        }
-        let response = match code {
-            Ok(code) => ContainerWaitResponse {
-                status_code: code,
-                error: None,
-            },
-            Err(message) => ContainerWaitResponse {
-                status_code: 125,
-                error: Some(ContainerWaitExitError {
-                    message: Some(message),
-                }),
-            },
-        };
-        let json = serde_json::to_vec(&response).unwrap_or_default();
-        Ok::<_, std::convert::Infallible>(Bytes::from(json))
-    };
-    Ok(Response::builder()
-        .status(StatusCode::OK)
-        .header(CONTENT_TYPE, "application/json")
-        .body(Body::from_stream(futures_util::stream::once(waited)))
-        .expect("static headers are valid"))
-}
-
-/// Waits (a few seconds at most) for the machine to remove a container
-/// that exited with `--rm`: its destroy event, if it is still there.
-async fn gone(
-    st: &Arc<ApiState>,
-    machine: &str,
-    id: &str,
-    mut events: tokio::sync::broadcast::Receiver<bollard_stubs::models::EventMessage>,
-) {
-    if let Err(e) = st.engine.inspect_container(machine, id).await {
-        if e.kind() == ErrorKind::NotFound {
-            return;
-        }
-    }
-    // Its destroy event, heard since before it exited.
-    let destroyed = async {
-        while let Ok(event) = events.recv().await {
-            let actor = event.actor.as_ref().and_then(|a| a.id.as_deref());
-            if event.action.as_deref() == Some("destroy") && actor == Some(id) {
-                return;
-            }
-        }
-    };
-    let _ = tokio::time::timeout(Duration::from_secs(5), destroyed).await;
 }
 
 #[derive(Deserialize)]
@@ -505,6 +425,6 @@ pub async fn remove(
     st.engine
         .remove_container(machine, &id, truthy(&query.force), truthy(&query.v))
         .await?;
-    st.removed(&id);
+    st.forget(&id);
     Ok(StatusCode::NO_CONTENT)
 }

@@ -141,6 +141,31 @@ async fn describe(
     }
 }
 
+/// An event with the fields docker kept from API 1.21 (`status`, `id`,
+/// `from`) beside today's: docker-compose 1.29 reads those.
+#[derive(serde::Serialize)]
+struct Legacy {
+    status: Option<String>,
+    id: Option<String>,
+    from: Option<String>,
+    #[serde(flatten)]
+    message: EventMessage,
+}
+
+impl From<EventMessage> for Legacy {
+    fn from(message: EventMessage) -> Legacy {
+        let actor = message.actor.as_ref();
+        Legacy {
+            status: message.action.clone(),
+            id: actor.and_then(|a| a.id.clone()),
+            from: actor
+                .and_then(|a| a.attributes.as_ref())
+                .and_then(|a| a.get("image").cloned()),
+            message,
+        }
+    }
+}
+
 #[derive(Deserialize)]
 pub struct EventsQuery {
     since: Option<String>,
@@ -181,25 +206,33 @@ pub async fn events(
             .as_ref()
             .and_then(|a| a.id.clone())
             .unwrap_or_default();
-        wanted.iter().all(|(key, values)| {
-            values.iter().any(|v| match key.as_str() {
+        wanted.iter().all(|(key, values)| match key.as_str() {
+            // docker: every label asked for; any one of another key's values.
+            "label" => values
+                .iter()
+                .all(|v| crate::params::label_matches(attributes.iter(), v)),
+            _ => values.iter().any(|v| match key.as_str() {
                 "type" => v == "container",
                 "event" => m.action.as_deref() == Some(v),
                 "container" => id.starts_with(v.as_str()) || attributes.get("name") == Some(v),
                 "image" => attributes.get("image") == Some(v),
-                "label" => crate::params::label_matches(attributes.iter(), v),
                 _ => false,
-            })
+            }),
         })
     };
     let in_window = move |m: &EventMessage| {
         let at = m.time_nano.unwrap_or_default() as f64 / 1e9;
         since.is_none_or(|s| at >= s) && until.is_none_or(|u| at <= u)
     };
-    let live = st.events.subscribe();
-    let past: Vec<EventMessage> = match since {
-        Some(_) => lock(&st.events.history).iter().cloned().collect(),
-        None => Vec::new(),
+    // Read with the history locked, as publishing holds it: no event is
+    // both in the copy and in the subscription, and none falls between.
+    let (past, live) = {
+        let history = lock(&st.events.history);
+        let past: Vec<EventMessage> = match since {
+            Some(_) => history.iter().cloned().collect(),
+            None => Vec::new(),
+        };
+        (past, st.events.subscribe())
     };
     let lines =
         futures_util::stream::unfold((past.into_iter(), live), move |(mut past, mut live)| {
@@ -229,7 +262,8 @@ pub async fn events(
                         }
                     };
                     if admit(&message) && in_window(&message) {
-                        let mut line = serde_json::to_vec(&message).unwrap_or_default();
+                        let mut line =
+                            serde_json::to_vec(&Legacy::from(message)).unwrap_or_default();
                         line.push(b'\n');
                         let chunk = Ok::<_, std::convert::Infallible>(Bytes::from(line));
                         return Some((chunk, (past, live)));

@@ -55,6 +55,7 @@ pub async fn create(
         ExecRecord {
             container: details.info.id,
             options,
+            started: false,
             running: false,
             exit_code: None,
             pid: None,
@@ -88,13 +89,21 @@ pub async fn start(
         .await
         .map_err(|e| ApiError::bad_request(format!("cannot read the request body: {e}")))?;
     let config: ExecStartConfig = parse_json(&body)?;
-    let exec = record(&st, &id)?;
-    if exec.running || exec.exit_code.is_some() {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            format!("exec {id} has already run"),
-        ));
-    }
+    // Claimed under the lock: two starts of one exec run it once.
+    let exec = {
+        let mut execs = lock(&st.execs);
+        let exec = execs
+            .get_mut(&id)
+            .ok_or_else(|| ApiError::not_found(format!("No such exec instance: {id}")))?;
+        if exec.started {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                format!("exec {id} has already been started"),
+            ));
+        }
+        exec.started = true;
+        exec.clone()
+    };
     let machine = st.ready().await?;
     let mut process = st
         .engine

@@ -21,6 +21,7 @@ mod state;
 mod stream;
 mod system;
 mod volumes;
+mod wait;
 
 pub use listener::{bind, ListenError};
 

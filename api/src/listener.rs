@@ -2,7 +2,7 @@
 //! podman's), and a second service on the same path is refused rather
 //! than stealing the first one's socket.
 
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use tokio::net::UnixListener;
 
@@ -10,6 +10,8 @@ use tokio::net::UnixListener;
 pub enum ListenError {
     #[error("{0} is in use by a running service; stop it, or pass another --socket")]
     InUse(PathBuf),
+    #[error("{0} exists and is not a socket; pass another --socket (nothing was removed)")]
+    NotASocket(PathBuf),
     #[error("cannot listen on {path}: {source}")]
     Io {
         path: PathBuf,
@@ -23,7 +25,10 @@ pub fn bind(path: &Path) -> Result<UnixListener, ListenError> {
         path: path.to_path_buf(),
         source,
     };
-    if path.exists() {
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        if !meta.file_type().is_socket() {
+            return Err(ListenError::NotASocket(path.to_path_buf()));
+        }
         if std::os::unix::net::UnixStream::connect(path).is_ok() {
             return Err(ListenError::InUse(path.to_path_buf()));
         }
@@ -66,8 +71,12 @@ mod tests {
         assert_eq!(mode & 0o777, 0o600);
         assert!(matches!(bind(&path), Err(ListenError::InUse(_))));
         drop(listener);
-        // A socket nobody serves is replaced.
+        // A socket nobody serves is replaced; any other file is kept.
         bind(&path).unwrap();
+        let file = dir.join("notes.txt");
+        std::fs::write(&file, "mine").unwrap();
+        assert!(matches!(bind(&file), Err(ListenError::NotASocket(_))));
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "mine");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -3,7 +3,7 @@
 
 use crate::error::ApiError;
 use crate::state::ApiState;
-use crate::{archive, attach, containers, events, exec, images, networks, system, volumes};
+use crate::{archive, attach, containers, events, exec, images, networks, system, volumes, wait};
 use axum::extract::Request;
 use axum::routing::{delete, get, post};
 use axum::Router;
@@ -29,7 +29,7 @@ pub fn app(state: Arc<ApiState>) -> axum::routing::IntoMakeService<Router> {
         .route("/containers/{id}/stop", post(containers::stop))
         .route("/containers/{id}/restart", post(containers::restart))
         .route("/containers/{id}/kill", post(containers::kill))
-        .route("/containers/{id}/wait", post(containers::wait))
+        .route("/containers/{id}/wait", post(wait::wait))
         .route("/containers/{id}/logs", get(containers::logs))
         .route("/containers/{id}/attach", post(attach::attach))
         .route("/containers/{id}/resize", post(attach::resize))

@@ -8,7 +8,7 @@ use engine::Engine;
 use engine::ErrorKind;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use tokio::sync::{broadcast, oneshot};
+use tokio::sync::oneshot;
 
 /// A start handed to the attachment that prepared it; the reply carries
 /// the start's outcome (the process's pid).
@@ -19,6 +19,8 @@ pub type StartRequest = oneshot::Sender<engine::Result<u32>>;
 pub struct ExecRecord {
     pub container: String,
     pub options: engine::container::ExecOptions,
+    /// Its start was asked for (it runs once).
+    pub started: bool,
     pub running: bool,
     pub exit_code: Option<i64>,
     pub pid: Option<u32>,
@@ -33,8 +35,6 @@ pub struct ApiState {
     /// Terminals to resize, by container or exec id.
     resizers: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Resizer>>>>,
     pub execs: Mutex<HashMap<String, ExecRecord>>,
-    /// Ids of containers this service removed: waits on them end.
-    removed: broadcast::Sender<String>,
     pub events: crate::events::Events,
     starting: tokio::sync::Mutex<()>,
 }
@@ -47,7 +47,6 @@ impl ApiState {
             attached: Mutex::default(),
             resizers: Mutex::default(),
             execs: Mutex::default(),
-            removed: broadcast::channel(64).0,
             events: Default::default(),
             starting: Default::default(),
         }
@@ -109,12 +108,12 @@ impl ApiState {
         lock(&self.resizers).remove(id);
     }
 
-    pub fn watch_removals(&self) -> broadcast::Receiver<String> {
-        self.removed.subscribe()
-    }
-
-    pub fn removed(&self, id: &str) {
-        let _ = self.removed.send(id.to_string());
+    /// A removed container's attachment (its start can no longer come),
+    /// terminal and execs go with it.
+    pub fn forget(&self, id: &str) {
+        lock(&self.attached).remove(id);
+        lock(&self.resizers).remove(id);
+        lock(&self.execs).retain(|_, e| e.container != id);
     }
 }
 

@@ -131,12 +131,18 @@ pub async fn prune(
 ) -> ApiResult<Json<VolumePruneResponse>> {
     let Query(query) = query?;
     // docker 23+ prunes anonymous volumes unless `all=true` is filtered for.
-    let all = match query.filters.as_deref() {
-        None | Some("") => false,
-        Some(text) => crate::params::filters(text)?
-            .get("all")
-            .is_some_and(|v| v.iter().any(|a| truthy(&Some(a.clone())))),
+    let filters = match query.filters.as_deref() {
+        None | Some("") => HashMap::new(),
+        Some(text) => crate::params::filters(text)?,
     };
+    if let Some(key) = filters.keys().find(|k| *k != "all") {
+        return Err(ApiError::bad_request(format!(
+            "the filter '{key}' is not supported by prune; use all=true or none"
+        )));
+    }
+    let all = filters
+        .get("all")
+        .is_some_and(|v| v.iter().any(|a| truthy(&Some(a.clone()))));
     let machine = st.ready().await?;
     let removed = st.engine.prune_volumes(machine, all).await?;
     Ok(Json(VolumePruneResponse {

@@ -261,6 +261,44 @@ fn docker_cli_drives_hutch() {
         past == "die 0\n"
     });
 
+    // docker's legacy event fields, which compose 1.29 reads.
+    let (_, body) = service.curl(&[&format!(
+        "http://hutch/v1.49/events?since=0&until={}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            + 1
+    )]);
+    let first: serde_json::Value = serde_json::from_str(body.lines().next().unwrap()).unwrap();
+    assert!(
+        first["status"].is_string() && first["id"].is_string(),
+        "{first}"
+    );
+
+    // start -a of an exited container waits for this run's exit, not the last one's.
+    service.docker_ok(&[
+        "create",
+        "--name",
+        "counter",
+        "busybox",
+        "sh",
+        "-c",
+        "n=$(cat /n 2>/dev/null || echo 0); n=$((n+1)); echo $n > /n; echo run $n; exit $n",
+    ]);
+    for n in [1, 2] {
+        let out = service.docker(&["start", "-a", "counter"]);
+        assert_eq!(stdout_of(&out), format!("run {n}\n"));
+        assert_eq!(out.status.code(), Some(n));
+    }
+    service.docker_ok(&["rm", "counter"]);
+    let out = service.docker(&["container", "prune", "-f", "--filter", "label=x"]);
+    assert!(
+        !out.status.success() && stderr_of(&out).contains("not supported"),
+        "prune with a filter it cannot apply is refused: {}",
+        stderr_of(&out)
+    );
+
     // create + start -a, and rm -f of a running one.
     service.docker_ok(&[
         "create",
@@ -701,6 +739,25 @@ fn many_clients_and_clients_that_leave() {
     curl.wait().unwrap();
     assert_eq!(service.docker_ok(&["start", "-a", "later"]), "still here\n");
     service.docker_ok(&["rm", "later"]);
+
+    // A wait on a created container ends when it is removed from elsewhere.
+    service.docker_ok(&["create", "--name", "doomed", "busybox", "true"]);
+    let waiter = std::process::Command::new("curl")
+        .args(["-s", "--unix-socket"])
+        .arg(&service.socket)
+        .args([
+            "-X",
+            "POST",
+            "http://hutch/v1.49/containers/doomed/wait?condition=next-exit",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    h.ok(&["rm", "doomed"]);
+    let out = waiter.wait_with_output().unwrap();
+    let reply: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(reply["StatusCode"], 125, "{reply}");
     assert_eq!(
         service.docker_ok(&["run", "--rm", "busybox", "echo", "fine"]),
         "fine\n"
