@@ -260,6 +260,17 @@ fn handle_request(request: Request, services: &Services) -> Response {
             let code = c.wait_exit(None).unwrap_or_default();
             Response::Exited(protocol::ExitStatus::Code(code))
         }),
+        Request::PauseContainer { container } => containers
+            .find(&container)
+            .and_then(|c| c.pause())
+            .map(|()| Response::Done),
+        Request::UnpauseContainer { container } => containers
+            .find(&container)
+            .and_then(|c| c.unpause())
+            .map(|()| Response::Done),
+        Request::RenameContainer { container, name } => containers
+            .rename(&container, &name)
+            .map(|()| Response::Done),
         Request::KillContainer { container, signal } => containers
             .find(&container)
             .and_then(|c| c.kill(signal))

@@ -134,7 +134,7 @@ impl Filters {
             // docker: every label asked for; any one of another key's values.
             "label" => values.iter().all(|v| label_matches(labels.iter(), v)),
             _ => values.iter().any(|v| match key.as_str() {
-                "status" => state_name(c.state) == v,
+                "status" => state_name(c) == v,
                 "name" => c.name.contains(v.trim_start_matches('/')),
                 "id" => c.id.starts_with(v.as_str()),
                 "ancestor" => c.image == *v,
@@ -144,9 +144,10 @@ impl Filters {
     }
 }
 
-fn state_name(state: ContainerState) -> &'static str {
-    match state {
+fn state_name(c: &engine::container::ContainerInfo) -> &'static str {
+    match c.state {
         ContainerState::Created => "created",
+        ContainerState::Running if c.paused => "paused",
         ContainerState::Running => "running",
         ContainerState::Exited => "exited",
     }
@@ -156,6 +157,7 @@ fn summary(details: &ContainerDetails) -> ContainerSummary {
     let c = &details.info;
     let state = match c.state {
         ContainerState::Created => ContainerSummaryStateEnum::CREATED,
+        ContainerState::Running if c.paused => ContainerSummaryStateEnum::PAUSED,
         ContainerState::Running => ContainerSummaryStateEnum::RUNNING,
         ContainerState::Exited => ContainerSummaryStateEnum::EXITED,
     };
@@ -312,6 +314,47 @@ pub async fn prune(
         "ContainersDeleted": removed,
         "SpaceReclaimed": 0,
     })))
+}
+
+pub async fn pause(
+    State(st): State<Arc<ApiState>>,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
+    let id = st.container_id(&name).await?;
+    st.engine.pause_container(&st.machine, &id, true).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn unpause(
+    State(st): State<Arc<ApiState>>,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
+    let id = st.container_id(&name).await?;
+    st.engine.pause_container(&st.machine, &id, false).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+pub struct RenameQuery {
+    name: Option<String>,
+}
+
+pub async fn rename(
+    State(st): State<Arc<ApiState>>,
+    Path(name): Path<String>,
+    query: Result<Query<RenameQuery>, QueryRejection>,
+) -> ApiResult<StatusCode> {
+    let Query(query) = query?;
+    let new_name = query
+        .name
+        .map(|n| n.trim_start_matches('/').to_string())
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| ApiError::bad_request("name is required: the container's new name"))?;
+    let id = st.container_id(&name).await?;
+    st.engine
+        .rename_container(&st.machine, &id, &new_name)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Deserialize)]

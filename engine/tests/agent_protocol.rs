@@ -191,6 +191,7 @@ fn container(name: &str, state: ContainerState) -> ContainerInfo {
         pid: None,
         endpoint: None,
         ports: Vec::new(),
+        paused: false,
     }
 }
 

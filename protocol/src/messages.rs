@@ -79,6 +79,17 @@ pub enum Request {
         container: String,
         signal: i32,
     },
+    /// Freezes a running container's processes (cgroup v2's freezer).
+    PauseContainer {
+        container: String,
+    },
+    UnpauseContainer {
+        container: String,
+    },
+    RenameContainer {
+        container: String,
+        name: String,
+    },
     /// SIGTERM, then SIGKILL after `timeout_s`; answered once it exited.
     StopContainer {
         container: String,
@@ -247,6 +258,9 @@ pub struct ContainerInfo {
     /// The host ports it is published on while it runs.
     #[serde(default)]
     pub ports: Vec<PortBinding>,
+    /// Running, its processes frozen (`pause`).
+    #[serde(default)]
+    pub paused: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -48,6 +48,18 @@ fn version_info_restart_prune_and_completion() {
     assert_ne!(before["State"]["StartedAt"], after["State"]["StartedAt"]);
     assert_ne!(before["State"]["Pid"], serde_json::Value::Null);
 
+    // pause / unpause / rename from the CLI.
+    h.ok(&["pause", "rr"]);
+    assert_eq!(inspect(&h, "rr")["State"]["Status"], "paused");
+    assert!(h.ok(&["ps"]).contains("(Paused)"));
+    h.fails_with(&["exec", "rr", "true"], 125, "paused");
+    h.ok(&["unpause", "rr"]);
+    assert_eq!(inspect(&h, "rr")["State"]["Status"], "running");
+    h.ok(&["rename", "rr", "web1"]);
+    assert_eq!(inspect(&h, "web1")["Name"], "/web1");
+    h.fails_with(&["rename", "web1", "x"], 1, "at least two characters");
+    h.ok(&["rename", "web1", "rr"]);
+
     // prune: what is not running goes, after a confirmation.
     h.ok(&["run", "--name", "done", "bb:1", "true"]);
     h.ok(&["create", "--name", "never", "bb:1", "true"]);

@@ -167,6 +167,58 @@ fn docker_cli_drives_hutch() {
         logs.ends_with(" started\n") && logs.starts_with("20"),
         "{logs}"
     );
+    // pause freezes (the output stops), unpause thaws; rename.
+    service.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "ticker",
+        "busybox",
+        "sh",
+        "-c",
+        "while true; do echo tick; sleep 0.1; done",
+    ]);
+    service.docker_ok(&["pause", "ticker"]);
+    assert_eq!(
+        service.docker_ok(&[
+            "inspect",
+            "--format",
+            "{{.State.Status}} {{.State.Paused}}",
+            "ticker"
+        ]),
+        "paused true\n"
+    );
+    let ps = service.docker_ok(&[
+        "ps",
+        "--filter",
+        "status=paused",
+        "--format",
+        "{{.Names}} {{.Status}}",
+    ]);
+    assert!(
+        ps.starts_with("ticker Up ") && ps.trim_end().ends_with("(Paused)"),
+        "{ps}"
+    );
+    let out = service.docker(&["exec", "ticker", "true"]);
+    assert!(
+        !out.status.success() && stderr_of(&out).contains("paused"),
+        "{}",
+        stderr_of(&out)
+    );
+    let ticks = || service.docker_ok(&["logs", "ticker"]).lines().count();
+    let frozen = ticks();
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    assert_eq!(ticks(), frozen, "a paused container writes nothing");
+    service.docker_ok(&["unpause", "ticker"]);
+    eventually("the unpaused container ticks again", || ticks() > frozen);
+    service.docker_ok(&["rename", "ticker", "ticker2"]);
+    assert_eq!(
+        service.docker_ok(&["inspect", "--format", "{{.Name}}", "ticker2"]),
+        "/ticker2\n"
+    );
+    service.docker_ok(&["pause", "ticker2"]);
+    service.docker_ok(&["stop", "-t", "1", "ticker2"]);
+    service.docker_ok(&["rm", "ticker2"]);
     service.docker_ok(&["stop", "-t", "1", "web"]);
     assert_eq!(
         service.docker_ok(&[

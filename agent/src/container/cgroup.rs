@@ -86,6 +86,27 @@ impl Cgroup {
     }
 
     /// Whether the kernel's OOM killer has killed anything in it.
+    /// Freezes (`true`) or thaws its processes; returns once the kernel
+    /// reports it done (`frozen 1` or `frozen 0` in cgroup.events).
+    pub fn set_frozen(&self, frozen: bool) -> io::Result<()> {
+        write(
+            &self.path.join("cgroup.freeze"),
+            if frozen { "1" } else { "0" },
+        )?;
+        let want = if frozen { "frozen 1" } else { "frozen 0" };
+        for _ in 0..400 {
+            let events = std::fs::read_to_string(self.path.join("cgroup.events"))?;
+            if events.lines().any(|l| l == want) {
+                return Ok(());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("{} did not report {want:?} within 2 s", self.path.display()),
+        ))
+    }
+
     pub fn oom_killed(&self) -> bool {
         std::fs::read_to_string(self.path.join("memory.events"))
             .unwrap_or_default()

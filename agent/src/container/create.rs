@@ -74,6 +74,7 @@ impl Containers {
                 pid: None,
                 endpoint: None,
                 ports: Vec::new(),
+                paused: false,
             },
             image_id: request.image_id,
             diff_ids: request.diff_ids,

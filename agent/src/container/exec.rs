@@ -12,6 +12,13 @@ impl Container {
     pub fn exec(&self, exec: &ExecSpec, streams: Streams) -> Result<Started, AgentError> {
         let record = self.lock();
         let pid = record.running_pid()?;
+        if record.info.paused {
+            // It would join the frozen cgroup and freeze at once.
+            return Err(AgentError::new(
+                protocol::ErrorKind::Conflict,
+                format!("container {} is paused: unpause it first", record.info.name),
+            ));
+        }
         let mut spec = record.spec.clone();
         let mut process = spec.process().clone().unwrap_or_default();
         let mut env = process.env().clone().unwrap_or_default();

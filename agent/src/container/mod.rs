@@ -14,6 +14,7 @@ mod logs;
 mod mounts;
 pub(crate) mod names;
 mod networks;
+mod pause;
 mod record;
 mod remove;
 mod rootfs;
@@ -160,6 +161,7 @@ impl Containers {
             };
             if record.info.state == ContainerState::Running {
                 record.info.state = ContainerState::Exited;
+                record.info.paused = false;
                 record.info.exit_code = Some(EXIT_MACHINE_STOPPED);
                 record.info.finished_ms = Some(now_ms());
                 record.info.pid = None;

@@ -43,6 +43,10 @@ impl Container {
 
     /// docker's stop: SIGTERM, SIGKILL after `timeout`; returns once exited.
     pub fn stop(&self, timeout: Duration) -> Result<(), AgentError> {
+        // A frozen process would not see SIGTERM before the deadline.
+        if self.lock().info.paused {
+            self.unpause()?;
+        }
         if self.kill(libc::SIGTERM).is_err() {
             return Ok(()); // not running: nothing to stop
         }
@@ -69,6 +73,7 @@ impl Container {
         cgroup.remove();
         self.unmount_root();
         record.info.state = ContainerState::Exited;
+        record.info.paused = false;
         record.info.exit_code = Some(status.shell_code());
         record.info.finished_ms = Some(now_ms());
         record.info.pid = None;

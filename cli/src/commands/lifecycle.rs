@@ -1,4 +1,4 @@
-//! `hutch start|stop|restart|kill|wait|rm|container prune`.
+//! `hutch start|stop|restart|kill|pause|unpause|rename|wait|rm|container prune`.
 
 use super::{for_each, MachineArg};
 use crate::attach::{self, Mode};
@@ -90,6 +90,33 @@ pub async fn stop(engine: &Engine, a: StopArgs) -> anyhow::Result<i32> {
         Ok(name.to_string())
     })
     .await
+}
+
+/// `hutch pause` / `hutch unpause`: a running container's processes
+/// frozen and thawed.
+pub async fn pause(engine: &Engine, a: ContainersArgs, pause: bool) -> anyhow::Result<i32> {
+    let machine = &a.machine.machine;
+    for_each(engine, machine, &a.containers, async |name| {
+        engine.pause_container(machine, name, pause).await?;
+        Ok(name.to_string())
+    })
+    .await
+}
+
+#[derive(clap::Args)]
+pub struct RenameArgs {
+    container: String,
+    new_name: String,
+    #[command(flatten)]
+    machine: MachineArg,
+}
+
+/// `hutch rename OLD NEW`.
+pub async fn rename(engine: &Engine, a: RenameArgs) -> anyhow::Result<i32> {
+    engine
+        .rename_container(&a.machine.machine, &a.container, &a.new_name)
+        .await?;
+    Ok(0)
 }
 
 /// `hutch restart`: stopped (if running), then started.

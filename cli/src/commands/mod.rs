@@ -145,6 +145,12 @@ pub enum Command {
     Info(MachineArg),
     /// Stop (if running) and start containers again
     Restart(lifecycle::StopArgs),
+    /// Freeze every process of running containers
+    Pause(lifecycle::ContainersArgs),
+    /// Thaw paused containers
+    Unpause(lifecycle::ContainersArgs),
+    /// Give a container another name
+    Rename(lifecycle::RenameArgs),
     #[command(subcommand)]
     Container(lifecycle::ContainerCommand),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
@@ -189,6 +195,9 @@ impl Command {
             Command::Version(a) => about::version(engine, a).await,
             Command::Info(a) => about::info(engine, a).await,
             Command::Restart(a) => lifecycle::restart(engine, a).await,
+            Command::Pause(a) => lifecycle::pause(engine, a, true).await,
+            Command::Unpause(a) => lifecycle::pause(engine, a, false).await,
+            Command::Rename(a) => Ok(error_exits_1(lifecycle::rename(engine, a).await)),
             Command::Container(c) => lifecycle::container(engine, c).await,
             Command::Completion(a) => about::completion(a),
             Command::Man(a) => about::man(a),

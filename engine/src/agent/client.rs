@@ -278,6 +278,28 @@ impl AgentClient {
         self.done("kill", request).await
     }
 
+    pub async fn pause_container(&mut self, container: &str, pause: bool) -> Result<()> {
+        let container = container.to_string();
+        match pause {
+            true => {
+                self.done("pause", Request::PauseContainer { container })
+                    .await
+            }
+            false => {
+                self.done("unpause", Request::UnpauseContainer { container })
+                    .await
+            }
+        }
+    }
+
+    pub async fn rename_container(&mut self, container: &str, name: &str) -> Result<()> {
+        let request = Request::RenameContainer {
+            container: container.to_string(),
+            name: name.to_string(),
+        };
+        self.done("rename", request).await
+    }
+
     pub async fn stop_container(&mut self, container: &str, timeout_s: u32) -> Result<()> {
         let request = Request::StopContainer {
             container: container.to_string(),

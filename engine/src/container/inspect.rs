@@ -32,6 +32,7 @@ pub fn status_text(c: &ContainerInfo) -> String {
     let ago = |ms: Option<u64>| since((ms.unwrap_or(c.created_ms) / 1000) as i64);
     match c.state {
         ContainerState::Created => "Created".into(),
+        ContainerState::Running if c.paused => format!("Up {} (Paused)", ago(c.started_ms)),
         ContainerState::Running => format!("Up {}", ago(c.started_ms)),
         ContainerState::Exited => format!(
             "Exited ({}) {} ago",
@@ -281,11 +282,12 @@ impl From<&ContainerDetails> for ContainerInspect {
             state: InspectState {
                 status: match info.state {
                     ContainerState::Created => "created",
+                    ContainerState::Running if info.paused => "paused",
                     ContainerState::Running => "running",
                     ContainerState::Exited => "exited",
                 },
                 running: info.state == ContainerState::Running,
-                paused: false,
+                paused: info.paused,
                 oom_killed: info.oom_killed,
                 dead: false,
                 pid: info.pid.unwrap_or(0),

@@ -79,6 +79,17 @@ impl Engine {
         Ok(removed)
     }
 
+    /// Freezes (`pause`) or thaws a running container's processes.
+    pub async fn pause_container(&self, machine: &str, container: &str, pause: bool) -> Result<()> {
+        let mut client = self.connect_running(machine).await?;
+        Ok(client.pause_container(container, pause).await?)
+    }
+
+    pub async fn rename_container(&self, machine: &str, container: &str, name: &str) -> Result<()> {
+        let mut client = self.connect_running(machine).await?;
+        Ok(client.rename_container(container, name).await?)
+    }
+
     pub async fn kill_container(&self, machine: &str, container: &str, signal: i32) -> Result<()> {
         let mut client = self.connect_running(machine).await?;
         Ok(client.kill_container(container, signal).await?)
