@@ -262,11 +262,11 @@ fn handle_request(request: Request, services: &Services) -> Response {
         }),
         Request::PauseContainer { container } => containers
             .find(&container)
-            .and_then(|c| c.pause())
+            .and_then(|c| c.set_paused(true))
             .map(|()| Response::Done),
         Request::UnpauseContainer { container } => containers
             .find(&container)
-            .and_then(|c| c.unpause())
+            .and_then(|c| c.set_paused(false))
             .map(|()| Response::Done),
         Request::RenameContainer { container, name } => containers
             .rename(&container, &name)

@@ -12,32 +12,26 @@ fn conflict(message: String) -> AgentError {
 }
 
 impl Container {
-    pub fn pause(&self) -> Result<(), AgentError> {
+    /// Freezes (`pause`) or thaws its processes.
+    pub fn set_paused(&self, pause: bool) -> Result<(), AgentError> {
         let mut record = self.lock();
         let name = record.info.name.clone();
         if record.info.state != ContainerState::Running {
             return Err(conflict(format!("container {name} is not running")));
         }
-        if record.info.paused {
-            return Err(conflict(format!("container {name} is already paused")));
+        if record.info.paused == pause {
+            let already = if pause {
+                "already paused"
+            } else {
+                "not paused"
+            };
+            return Err(conflict(format!("container {name} is {already}")));
         }
+        let verb = if pause { "pausing" } else { "unpausing" };
         Cgroup::open(&record.info.id)
-            .set_frozen(true)
-            .map_err(|e| AgentError::new(ErrorKind::Internal, format!("pausing {name}: {e}")))?;
-        record.info.paused = true;
-        record.save(&self.dir)
-    }
-
-    pub fn unpause(&self) -> Result<(), AgentError> {
-        let mut record = self.lock();
-        let name = record.info.name.clone();
-        if !record.info.paused {
-            return Err(conflict(format!("container {name} is not paused")));
-        }
-        Cgroup::open(&record.info.id)
-            .set_frozen(false)
-            .map_err(|e| AgentError::new(ErrorKind::Internal, format!("unpausing {name}: {e}")))?;
-        record.info.paused = false;
+            .set_frozen(pause)
+            .map_err(|e| AgentError::new(ErrorKind::Internal, format!("{verb} {name}: {e}")))?;
+        record.info.paused = pause;
         record.save(&self.dir)
     }
 }

@@ -45,7 +45,7 @@ impl Container {
     pub fn stop(&self, timeout: Duration) -> Result<(), AgentError> {
         // A frozen process would not see SIGTERM before the deadline.
         if self.lock().info.paused {
-            self.unpause()?;
+            self.set_paused(false)?;
         }
         if self.kill(libc::SIGTERM).is_err() {
             return Ok(()); // not running: nothing to stop
