@@ -57,10 +57,12 @@ impl ApiState {
     /// Its events are followed from then on.
     pub async fn ready(self: &Arc<Self>) -> ApiResult<&str> {
         // The common case costs a look at the machine's state file; the
-        // engine call that follows connects to the agent itself.
+        // engine call that follows connects to the agent itself. Looked
+        // at under the lock a start holds until the agent answers: no
+        // request sees a half-started machine, and no look (which tries
+        // the monitor's lock) races the monitor this service starts.
+        let _starting = self.starting.lock().await;
         if !self.engine.machine_is_running(&self.machine)? {
-            // One start at a time: concurrent first requests wait for it.
-            let _starting = self.starting.lock().await;
             self.engine.connect_or_start(&self.machine).await?;
         }
         crate::events::follow(self);
