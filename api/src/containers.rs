@@ -107,19 +107,8 @@ pub struct Filters(HashMap<String, Vec<String>>);
 
 impl Filters {
     pub fn parse(text: Option<&str>) -> ApiResult<Filters> {
-        let filters = match text.filter(|t| !t.is_empty()) {
-            None => HashMap::new(),
-            Some(text) => crate::params::filters(text)?,
-        };
-        for key in filters.keys() {
-            if !matches!(
-                key.as_str(),
-                "status" | "name" | "id" | "ancestor" | "label"
-            ) {
-                return Err(ApiError::bad_request(format!("invalid filter '{key}'")));
-            }
-        }
-        Ok(Filters(filters))
+        let supported = ["status", "name", "id", "ancestor", "label"];
+        Ok(Filters(crate::params::filters(text, &supported)?))
     }
 
     /// A status filter looks at every container, as docker's does.
@@ -211,21 +200,21 @@ pub async fn start(
         // docker's answer; an attachment left from before stays unused.
         return Ok(StatusCode::NOT_MODIFIED);
     }
-    let started = match st.take_attachment(&id) {
-        // Attached first (`docker run` without -d): its attachment starts
-        // it, so its first output reaches the client.
+    // Attached first (`docker run` without -d): its attachment starts it,
+    // so its first output reaches the client. Without one, or when the
+    // attachment is gone (its client left), a plain start.
+    let through_attachment = match st.take_attachment(&id) {
         Some(attachment) => {
             let (reply, outcome) = tokio::sync::oneshot::channel();
-            let answered = match attachment.send(reply) {
+            match attachment.send(reply) {
                 Ok(()) => outcome.await.ok(),
                 Err(_) => None,
-            };
-            match answered {
-                Some(started) => started,
-                // The attachment is gone (its client left): a plain start.
-                None => st.engine.start_container(machine, &id).await,
             }
         }
+        None => None,
+    };
+    let started = match through_attachment {
+        Some(started) => started,
         None => st.engine.start_container(machine, &id).await,
     };
     match started {
@@ -297,14 +286,8 @@ pub async fn prune(
     query: Result<Query<PruneQuery>, QueryRejection>,
 ) -> ApiResult<Json<serde_json::Value>> {
     let Query(query) = query?;
-    if let Some(text) = query.filters.as_deref().filter(|t| !t.is_empty()) {
-        // Filters (until, label) are not applied: refused, not ignored.
-        if let Some(key) = crate::params::filters(text)?.keys().next() {
-            return Err(ApiError::bad_request(format!(
-                "the filter '{key}' is not supported by prune; prune without filters"
-            )));
-        }
-    }
+    // Filters (until, label) are not applied: refused, not ignored.
+    crate::params::filters(query.filters.as_deref(), &[])?;
     let machine = st.ready().await?;
     let removed = st.engine.prune_containers(machine).await?;
     for id in &removed {

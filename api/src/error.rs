@@ -48,13 +48,18 @@ fn status_of(kind: ErrorKind) -> StatusCode {
     }
 }
 
-/// docker's words for an image that is not here (docker-py tells
-/// `ImageNotFound` from them).
-pub fn no_such_image(name: &impl std::fmt::Display) -> impl FnOnce(engine::Error) -> ApiError + '_ {
+/// An engine error, its "not found" told in docker's words for what was
+/// looked up (clients match those words: docker-py's `ImageNotFound`).
+pub fn not_found_as(message: String) -> impl FnOnce(engine::Error) -> ApiError {
     move |e| match e.kind() {
-        ErrorKind::NotFound => ApiError::not_found(format!("No such image: {name}")),
+        ErrorKind::NotFound => ApiError::not_found(message),
         _ => e.into(),
     }
+}
+
+/// docker's words for an image that is not here.
+pub fn no_such_image(name: &impl std::fmt::Display) -> impl FnOnce(engine::Error) -> ApiError {
+    not_found_as(format!("No such image: {name}"))
 }
 
 /// An error and its causes on one line, as docker's messages read.

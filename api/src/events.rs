@@ -4,7 +4,7 @@
 //! fans it out; recent events are kept for `since`.
 
 use crate::error::{ApiError, ApiResult};
-use crate::params::filters;
+use crate::params::parse_filters;
 use crate::state::{lock, ApiState};
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::QueryRejection;
@@ -190,10 +190,7 @@ pub async fn events(
 ) -> ApiResult<Response> {
     let Query(query) = query?;
     let (since, until) = (seconds(&query.since)?, seconds(&query.until)?);
-    let wanted = match query.filters.as_deref() {
-        None | Some("") => HashMap::new(),
-        Some(text) => filters(text)?,
-    };
+    let wanted = parse_filters(query.filters.as_deref())?;
     st.ready().await?;
     let admit = move |m: &EventMessage| {
         let attributes = m

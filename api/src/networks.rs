@@ -1,7 +1,7 @@
 //! `/networks/...`: list, inspect, create, remove, connect, disconnect;
 //! compose makes a network per project and finds it by name.
 
-use crate::error::{parse_json, ApiError, ApiResult};
+use crate::error::{not_found_as, parse_json, ApiError, ApiResult};
 use crate::params::label_matches;
 use crate::state::ApiState;
 use axum::body::Bytes;
@@ -13,9 +13,7 @@ use bollard_stubs::models::{
     NetworkConnectRequest, NetworkCreateRequest, NetworkCreateResponse, NetworkDisconnectRequest,
 };
 use engine::network::{NetworkCreate, NetworkInfo, NetworkInspect};
-use engine::ErrorKind;
 use serde::Deserialize;
-use std::collections::HashMap;
 use std::sync::Arc;
 
 #[derive(Deserialize)]
@@ -28,15 +26,8 @@ pub async fn list(
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> ApiResult<Json<Vec<NetworkInspect>>> {
     let Query(query) = query?;
-    let filters: HashMap<String, Vec<String>> = match query.filters.as_deref() {
-        None | Some("") => HashMap::new(),
-        Some(text) => crate::params::filters(text)?,
-    };
-    for key in filters.keys() {
-        if !matches!(key.as_str(), "name" | "id" | "label" | "driver") {
-            return Err(ApiError::bad_request(format!("invalid filter '{key}'")));
-        }
-    }
+    let filters =
+        crate::params::filters(query.filters.as_deref(), &["name", "id", "label", "driver"])?;
     let machine = st.ready().await?;
     let networks = st.engine.list_networks(machine).await?;
     let admitted = |n: &NetworkInfo| {
@@ -64,10 +55,7 @@ async fn find(st: &Arc<ApiState>, name: &str) -> ApiResult<NetworkInfo> {
     st.engine
         .inspect_network(machine, name)
         .await
-        .map_err(|e| match e.kind() {
-            ErrorKind::NotFound => ApiError::not_found(format!("network {name} not found")),
-            _ => e.into(),
-        })
+        .map_err(not_found_as(format!("network {name} not found")))
 }
 
 pub async fn inspect(

@@ -11,8 +11,12 @@ pub fn truthy(value: &Option<String>) -> bool {
 }
 
 /// `filters={"name":["web"],"label":["a=b"]}` (or the old form
-/// `{"name":{"web":true}}`): each key's accepted values.
-pub fn filters(text: &str) -> ApiResult<HashMap<String, Vec<String>>> {
+/// `{"name":{"web":true}}`): each key's accepted values; none when the
+/// parameter is absent or empty.
+pub fn parse_filters(text: Option<&str>) -> ApiResult<HashMap<String, Vec<String>>> {
+    let Some(text) = text.filter(|t| !t.is_empty()) else {
+        return Ok(HashMap::new());
+    };
     let value: serde_json::Value = serde_json::from_str(text)
         .map_err(|e| ApiError::bad_request(format!("invalid filters: {e}")))?;
     let object = value
@@ -34,6 +38,22 @@ pub fn filters(text: &str) -> ApiResult<HashMap<String, Vec<String>>> {
         .collect())
 }
 
+/// [`parse_filters`], refusing keys other than `supported` (a filter
+/// that is not applied is refused, not ignored).
+pub fn filters(text: Option<&str>, supported: &[&str]) -> ApiResult<HashMap<String, Vec<String>>> {
+    let filters = parse_filters(text)?;
+    if let Some(key) = filters.keys().find(|k| !supported.contains(&k.as_str())) {
+        let supported = match supported {
+            [] => "none".to_string(),
+            keys => keys.join(", "),
+        };
+        return Err(ApiError::bad_request(format!(
+            "invalid filter '{key}': not supported here (supported: {supported})"
+        )));
+    }
+    Ok(filters)
+}
+
 /// A `label` filter's value, `KEY` or `KEY=VALUE`, against `labels`.
 pub fn label_matches<'a>(
     mut labels: impl Iterator<Item = (&'a String, &'a String)>,
@@ -51,12 +71,21 @@ mod tests {
 
     #[test]
     fn filters_in_both_forms() {
-        let new = filters(r#"{"label":["a=b"],"name":["web"]}"#).unwrap();
+        let new = parse_filters(Some(r#"{"label":["a=b"],"name":["web"]}"#)).unwrap();
         assert_eq!(new["label"], ["a=b"]);
-        let old = filters(r#"{"name":{"web":true}}"#).unwrap();
+        let old = parse_filters(Some(r#"{"name":{"web":true}}"#)).unwrap();
         assert_eq!(old["name"], ["web"]);
-        assert!(filters("nonsense").is_err());
-        assert!(filters("[1]").is_err());
+        assert!(parse_filters(Some("nonsense")).is_err());
+        assert!(parse_filters(Some("[1]")).is_err());
+        assert!(parse_filters(None).unwrap().is_empty());
+        assert!(parse_filters(Some("")).unwrap().is_empty());
+    }
+
+    #[test]
+    fn unsupported_filters_are_refused() {
+        assert!(filters(Some(r#"{"name":["web"]}"#), &["name"]).is_ok());
+        let e = filters(Some(r#"{"until":["1h"]}"#), &[]).unwrap_err();
+        assert!(e.message.contains("not supported"), "{}", e.message);
     }
 
     #[test]

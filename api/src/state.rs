@@ -2,10 +2,9 @@
 //! `run` over several (attach, then start, then resize), and an exec's
 //! exit code is asked for after its stream ends.
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::{not_found_as, ApiResult};
 use engine::container::{ContainerDetails, Resizer};
 use engine::Engine;
-use engine::ErrorKind;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
@@ -76,10 +75,7 @@ impl ApiState {
         self.engine
             .inspect_container(machine, name)
             .await
-            .map_err(|e| match e.kind() {
-                ErrorKind::NotFound => ApiError::not_found(format!("No such container: {name}")),
-                _ => e.into(),
-            })
+            .map_err(not_found_as(format!("No such container: {name}")))
     }
 
     /// A container's full id from a name, id or id prefix.

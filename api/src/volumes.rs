@@ -1,7 +1,7 @@
 //! `/volumes/...`: list, create, inspect, remove, prune; volumes live on
 //! the machine's disk, as `hutch volume` shows them.
 
-use crate::error::{parse_json, ApiError, ApiResult};
+use crate::error::{not_found_as, parse_json, ApiError, ApiResult};
 use crate::params::{label_matches, truthy};
 use crate::state::ApiState;
 use axum::body::Bytes;
@@ -11,9 +11,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use bollard_stubs::models::{VolumeCreateOptions, VolumePruneResponse};
 use engine::volume::{VolumeCreate, VolumeInfo, VolumeInspect};
-use engine::ErrorKind;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 use std::sync::Arc;
 
 /// docker's list: `{"Volumes": [...], "Warnings": []}`, each volume in
@@ -36,15 +34,7 @@ pub async fn list(
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> ApiResult<Json<VolumeList>> {
     let Query(query) = query?;
-    let filters: HashMap<String, Vec<String>> = match query.filters.as_deref() {
-        None | Some("") => HashMap::new(),
-        Some(text) => crate::params::filters(text)?,
-    };
-    for key in filters.keys() {
-        if !matches!(key.as_str(), "name" | "label" | "dangling") {
-            return Err(ApiError::bad_request(format!("invalid filter '{key}'")));
-        }
-    }
+    let filters = crate::params::filters(query.filters.as_deref(), &["name", "label", "dangling"])?;
     let machine = st.ready().await?;
     let admitted = |v: &VolumeInfo| {
         let labels = || v.labels.iter().map(|(k, v)| (k, v));
@@ -93,11 +83,8 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(VolumeInspect::from(&volume))))
 }
 
-fn no_such_volume(name: &str) -> impl FnOnce(engine::Error) -> ApiError + '_ {
-    move |e| match e.kind() {
-        ErrorKind::NotFound => ApiError::not_found(format!("get {name}: no such volume")),
-        _ => e.into(),
-    }
+fn no_such_volume(name: &str) -> impl FnOnce(engine::Error) -> ApiError {
+    not_found_as(format!("get {name}: no such volume"))
 }
 
 pub async fn inspect(
@@ -131,15 +118,7 @@ pub async fn prune(
 ) -> ApiResult<Json<VolumePruneResponse>> {
     let Query(query) = query?;
     // docker 23+ prunes anonymous volumes unless `all=true` is filtered for.
-    let filters = match query.filters.as_deref() {
-        None | Some("") => HashMap::new(),
-        Some(text) => crate::params::filters(text)?,
-    };
-    if let Some(key) = filters.keys().find(|k| *k != "all") {
-        return Err(ApiError::bad_request(format!(
-            "the filter '{key}' is not supported by prune; use all=true or none"
-        )));
-    }
+    let filters = crate::params::filters(query.filters.as_deref(), &["all"])?;
     let all = filters
         .get("all")
         .is_some_and(|v| v.iter().any(|a| truthy(&Some(a.clone()))));

@@ -122,4 +122,18 @@ impl Terminal {
         // SAFETY: kill(2) on our own child: its terminal changed size.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGWINCH) };
     }
+
+    /// In a shell on this terminal: `sleep 1000` started, Ctrl-C typed once
+    /// `ps` (the container's, through `ps`) shows it, and the shell still
+    /// answering afterwards; then `exit 5`, the program's status.
+    pub fn ctrl_c_spares_the_shell(&mut self, mut ps: impl FnMut() -> String) -> Option<i32> {
+        self.type_in("sleep 1000\r");
+        // Ctrl-C only once sleep runs, or it would reach the shell instead.
+        crate::eventually("sleep starts", || ps().contains("sleep 1000"));
+        self.type_in("\x03");
+        self.type_in("echo after-$((2+2))\r");
+        self.wait_for("after-4");
+        self.type_in("exit 5\r");
+        self.child.wait().unwrap().code()
+    }
 }
