@@ -46,6 +46,11 @@ pub async fn run_to_exit(
     mode: Mode,
     forward: Forward<'_>,
 ) -> anyhow::Result<i32> {
+    // Listening before the start: a signal the moment the container
+    // prints must reach it, not end us.
+    let signals = forward
+        .filter(|_| !mode.tty)
+        .and_then(|target| Some((target, TerminationSignals::listen()?)));
     if let Err(e) = process.start().await {
         return Ok(exit::cannot_run(e)?);
     }
@@ -75,15 +80,13 @@ pub async fn run_to_exit(
     if let Some(stderr) = process.stderr.take() {
         output.push(tokio::spawn(pump(stderr, tokio::io::stderr())));
     }
-    let forwarder = forward
-        .filter(|_| !mode.tty)
-        .map(|(engine, machine, container)| {
-            tokio::spawn(forward_signals(
-                engine.clone(),
-                machine.to_string(),
-                container.to_string(),
-            ))
-        });
+    let forwarder = signals.map(|((engine, machine, container), signals)| {
+        tokio::spawn(signals.forward(
+            engine.clone(),
+            machine.to_string(),
+            container.to_string(),
+        ))
+    });
     let waited = process.wait().await;
     // All output is delivered before our terminal is given back.
     for task in output {
@@ -113,20 +116,29 @@ async fn follow_window_size(mut resizer: Resizer) {
     }
 }
 
-/// Passes SIGINT and SIGTERM sent to us on to the container.
-async fn forward_signals(engine: Engine, machine: String, container: String) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut int), Ok(mut term)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
-        return;
-    };
-    loop {
-        let signal = tokio::select! {
-            _ = int.recv() => libc::SIGINT,
-            _ = term.recv() => libc::SIGTERM,
-        };
-        let _ = engine.kill_container(&machine, &container, signal).await;
+/// SIGINT and SIGTERM, caught (rather than ending us) from `listen` on.
+struct TerminationSignals {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+}
+
+impl TerminationSignals {
+    fn listen() -> Option<TerminationSignals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Some(TerminationSignals {
+            int: signal(SignalKind::interrupt()).ok()?,
+            term: signal(SignalKind::terminate()).ok()?,
+        })
+    }
+
+    /// Passes each one on to the container.
+    async fn forward(mut self, engine: Engine, machine: String, container: String) {
+        loop {
+            let signal = tokio::select! {
+                _ = self.int.recv() => libc::SIGINT,
+                _ = self.term.recv() => libc::SIGTERM,
+            };
+            let _ = engine.kill_container(&machine, &container, signal).await;
+        }
     }
 }
