@@ -1,7 +1,8 @@
 //! hutch-agent: PID 1 of a hutch machine. It prepares the guest (mounts,
 //! hostname, loopback, reaping) and serves the host over vsock: control
 //! requests on port 1024, process stdio streams on port 1025, layer uploads
-//! on port 1026, published ports' connections on port 1027.
+//! on port 1026, published ports' connections on port 1027, copies into
+//! and out of containers on port 1028.
 
 mod container;
 mod events;
@@ -62,6 +63,10 @@ fn main() {
     let forwards = listen(protocol::FORWARD_PORT);
     let forward_containers = containers.clone();
     std::thread::spawn(move || server::serve_forwards(forwards, forward_containers));
+
+    let archives = listen(protocol::ARCHIVE_PORT);
+    let archive_containers = containers.clone();
+    std::thread::spawn(move || server::serve_archives(archives, archive_containers));
 
     let control = listen(protocol::AGENT_PORT);
     sys::console::log("ready");

@@ -1,6 +1,7 @@
 //! The vsock servers: control requests (port 1024), stdio stream
 //! attachment (port 1025), layer uploads (port 1026) and published ports'
-//! connections (port 1027). Each connection
+//! connections (port 1027), copies in and out of containers (port 1028).
+//! Each connection
 //! and each blocking request runs on its own thread, and a panic there is
 //! caught and answered as an error, so one bad request never takes the
 //! agent down.
@@ -14,8 +15,8 @@ use crate::sys::console::log;
 use crate::sys::vsock::{VsockListener, VsockStream};
 use crate::{info, init};
 use protocol::{
-    read_frame, write_frame, AgentError, Envelope, ErrorKind, FrameError, LayerUpload, PortForward,
-    Request, Response, StreamAttach, PROTOCOL_VERSION,
+    read_frame, write_frame, AgentError, ArchiveRequest, Envelope, ErrorKind, FrameError,
+    LayerUpload, PortForward, Request, Response, StreamAttach, PROTOCOL_VERSION,
 };
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex};
@@ -298,6 +299,14 @@ fn handle_request(request: Request, services: &Services) -> Response {
         Request::InspectContainer { container } => containers
             .find(&container)
             .map(|c| Response::ContainerDetails(Box::new(c.details()))),
+        Request::ContainerTop { container } => containers
+            .find(&container)
+            .and_then(|c| c.processes())
+            .map(Response::Processes),
+        Request::ContainerStats { container } => containers
+            .find(&container)
+            .and_then(|c| c.usage())
+            .map(|u| Response::Usage(Box::new(u))),
         Request::ListContainers => Ok(Response::Containers(containers.list())),
         Request::RemoveContainer {
             container,
@@ -389,6 +398,28 @@ pub fn serve_forwards(listener: VsockListener, containers: Arc<Containers>) -> !
     accept_loop(listener, "forward", move |mut conn| {
         if let Ok(Some(request)) = read_frame::<PortForward, _>(&mut conn) {
             crate::forward::forward(request, conn, &containers);
+        }
+    })
+}
+
+/// Copies into and out of containers: an [`ArchiveRequest`] frame, then
+/// as protocol::archive describes.
+pub fn serve_archives(listener: VsockListener, containers: Arc<Containers>) -> ! {
+    accept_loop(listener, "archive", move |mut conn| {
+        if let Ok(Some(request)) = read_frame::<ArchiveRequest, _>(&mut conn) {
+            let outcome = guarded("copying", || {
+                crate::container::serve_archive(request, &mut conn, &containers);
+                Response::Done
+            });
+            if let Response::Error(e) = outcome {
+                let _ = write_frame(
+                    &mut conn,
+                    &Envelope {
+                        id: 0,
+                        body: Response::Error(e),
+                    },
+                );
+            }
         }
     })
 }

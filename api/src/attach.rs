@@ -1,7 +1,10 @@
 //! `POST /containers/{id}/attach` and `/resize`: docker's clients attach
 //! to a created container before they start it, then resize its terminal.
 //! The attachment prepares the start with its stdio attached and waits
-//! for `/start` to run it, so no output is lost.
+//! for `/start` to run it, so no output is lost. Attached to a running
+//! container (`docker attach`), a client gets its output from then on as
+//! its log records it; its stdin, a pipe only an attached start has, is
+//! not there to join.
 
 use crate::error::{ApiError, ApiResult};
 use crate::params::truthy;
@@ -36,23 +39,23 @@ pub async fn attach(
     }
     let details = st.container(&name).await?;
     let machine = st.machine.as_str();
-    if details.info.state == ContainerState::Running {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            format!(
-                "container {name} is running: hutch attaches before a start only \
-                 (docker start -a, docker run); follow its output with docker logs -f"
-            ),
-        ));
-    }
     let id = details.info.id.clone();
+    let framing = Framing::for_tty(details.tty);
+    if details.info.state == ContainerState::Running {
+        let log = st
+            .engine
+            .container_logs(machine, &id, Some(0), true)
+            .await?;
+        let (response, client) = Client::answer(&mut request, framing);
+        tokio::spawn(async move { stream::follow_log(log, client.connect().await, framing).await });
+        return Ok(response);
+    }
     let stdin = truthy(&query.stdin) && details.stdin;
     let process = st.engine.attach_container(machine, &id, stdin).await?;
     if details.tty {
         st.set_resizer(&id, process.resizer().await?);
     }
     let start = st.await_start(&id);
-    let framing = Framing::for_tty(details.tty);
     let (response, client) = Client::answer(&mut request, framing);
     tokio::spawn(session(st.clone(), id, process, start, client, framing));
     Ok(response)

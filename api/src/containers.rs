@@ -5,7 +5,7 @@ use crate::create;
 use crate::error::{no_such_image, parse_json, ApiError, ApiResult};
 use crate::params::{label_matches, truthy};
 use crate::state::ApiState;
-use crate::stream::{Framing, STDERR, STDOUT};
+use crate::stream::{encode_entries, Framing};
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
@@ -21,7 +21,6 @@ use engine::container::{
     labels, status_text, ContainerDetails, ContainerInspect, ContainerState, LogEntry,
     PortProtocol, StdioStream,
 };
-use engine::time::format_rfc3339_ms;
 use engine::ErrorKind;
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -410,18 +409,7 @@ pub async fn logs(
     };
     let chunks = futures_util::stream::unfold(reader, move |mut reader| async move {
         let entries = reader.next().await.ok()??;
-        let mut bytes = Vec::new();
-        for entry in entries.iter().filter(|e| wanted(e)) {
-            let mut line = entry.log.clone();
-            if timestamps {
-                line = format!("{} {line}", format_rfc3339_ms(entry.time_ms));
-            }
-            let stream = match entry.stream {
-                StdioStream::Stderr => STDERR,
-                _ => STDOUT,
-            };
-            bytes.extend(framing.encode(stream, line.as_bytes()));
-        }
+        let bytes = encode_entries(entries.iter().filter(|e| wanted(e)), framing, timestamps);
         Some((
             Ok::<_, std::convert::Infallible>(Bytes::from(bytes)),
             reader,

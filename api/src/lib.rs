@@ -7,6 +7,7 @@
 mod archive;
 mod attach;
 mod containers;
+mod copy;
 mod create;
 mod error;
 mod events;
@@ -15,11 +16,13 @@ mod images;
 mod listener;
 mod networks;
 mod params;
+mod prune;
 mod pull;
 mod router;
 mod state;
 mod stream;
 mod system;
+mod usage;
 mod volumes;
 mod wait;
 

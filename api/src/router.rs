@@ -3,7 +3,10 @@
 
 use crate::error::ApiError;
 use crate::state::ApiState;
-use crate::{archive, attach, containers, events, exec, images, networks, system, volumes, wait};
+use crate::{
+    archive, attach, containers, copy, events, exec, images, networks, prune, system, usage,
+    volumes, wait,
+};
 use axum::extract::Request;
 use axum::routing::{delete, get, post};
 use axum::Router;
@@ -34,15 +37,22 @@ pub fn app(state: Arc<ApiState>) -> axum::routing::IntoMakeService<Router> {
         .route("/containers/{id}/rename", post(containers::rename))
         .route("/containers/{id}/wait", post(wait::wait))
         .route("/containers/{id}/logs", get(containers::logs))
+        .route("/containers/{id}/top", get(usage::top))
+        .route("/containers/{id}/stats", get(usage::stats))
         .route("/containers/{id}/attach", post(attach::attach))
         .route("/containers/{id}/resize", post(attach::resize))
         .route("/containers/{id}", delete(containers::remove))
+        .route(
+            "/containers/{id}/archive",
+            get(copy::read).head(copy::stat).put(copy::write),
+        )
         .route("/containers/{id}/exec", post(exec::create))
         .route("/exec/{id}/start", post(exec::start))
         .route("/exec/{id}/resize", post(exec::resize))
         .route("/exec/{id}/json", get(exec::inspect))
         .route("/networks", get(networks::list))
         .route("/networks/create", post(networks::create))
+        .route("/networks/prune", post(prune::networks))
         .route(
             "/networks/{id}",
             get(networks::inspect).delete(networks::remove),
@@ -60,6 +70,8 @@ pub fn app(state: Arc<ApiState>) -> axum::routing::IntoMakeService<Router> {
         .route("/images/create", post(images::pull))
         .route("/images/get", get(archive::save))
         .route("/images/load", post(archive::load))
+        .route("/images/prune", post(prune::images))
+        .route("/build/prune", post(prune::build_cache))
         // Image names hold slashes: the action is read off the path's end.
         .route(
             "/images/{*name}",

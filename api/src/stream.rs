@@ -9,7 +9,8 @@ use axum::body::{Body, Bytes};
 use axum::http::header::{CONNECTION, CONTENT_TYPE, UPGRADE};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use engine::container::{ExitStatus, Process};
+use engine::container::{ExitStatus, LogEntry, LogReader, Process, StdioStream};
+use engine::time::format_rfc3339_ms;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use std::pin::Pin;
@@ -180,6 +181,52 @@ pub async fn relay(
         let _ = to.flush().await;
         let _ = to.shutdown().await;
     }
+}
+
+/// Log entries as a stream's bytes: each on the stream it was written to,
+/// framed; with `timestamps`, each line prefixed with when it was written.
+pub fn encode_entries<'a>(
+    entries: impl IntoIterator<Item = &'a LogEntry>,
+    framing: Framing,
+    timestamps: bool,
+) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    for entry in entries {
+        let stream = match entry.stream {
+            StdioStream::Stderr => STDERR,
+            _ => STDOUT,
+        };
+        if timestamps {
+            let line = format!("{} {}", format_rfc3339_ms(entry.time_ms), entry.log);
+            bytes.extend(framing.encode(stream, line.as_bytes()));
+        } else {
+            bytes.extend(framing.encode(stream, entry.log.as_bytes()));
+        }
+    }
+    bytes
+}
+
+/// Sends what `log` reads to the client until it ends (the container
+/// stopped) or the client leaves, then closes the stream.
+pub async fn follow_log(
+    mut log: LogReader,
+    client: Option<(Option<ClientRead>, ClientWrite)>,
+    framing: Framing,
+) {
+    let Some((_, mut to)) = client else {
+        return;
+    };
+    while let Ok(Some(entries)) = log.next().await {
+        if to
+            .write_all(&encode_entries(&entries, framing, false))
+            .await
+            .is_err()
+        {
+            return;
+        }
+    }
+    let _ = to.flush().await;
+    let _ = to.shutdown().await;
 }
 
 /// Sends `message` on the client's stderr and closes the stream.

@@ -81,11 +81,7 @@ pub async fn run_to_exit(
         output.push(tokio::spawn(pump(stderr, tokio::io::stderr())));
     }
     let forwarder = signals.map(|((engine, machine, container), signals)| {
-        tokio::spawn(signals.forward(
-            engine.clone(),
-            machine.to_string(),
-            container.to_string(),
-        ))
+        tokio::spawn(signals.forward(engine.clone(), machine.to_string(), container.to_string()))
     });
     let waited = process.wait().await;
     // All output is delivered before our terminal is given back.
@@ -117,13 +113,13 @@ async fn follow_window_size(mut resizer: Resizer) {
 }
 
 /// SIGINT and SIGTERM, caught (rather than ending us) from `listen` on.
-struct TerminationSignals {
+pub struct TerminationSignals {
     int: tokio::signal::unix::Signal,
     term: tokio::signal::unix::Signal,
 }
 
 impl TerminationSignals {
-    fn listen() -> Option<TerminationSignals> {
+    pub fn listen() -> Option<TerminationSignals> {
         use tokio::signal::unix::{signal, SignalKind};
         Some(TerminationSignals {
             int: signal(SignalKind::interrupt()).ok()?,
@@ -132,7 +128,7 @@ impl TerminationSignals {
     }
 
     /// Passes each one on to the container.
-    async fn forward(mut self, engine: Engine, machine: String, container: String) {
+    pub async fn forward(mut self, engine: Engine, machine: String, container: String) {
         loop {
             let signal = tokio::select! {
                 _ = self.int.recv() => libc::SIGINT,

@@ -19,6 +19,25 @@ impl Engine {
         Ok(client.create_network(create).await?)
     }
 
+    /// docker's `network prune`: the networks users created that no
+    /// container (running or not) belongs to; their names.
+    pub async fn prune_networks(&self, machine: &str) -> Result<Vec<String>> {
+        let mut used = std::collections::BTreeSet::new();
+        for c in self.list_containers(machine).await? {
+            let details = self.inspect_container(machine, &c.id).await?;
+            used.extend(details.networks.into_iter().map(|m| m.network));
+        }
+        let mut removed = Vec::new();
+        for network in self.list_networks(machine).await? {
+            if network.user_defined && !used.contains(&network.name) && !used.contains(&network.id)
+            {
+                self.remove_network(machine, &network.id).await?;
+                removed.push(network.name);
+            }
+        }
+        Ok(removed)
+    }
+
     pub async fn list_networks(&self, machine: &str) -> Result<Vec<NetworkInfo>> {
         let mut client = self.connect_running(machine).await?;
         Ok(client.list_networks().await?)

@@ -6,8 +6,10 @@
 //! one connection. Process stdio never shares the control connection: each
 //! stream is its own vsock connection to [`STREAM_PORT`], opened with a
 //! [`StreamAttach`] frame and raw bytes after it. Published ports reach
-//! containers through [`FORWARD_PORT`] (see [`ports`]).
+//! containers through [`FORWARD_PORT`] (see [`ports`]); copies into and out
+//! of containers go through [`ARCHIVE_PORT`] (see [`archive`]).
 
+pub mod archive;
 #[cfg(feature = "compression")]
 pub mod compression;
 pub mod digest;
@@ -15,8 +17,13 @@ pub mod frame;
 pub mod messages;
 pub mod networks;
 pub mod ports;
+pub mod usage;
 pub mod volumes;
 
+pub use archive::{
+    chunk_len, ArchiveAction, ArchiveRequest, ChunkReader, ChunkWriter, PathStat, ARCHIVE_PORT,
+    MAX_CHUNK,
+};
 pub use digest::{Digest, InvalidDigest};
 pub use frame::{decode_body, encode_frame, read_frame, write_frame, FrameError, MAX_FRAME_LEN};
 #[cfg(feature = "tokio")]
@@ -24,10 +31,11 @@ pub use frame::{read_frame_async, write_frame_async};
 pub use messages::*;
 pub use networks::*;
 pub use ports::*;
+pub use usage::*;
 pub use volumes::*;
 
 /// Bumped whenever a message changes shape; the handshake refuses a mismatch.
-pub const PROTOCOL_VERSION: u32 = 11;
+pub const PROTOCOL_VERSION: u32 = 12;
 /// Guest vsock port of the agent's control server.
 pub const AGENT_PORT: u32 = 1024;
 /// Guest vsock port on which stdio streams attach to a process.

@@ -107,6 +107,14 @@ pub enum Request {
     InspectContainer {
         container: String,
     },
+    /// Its processes (`top`).
+    ContainerTop {
+        container: String,
+    },
+    /// Its resource figures now (`stats`).
+    ContainerStats {
+        container: String,
+    },
     /// New window size of a process's terminal.
     Resize {
         exec_id: u64,
@@ -348,6 +356,8 @@ pub enum Response {
         more: bool,
     },
     ContainerDetails(Box<ContainerDetails>),
+    Processes(Vec<crate::ProcessEntry>),
+    Usage(Box<crate::UsageSample>),
     Network(NetworkInfo),
     Networks(Vec<NetworkInfo>),
     Volume(VolumeInfo),
@@ -355,6 +365,8 @@ pub enum Response {
     VolumesPruned {
         removed: Vec<String>,
     },
+    /// The path an archive request names (see [`crate::archive`]).
+    PathStat(crate::PathStat),
     Started {
         pid: u32,
     },
@@ -428,6 +440,8 @@ pub enum ErrorKind {
     NoSuchNetwork,
     /// No volume by that name.
     NoSuchVolume,
+    /// No such file or directory in a container (a copy's path).
+    NoSuchPath,
     /// The name is taken, or the container is in the wrong state.
     Conflict,
     Internal,

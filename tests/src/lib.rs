@@ -373,3 +373,24 @@ pub fn eventually(what: &str, mut check: impl FnMut() -> bool) {
     }
     panic!("{what} never happened");
 }
+
+/// The container script of attach tests: `tick` lines until /tmp/go
+/// exists, then `late` and exit 4.
+pub const TICK_UNTIL_GO: &str =
+    "while [ ! -e /tmp/go ]; do echo tick; sleep 0.2; done; echo late; exit 4";
+
+/// Runs an attach command against a [`TICK_UNTIL_GO`] container: once a
+/// `tick` shows it is following, `go` lets the container finish. The
+/// output after that first tick, and the exit status.
+pub fn attach_then_go(mut attach: Command, go: impl FnOnce()) -> (String, Option<i32>) {
+    use std::io::{BufRead, Read};
+    let mut child = attach.stdout(Stdio::piped()).spawn().unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    assert_eq!(first, "tick\n", "attached output starts with a tick");
+    go();
+    let mut rest = String::new();
+    out.read_to_string(&mut rest).unwrap();
+    (rest, child.wait().unwrap().code())
+}

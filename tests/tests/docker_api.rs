@@ -675,6 +675,95 @@ fn docker_cli_volumes_ports_and_archives() {
             .output()
             .is_ok_and(|o| o.stdout == b"served\n")
     });
+
+    // docker attach: a running container's output from then on, its status.
+    service.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "talker",
+        "busybox",
+        "sh",
+        "-c",
+        hutch_tests::TICK_UNTIL_GO,
+    ]);
+    let attach = service.docker_cmd(&["attach", "--no-stdin", "talker"]);
+    let (rest, code) = hutch_tests::attach_then_go(attach, || {
+        service.docker_ok(&["exec", "talker", "touch", "/tmp/go"]);
+    });
+    assert!(rest.ends_with("tick\nlate\n") || rest == "late\n", "{rest}");
+    assert_eq!(code, Some(4));
+    service.docker_ok(&["rm", "talker"]);
+
+    // docker top and stats of the running server.
+    let top = service.docker_ok(&["top", "web"]);
+    assert!(
+        top.starts_with("UID") && top.contains("httpd -f -p 8080"),
+        "{top}"
+    );
+    let stats = service.docker_ok(&[
+        "stats",
+        "--no-stream",
+        "--format",
+        "{{.Name}} {{.PIDs}} {{.MemUsage}}",
+        "web",
+    ]);
+    let fields: Vec<&str> = stats.split_whitespace().collect();
+    assert_eq!(fields.first(), Some(&"web"), "{stats}");
+    assert!(
+        fields[1].parse::<u32>().is_ok_and(|n| n >= 1) && fields[3] == "/",
+        "{stats}"
+    );
+
+    // docker cp both ways, byte-exact, larger than the API's body limit
+    // for JSON; a tree with its symlink; a tar to stdout; a missing path.
+    let payload: Vec<u8> = (0..5u32 << 20)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let sent = h.home.join("payload.bin");
+    std::fs::write(&sent, &payload).unwrap();
+    service.docker_ok(&["cp", sent.to_str().unwrap(), "web:/tmp/payload.bin"]);
+    assert_eq!(
+        service.docker_ok(&["exec", "web", "sh", "-c", "wc -c < /tmp/payload.bin"]),
+        format!("{}\n", payload.len())
+    );
+    let back = h.home.join("back.bin");
+    service.docker_ok(&["cp", "web:/tmp/payload.bin", back.to_str().unwrap()]);
+    assert!(
+        std::fs::read(&back).unwrap() == payload,
+        "the bytes came back"
+    );
+    service.docker_ok(&[
+        "exec",
+        "web",
+        "sh",
+        "-c",
+        "mkdir -p /www/sub && echo deep > /www/sub/f && busybox ln -s index.html /www/link",
+    ]);
+    let tree = h.home.join("www-copy");
+    service.docker_ok(&["cp", "web:/www", tree.to_str().unwrap()]);
+    assert_eq!(
+        std::fs::read_to_string(tree.join("sub/f")).unwrap(),
+        "deep\n"
+    );
+    assert_eq!(
+        std::fs::read_link(tree.join("link")).unwrap(),
+        std::path::Path::new("index.html")
+    );
+    let tar_out = service.docker(&["cp", "web:/www/index.html", "-"]);
+    assert!(tar_out.status.success(), "{}", stderr_of(&tar_out));
+    let mut archive = tar::Archive::new(&tar_out.stdout[..]);
+    let mut entry = archive.entries().unwrap().next().unwrap().unwrap();
+    assert_eq!(entry.path().unwrap().to_str(), Some("index.html"));
+    let mut served = String::new();
+    std::io::Read::read_to_string(&mut entry, &mut served).unwrap();
+    assert_eq!(served, "served\n");
+    let missing = service.docker(&["cp", "web:/nope", h.home.to_str().unwrap()]);
+    assert!(
+        !missing.status.success() && stderr_of(&missing).contains("nope"),
+        "{}",
+        stderr_of(&missing)
+    );
     service.docker_ok(&["rm", "-f", "web"]);
 
     // save | load round trip, and system df.
@@ -690,6 +779,42 @@ fn docker_cli_volumes_ports_and_archives() {
     );
     let df = service.docker_ok(&["system", "df", "--format", "{{.Type}} {{.TotalCount}}"]);
     assert!(df.contains("Images 1"), "{df}");
+
+    // Prunes: what nothing uses goes, what is used stays.
+    service.docker_ok(&["network", "create", "spare"]);
+    service.docker_ok(&["network", "create", "kept"]);
+    service.docker_ok(&["create", "--name", "idle", "busybox", "true"]);
+    service.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "up",
+        "--network",
+        "kept",
+        "busybox",
+        "sleep",
+        "600",
+    ]);
+    let pruned = service.docker_ok(&["system", "prune", "-f"]);
+    assert!(
+        pruned.contains("Deleted Containers:") && pruned.contains("Deleted Networks:\nspare\n"),
+        "{pruned}"
+    );
+    assert_eq!(
+        service.docker_ok(&["ps", "-a", "--format", "{{.Names}}"]),
+        "up\n"
+    );
+    let pruned = service.docker_ok(&["image", "prune", "-a", "-f"]);
+    assert!(pruned.contains("Total reclaimed space"), "{pruned}");
+    assert_eq!(
+        service.docker_ok(&["images", "--format", "{{.Repository}}"]),
+        "busybox\n",
+        "the image a container uses stays"
+    );
+    service.docker_ok(&["rm", "-f", "up"]);
+    let pruned = service.docker_ok(&["image", "prune", "-a", "-f"]);
+    assert!(pruned.contains("untagged: busybox:latest"), "{pruned}");
+    assert_eq!(service.docker_ok(&["images", "-q"]), "");
 }
 
 #[test]

@@ -85,7 +85,11 @@ impl Cgroup {
         write(&self.path.join("cgroup.procs"), &pid.to_string())
     }
 
-    /// Whether the kernel's OOM killer has killed anything in it.
+    /// One of its files, e.g. `cpu.stat`.
+    pub fn read(&self, file: &str) -> io::Result<String> {
+        std::fs::read_to_string(self.path.join(file))
+    }
+
     /// Freezes (`true`) or thaws its processes; returns once the kernel
     /// reports it done (`frozen 1` or `frozen 0` in cgroup.events).
     pub fn set_frozen(&self, frozen: bool) -> io::Result<()> {
@@ -107,6 +111,7 @@ impl Cgroup {
         ))
     }
 
+    /// Whether the kernel's OOM killer has killed anything in it.
     pub fn oom_killed(&self) -> bool {
         std::fs::read_to_string(self.path.join("memory.events"))
             .unwrap_or_default()

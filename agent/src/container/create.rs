@@ -100,6 +100,7 @@ impl Containers {
             dir,
             record: Mutex::new(record),
             changed: Condvar::new(),
+            root_in_use: Mutex::new(()),
             cache: self.cache.clone(),
             networks: self.networks.clone(),
             volumes: self.volumes.clone(),

@@ -4,6 +4,7 @@
 //! it runs. The first process is started through `spawn` / `init`; the
 //! agent's reaper reports its exit here.
 
+mod archive;
 mod caps;
 mod cgroup;
 mod create;
@@ -23,10 +24,12 @@ mod spawn;
 mod start;
 mod stdio;
 mod stop;
+mod usage;
 mod user;
 mod userns;
 mod volumes;
 
+pub use archive::serve as serve_archive;
 pub use cgroup::prepare_hierarchy;
 pub use stdio::Streams;
 
@@ -59,6 +62,9 @@ pub struct Container {
     record: Mutex<Record>,
     /// Signalled when the record changes state.
     changed: Condvar,
+    /// Held while a copy works on its root, and by what would change the
+    /// root under it: start, pause and unpause, removal.
+    root_in_use: Mutex<()>,
     cache: Arc<LayerCache>,
     networks: Arc<Networks>,
     volumes: Arc<Volumes>,
@@ -68,6 +74,10 @@ pub struct Container {
 impl Container {
     fn lock(&self) -> MutexGuard<'_, Record> {
         self.record.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn root_in_use(&self) -> MutexGuard<'_, ()> {
+        self.root_in_use.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub fn id(&self) -> String {
@@ -178,6 +188,7 @@ impl Containers {
                 dir,
                 record: Mutex::new(record),
                 changed: Condvar::new(),
+                root_in_use: Mutex::new(()),
                 cache: cache.clone(),
                 networks: networks.clone(),
                 volumes: volumes.clone(),

@@ -44,6 +44,7 @@ impl Containers {
         let Some(at) = all.iter().position(|c| Arc::ptr_eq(c, container)) else {
             return Ok(()); // removed meanwhile
         };
+        let _in_use = container.root_in_use();
         std::fs::remove_dir_all(&container.dir)
             .map_err(|e| storage("removing the container's files", e))?;
         self.cache.release(&container.id());

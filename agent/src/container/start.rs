@@ -10,19 +10,11 @@ use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use protocol::{AgentError, ContainerAction, ContainerEvent, ContainerState, ErrorKind};
 
 /// The user namespace the spec asks for, made now (see userns.rs).
-fn user_namespace(spec: &Spec) -> Result<Option<UserNamespace>, AgentError> {
-    let Some(linux) = spec.linux() else {
-        return Ok(None);
-    };
-    let wanted = linux
-        .namespaces()
-        .iter()
-        .flatten()
-        .any(|n| n.typ() == LinuxNamespaceType::User);
-    if !wanted {
-        return Ok(None);
+pub(super) fn user_namespace(spec: &Spec) -> Result<Option<UserNamespace>, AgentError> {
+    match super::userns::wanted(spec) {
+        Some(linux) => UserNamespace::create(linux).map(Some),
+        None => Ok(None),
     }
-    UserNamespace::create(linux).map(Some)
 }
 
 /// Whether the spec gives it a network namespace of its own (not so
@@ -41,6 +33,7 @@ impl Container {
     /// caller holds the process table's lock, so the reaper cannot miss
     /// its exit). A restart keeps the container's upper layer, as docker's.
     pub fn start(&self, streams: Streams) -> Result<Started, AgentError> {
+        let _in_use = self.root_in_use();
         let mut record = self.lock();
         if record.info.state == ContainerState::Running {
             return Err(AgentError::new(

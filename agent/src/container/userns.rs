@@ -44,6 +44,17 @@ fn zero_in_machine(maps: &[LinuxIdMapping]) -> Option<u32> {
         .map(|m| m.host_id())
 }
 
+/// The Linux section of a spec that asks for a user namespace of its own.
+pub fn wanted(spec: &oci_spec::runtime::Spec) -> Option<&Linux> {
+    spec.linux().as_ref().filter(|linux| {
+        linux
+            .namespaces()
+            .iter()
+            .flatten()
+            .any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::User)
+    })
+}
+
 /// The machine's (uid, gid) of the container's root under these mappings.
 pub fn root_in_machine(linux: &Linux) -> Option<(u32, u32)> {
     let uids = linux.uid_mappings().as_deref().unwrap_or_default();

@@ -17,7 +17,7 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
-use unpack::{unpack, UnpackError};
+use unpack::{unpack, UnpackError, Unpacking};
 
 pub const CACHE_ROOT: &str = "/var/lib/hutch";
 const MOUNT_ROOT: &str = "/run/hutch/images";
@@ -149,7 +149,7 @@ impl LayerCache {
                 AgentError::new(ErrorKind::InvalidLayer, format!("reading the layer: {e}"))
             })?;
             let mut hashed = Hashed::new(plain);
-            let result = unpack(&mut hashed, &root);
+            let result = unpack(&mut hashed, &root, &Unpacking::LAYER);
             result.map(|stats| (stats, hashed.digest()))
         };
         let (stats, digest) = unpacked.map_err(|e| self.unpack_failure(e))?;

@@ -1,8 +1,8 @@
-//! Unpacks one layer tar into a directory as overlayfs expects a lower
-//! layer: ownership, modes, times, xattrs, hard links, symlinks and device
+//! Unpacks a tar into a directory: a layer as overlayfs expects a lower
+//! layer (ownership, modes, times, xattrs, hard links, symlinks and device
 //! nodes kept; OCI whiteouts turned into overlayfs whiteouts (`.wh.name` →
 //! a 0/0 character device, `.wh..wh..opq` → the `trusted.overlay.opaque`
-//! xattr).
+//! xattr)), or a copy into a container (`cp`), as [`Unpacking`] says.
 //!
 //! Nothing is ever written outside the directory: entry names with `..`
 //! are refused, absolute names are taken relative to it, and no entry is
@@ -53,9 +53,31 @@ pub struct Unpacked {
     pub entries: u64,
 }
 
-/// Unpacks the tar read from `input` into `dest`, which must exist and be
-/// empty. Reads `input` to its end, so a caller hashing it sees every byte.
-pub fn unpack(input: impl Read, dest: &Path) -> Result<Unpacked, UnpackError> {
+/// How entries are written.
+pub struct Unpacking<'a> {
+    /// OCI whiteouts become overlayfs ones (a layer); otherwise `.wh.`
+    /// names are ordinary files.
+    pub whiteouts: bool,
+    /// The (uid, gid) an entry gets, from its header's.
+    pub owner: &'a dyn Fn(u32, u32) -> (u32, u32),
+    /// Refuse to replace a directory with a non-directory or the other way
+    /// round (docker's `noOverwriteDirNonDir`) rather than clear the way.
+    pub keep_kinds: bool,
+}
+
+impl Unpacking<'_> {
+    /// A layer: whiteouts and owners as the tar has them.
+    pub const LAYER: Unpacking<'static> = Unpacking {
+        whiteouts: true,
+        owner: &|uid, gid| (uid, gid),
+        keep_kinds: false,
+    };
+}
+
+/// Unpacks the tar read from `input` into `dest`, which must exist (a
+/// layer's is empty). Reads `input` to its end, so a caller hashing it
+/// sees every byte.
+pub fn unpack(input: impl Read, dest: &Path, how: &Unpacking<'_>) -> Result<Unpacked, UnpackError> {
     let mut archive = tar::Archive::new(input);
     let mut stats = Unpacked::default();
     // Directory times are set last: creating entries inside changes them.
@@ -73,11 +95,14 @@ pub fn unpack(input: impl Read, dest: &Path) -> Result<Unpacked, UnpackError> {
         };
         let parent = real_parent(dest, &rel, &raw_name)?;
         let name_str = name.to_string_lossy();
-        if name_str == OPAQUE_MARKER {
+        if how.whiteouts && name_str == OPAQUE_MARKER {
             set_xattr(&parent, OPAQUE_XATTR, b"y").map_err(io_err(&parent))?;
             continue;
         }
-        if let Some(hidden) = name_str.strip_prefix(WHITEOUT_PREFIX) {
+        if let Some(hidden) = name_str
+            .strip_prefix(WHITEOUT_PREFIX)
+            .filter(|_| how.whiteouts)
+        {
             // Other `.wh..wh.` names are AUFS bookkeeping, not whiteouts.
             if !hidden.starts_with(".wh.") {
                 let target = parent.join(hidden);
@@ -91,6 +116,9 @@ pub fn unpack(input: impl Read, dest: &Path) -> Result<Unpacked, UnpackError> {
         let kind = header.entry_type();
         let mode = header.mode().unwrap_or(0o644) & 0o7777;
         let mtime = header.mtime().unwrap_or(0);
+        if how.keep_kinds {
+            same_kind(&target, kind == tar::EntryType::Directory, &raw_name)?;
+        }
         match kind {
             tar::EntryType::Directory => {
                 let is_dir = fs::symlink_metadata(&target).is_ok_and(|m| m.is_dir());
@@ -161,8 +189,10 @@ pub fn unpack(input: impl Read, dest: &Path) -> Result<Unpacked, UnpackError> {
                 )))
             }
         }
-        let uid = header.uid().unwrap_or(0) as u32;
-        let gid = header.gid().unwrap_or(0) as u32;
+        let (uid, gid) = (how.owner)(
+            header.uid().unwrap_or(0) as u32,
+            header.gid().unwrap_or(0) as u32,
+        );
         lchown(&target, Some(uid), Some(gid)).map_err(io_err(&target))?;
         if kind != tar::EntryType::Symlink {
             // After chown, which clears set-id bits.
@@ -253,6 +283,24 @@ fn link_name<R: Read>(entry: &tar::Entry<R>, raw_name: &str) -> Result<PathBuf, 
         _ => Err(UnpackError::Corrupt(format!(
             "{raw_name}: link without a target"
         ))),
+    }
+}
+
+/// docker's `noOverwriteDirNonDir`: an existing entry keeps its kind.
+fn same_kind(target: &Path, dir_entry: bool, entry: &str) -> Result<(), UnpackError> {
+    let Ok(existing) = fs::symlink_metadata(target) else {
+        return Ok(());
+    };
+    match (existing.is_dir(), dir_entry) {
+        (true, false) => Err(unsafe_entry(
+            entry,
+            "it would replace a directory with a non-directory",
+        )),
+        (false, true) => Err(unsafe_entry(
+            entry,
+            "it would replace a non-directory with a directory",
+        )),
+        _ => Ok(()),
     }
 }
 

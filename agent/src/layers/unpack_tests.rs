@@ -1,7 +1,7 @@
 //! The unpacker on real tars in temporary directories (run as root, as the
 //! agent does: ownership, device nodes and trusted xattrs need it).
 
-use super::{unpack, UnpackError};
+use super::{unpack, UnpackError, Unpacking};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
@@ -80,7 +80,7 @@ impl Tar {
 }
 
 fn unpack_into(dir: &TempDir, tar: Vec<u8>) -> Result<super::Unpacked, UnpackError> {
-    unpack(&tar[..], &dir.layer())
+    unpack(&tar[..], &dir.layer(), &Unpacking::LAYER)
 }
 
 #[test]
@@ -224,4 +224,43 @@ fn a_truncated_tar_is_an_error() {
     let bytes = Tar::new().file("big", &[7u8; 10_000], 0o644, 0).bytes();
     let err = unpack_into(&d, bytes[..3000].to_vec()).unwrap_err();
     assert!(matches!(err, UnpackError::Corrupt(_)), "{err}");
+}
+
+/// How `cp` unpacks into a container: its root's owner, kinds kept.
+fn copy_into(dir: &TempDir, tar: Vec<u8>) -> Result<super::Unpacked, UnpackError> {
+    let how = Unpacking {
+        whiteouts: false,
+        owner: &|_, _| (0, 0),
+        keep_kinds: true,
+    };
+    unpack(&tar[..], &dir.layer(), &how)
+}
+
+#[test]
+fn a_copy_keeps_whiteout_names_as_files_and_gives_them_to_the_owner() {
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let d = TempDir::new();
+    let t = Tar::new().file("etc/.wh.kept", b"plain", 0o640, 1000);
+    copy_into(&d, t.bytes()).unwrap();
+    let kept = std::fs::symlink_metadata(d.layer().join("etc/.wh.kept")).unwrap();
+    assert!(kept.is_file());
+    assert_eq!((kept.uid(), kept.mode() & 0o777), (0, 0o640));
+}
+
+#[test]
+fn a_copy_never_swaps_a_directory_for_a_file() {
+    let d = TempDir::new();
+    std::fs::create_dir(d.layer().join("conf")).unwrap();
+    std::fs::write(d.layer().join("conf/keep"), b"x").unwrap();
+    let t = Tar::new().file("conf", b"a file now", 0o644, 0);
+    let err = copy_into(&d, t.bytes()).unwrap_err();
+    assert!(err.to_string().contains("replace a directory"), "{err}");
+    assert!(d.layer().join("conf/keep").is_file());
+    std::fs::write(d.layer().join("plain"), b"x").unwrap();
+    let t = Tar::new().dir("plain/");
+    let err = copy_into(&d, t.bytes()).unwrap_err();
+    assert!(err.to_string().contains("replace a non-directory"), "{err}");
 }

@@ -1,5 +1,5 @@
 //! `hutch images`, `image inspect|ls|import|tag|rm|mount|unmount`,
-//! `import`, `tag`, `rmi`, `load`, `save`.
+//! `import`, `tag`, `rmi`, `load`, `save` (`image prune` is in prune.rs).
 
 use super::MachineArg;
 use crate::time::ago;
@@ -24,6 +24,8 @@ pub enum ImageCommand {
     Mount(MountArgs),
     /// Undo `image mount`
     Unmount(MountArgs),
+    /// Remove images no container uses (-a), after a confirmation
+    Prune(super::prune::ImagePruneArgs),
 }
 
 #[derive(clap::Args)]
@@ -90,6 +92,7 @@ pub async fn run(engine: &Engine, command: ImageCommand) -> anyhow::Result<i32> 
             outln!("{path}");
         }
         ImageCommand::Unmount(a) => engine.unmount_image(&a.image, &a.machine.machine).await?,
+        ImageCommand::Prune(a) => return super::prune::image(engine, a).await,
     }
     Ok(0)
 }

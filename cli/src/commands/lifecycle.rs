@@ -150,20 +150,14 @@ pub async fn container(engine: &Engine, command: ContainerCommand) -> anyhow::Re
         return Ok(1);
     }
     let removed = engine.prune_containers(&a.machine.machine).await?;
-    if !removed.is_empty() {
-        outln!("Deleted Containers:");
-        for id in &removed {
-            outln!("{id}");
-        }
-        outln!();
-    }
+    super::prune::print_deleted("Deleted Containers:", &removed);
     outln!("Total reclaimed space: 0B");
     Ok(0)
 }
 
 /// docker's "Are you sure?" prompt; without a terminal to ask on, the
 /// answer is no and the fix is said.
-fn confirmed(what: &str) -> anyhow::Result<bool> {
+pub(super) fn confirmed(what: &str) -> anyhow::Result<bool> {
     use std::io::{BufRead, IsTerminal, Write};
     if !std::io::stdin().is_terminal() {
         bail!("{what} Pass -f to confirm (no terminal to ask on).");

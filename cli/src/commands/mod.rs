@@ -3,6 +3,7 @@
 //! status; it never decides anything the engine knows.
 
 mod about;
+mod copy;
 mod exec;
 mod image;
 mod inspect;
@@ -12,10 +13,12 @@ mod logs;
 pub mod machine;
 mod network;
 mod port;
+mod prune;
 mod ps;
 mod pull;
 mod run;
 pub mod service;
+mod stats;
 pub mod system;
 mod volume;
 
@@ -151,6 +154,14 @@ pub enum Command {
     Unpause(lifecycle::ContainersArgs),
     /// Give a container another name
     Rename(lifecycle::RenameArgs),
+    /// Follow a running container's output until it exits (exits with its status)
+    Attach(logs::AttachArgs),
+    /// Show a running container's processes
+    Top(stats::TopArgs),
+    /// Show running containers' CPU, memory, network and process figures, live
+    Stats(stats::StatsArgs),
+    /// Copy files between a container and the host (`-` for a tar on stdin or stdout)
+    Cp(copy::CpArgs),
     #[command(subcommand)]
     Container(lifecycle::ContainerCommand),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
@@ -198,6 +209,10 @@ impl Command {
             Command::Pause(a) => lifecycle::pause(engine, a, true).await,
             Command::Unpause(a) => lifecycle::pause(engine, a, false).await,
             Command::Rename(a) => Ok(error_exits_1(lifecycle::rename(engine, a).await)),
+            Command::Attach(a) => Ok(error_exits_1(logs::attach(engine, a).await)),
+            Command::Top(a) => Ok(error_exits_1(stats::top(engine, a).await)),
+            Command::Stats(a) => Ok(error_exits_1(stats::stats(engine, a).await)),
+            Command::Cp(a) => Ok(error_exits_1(copy::run(engine, a).await)),
             Command::Container(c) => lifecycle::container(engine, c).await,
             Command::Completion(a) => about::completion(a),
             Command::Man(a) => about::man(a),

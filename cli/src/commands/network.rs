@@ -22,6 +22,8 @@ pub enum NetworkCommand {
     Connect(ConnectArgs),
     /// Disconnect a container from a network
     Disconnect(DisconnectArgs),
+    /// Remove the networks no container belongs to, after a confirmation
+    Prune(super::prune::NetworkPruneArgs),
 }
 
 #[derive(clap::Args)]
@@ -116,6 +118,7 @@ async fn act(engine: &Engine, command: NetworkCommand) -> anyhow::Result<i32> {
                 .disconnect_network(&a.machine.machine, &a.network, &a.container)
                 .await?;
         }
+        NetworkCommand::Prune(a) => return super::prune::network(engine, a).await,
     }
     Ok(0)
 }

@@ -1,4 +1,4 @@
-//! `hutch system df`.
+//! `hutch system df` (and `system prune`, in prune.rs; `system service`).
 
 use crate::units::human_size;
 use engine::Engine;
@@ -10,11 +10,15 @@ pub enum SystemCommand {
     /// Serve the Docker Engine API on a Unix socket (for the docker CLI,
     /// docker-py, compose); runs until interrupted
     Service(super::service::ServiceArgs),
+    /// Remove stopped containers, unused networks and (with -a) images
+    /// no container uses, and (with --volumes) unused anonymous volumes
+    Prune(super::prune::SystemPruneArgs),
 }
 
 pub async fn run(engine: &Engine, command: SystemCommand) -> anyhow::Result<i32> {
     match command {
         SystemCommand::Df => df(engine).await,
+        SystemCommand::Prune(a) => Ok(super::error_exits_1(super::prune::system(engine, a).await)),
         // Dispatched before the CLI's runtime starts (it builds its own).
         SystemCommand::Service(_) => unreachable!("main serves the API before this runtime starts"),
     }

@@ -104,13 +104,7 @@ async fn act(engine: &Engine, command: VolumeCommand) -> anyhow::Result<i32> {
         }
         VolumeCommand::Prune(a) => {
             let removed = engine.prune_volumes(&a.machine.machine, a.all).await?;
-            if !removed.is_empty() {
-                outln!("Deleted Volumes:");
-                for name in &removed {
-                    outln!("{name}");
-                }
-                outln!();
-            }
+            super::prune::print_deleted("Deleted Volumes:", &removed);
             outln!("Total reclaimed volumes: {}", removed.len());
         }
     }

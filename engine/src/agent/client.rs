@@ -7,8 +7,8 @@ use super::error::AgentError;
 use protocol::{
     read_frame_async, write_frame_async, CacheUsage, ContainerCreate, ContainerDetails,
     ContainerEvent, ContainerInfo, Digest, Envelope, ExecSpec, ExitStatus, GuestInfo, LogEntry,
-    NetworkCreate, NetworkInfo, PublishedPorts, Request, Response, StdioStream, StreamAttach,
-    VolumeCreate, VolumeInfo, AGENT_PORT, PROTOCOL_VERSION, STREAM_PORT,
+    NetworkCreate, NetworkInfo, ProcessEntry, PublishedPorts, Request, Response, StdioStream,
+    StreamAttach, UsageSample, VolumeCreate, VolumeInfo, AGENT_PORT, PROTOCOL_VERSION, STREAM_PORT,
 };
 use std::path::{Path, PathBuf};
 use tokio::net::UnixStream;
@@ -345,6 +345,22 @@ impl AgentClient {
             expect!(Response::ContainerDetails(details) => *details),
         )
         .await
+    }
+
+    pub async fn container_top(&mut self, container: &str) -> Result<Vec<ProcessEntry>> {
+        let request = Request::ContainerTop {
+            container: container.to_string(),
+        };
+        self.call("top", request, expect!(Response::Processes(all) => all))
+            .await
+    }
+
+    pub async fn container_stats(&mut self, container: &str) -> Result<UsageSample> {
+        let request = Request::ContainerStats {
+            container: container.to_string(),
+        };
+        self.call("stats", request, expect!(Response::Usage(usage) => *usage))
+            .await
     }
 
     pub async fn list_containers(&mut self) -> Result<Vec<ContainerInfo>> {

@@ -38,9 +38,10 @@ impl AgentError {
             AgentError::Refused(e) => match e.kind {
                 Agent::NotFound => ErrorKind::CommandNotFound,
                 Agent::NotExecutable => ErrorKind::CommandNotExecutable,
-                Agent::NoSuchContainer | Agent::NoSuchNetwork | Agent::NoSuchVolume => {
-                    ErrorKind::NotFound
-                }
+                Agent::NoSuchContainer
+                | Agent::NoSuchNetwork
+                | Agent::NoSuchVolume
+                | Agent::NoSuchPath => ErrorKind::NotFound,
                 Agent::Conflict => ErrorKind::Conflict,
                 Agent::BadRequest | Agent::InvalidLayer => ErrorKind::InvalidInput,
                 Agent::VersionMismatch

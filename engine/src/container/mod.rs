@@ -1,9 +1,11 @@
 //! Containers: created from an image and flags into a machine (the agent
 //! keeps their records and logs on the machine's disk), started detached
 //! or with their stdio attached, signalled, stopped, waited for, listed,
-//! inspected, their logs read, and commands executed in them.
+//! inspected, their logs read, commands executed in them, and files
+//! copied in and out.
 
 mod binds;
+mod copy;
 mod create;
 pub mod error;
 mod exec;
@@ -15,7 +17,9 @@ pub mod ports;
 mod process;
 mod publish;
 pub mod spec;
+mod usage;
 
+pub use copy::{is_missing_path, ArchiveReader, CopyOptions, PathStat};
 pub use exec::ExecOptions;
 pub use inspect::{labels, status_text, ContainerInspect};
 pub use logs::LogReader;
@@ -26,6 +30,7 @@ pub use protocol::{
     LogEntry, PortBinding, PortProtocol, StdioStream,
 };
 pub use spec::Flags;
+pub use usage::{cpu_percent, memory_used, top_row, ProcessEntry, UsageSample, TOP_TITLES};
 
 pub use error::ContainerError;
 

@@ -145,16 +145,22 @@ impl Engine {
     /// Connects to the agent of running machine `name`; if it is not
     /// running, says why and how to start it.
     pub async fn connect_running(&self, name: &str) -> Result<AgentClient> {
-        let paths = self.machine_paths(name)?;
-        if !state::is_running(&paths) {
-            return Err(self.not_running(&paths));
-        }
-        AgentClient::connect(&paths.vsock())
+        AgentClient::connect(&self.running_vsock(name)?)
             .await
             .map_err(|source| MachineError::Agent {
                 name: name.to_string(),
                 source,
             })
+    }
+
+    /// The vsock socket of running machine `name`, for connections to the
+    /// agent's other ports.
+    pub(crate) fn running_vsock(&self, name: &str) -> Result<std::path::PathBuf> {
+        let paths = self.machine_paths(name)?;
+        if !state::is_running(&paths) {
+            return Err(self.not_running(&paths));
+        }
+        Ok(paths.vsock())
     }
 
     /// Connects to the monitor of running machine `name`.

@@ -1,0 +1,104 @@
+//! A file or directory tree in a container's root written as a tar whose
+//! entries start with a given name (docker's archive of a path). Owners
+//! are the container's; symlinks are stored, never followed.
+
+use super::ids::IdMap;
+use std::fs;
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::path::Path;
+
+/// Writes `source` and everything under it as `name`, `name/...`.
+pub fn pack(source: &Path, name: &Path, ids: &IdMap, out: impl Write) -> io::Result<()> {
+    let mut builder = tar::Builder::new(out);
+    append(&mut builder, source, name, ids)?;
+    builder.into_inner()?.flush()
+}
+
+fn append<W: Write>(
+    builder: &mut tar::Builder<W>,
+    path: &Path,
+    name: &Path,
+    ids: &IdMap,
+) -> io::Result<()> {
+    let meta = fs::symlink_metadata(path)?;
+    let kind = meta.file_type();
+    if kind.is_socket() {
+        return Ok(()); // tar has no sockets, nor does docker's copy
+    }
+    let mut header = tar::Header::new_gnu();
+    header.set_metadata_in_mode(&meta, tar::HeaderMode::Complete);
+    let (uid, gid) = ids.to_container(meta.uid(), meta.gid());
+    header.set_uid(uid.into());
+    header.set_gid(gid.into());
+    if kind.is_symlink() {
+        header.set_size(0);
+        return builder.append_link(&mut header, name, fs::read_link(path)?);
+    }
+    if kind.is_file() {
+        let size = meta.len();
+        let file = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(path)?;
+        // Exactly the size the header promised, whatever the file does.
+        let data = file.take(size).chain(io::repeat(0)).take(size);
+        return builder.append_data(&mut header, name, data);
+    }
+    header.set_size(0);
+    builder.append_data(&mut header, name, io::empty())?;
+    if kind.is_dir() {
+        let mut entries: Vec<_> = fs::read_dir(path)?.collect::<Result<_, _>>()?;
+        entries.sort_by_key(|e| e.file_name());
+        for entry in entries {
+            append(builder, &entry.path(), &name.join(entry.file_name()), ids)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    #[test]
+    fn a_tree_is_packed_under_its_new_name_with_symlinks_kept() {
+        let dir = std::env::temp_dir().join(format!("hutch-pack-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(dir.join("app/sub")).unwrap();
+        fs::write(dir.join("app/sub/data"), b"bytes").unwrap();
+        symlink("/etc/passwd", dir.join("app/link")).unwrap();
+        let mut tar_bytes = Vec::new();
+        pack(
+            &dir.join("app"),
+            Path::new("renamed"),
+            &IdMap::default(),
+            &mut tar_bytes,
+        )
+        .unwrap();
+        let mut seen = Vec::new();
+        let mut archive = tar::Archive::new(&tar_bytes[..]);
+        for entry in archive.entries().unwrap() {
+            let mut entry = entry.unwrap();
+            let name = entry.path().unwrap().display().to_string();
+            let mut body = String::new();
+            if let Some(link) = entry.link_name().unwrap() {
+                body = format!("-> {}", link.display());
+            } else {
+                entry.read_to_string(&mut body).unwrap();
+            }
+            seen.push(format!("{name} {body}"));
+        }
+        assert_eq!(
+            seen,
+            [
+                "renamed ",
+                "renamed/link -> /etc/passwd",
+                "renamed/sub ",
+                "renamed/sub/data bytes"
+            ]
+        );
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,112 @@
+//! `hutch top`, `hutch stats`, `hutch attach` and the prunes (`image`,
+//! `network`, `system`) against a real machine.
+
+use hutch_tests::{attach_then_go, busybox_rootfs_tar_with, import_busybox, Hutch, TICK_UNTIL_GO};
+
+#[test]
+fn top_stats_and_prunes() {
+    let h = Hutch::new("usage");
+    import_busybox(&h, "bb:1");
+    // A second image that no container will use (its rootfs built anew).
+    std::fs::remove_dir_all(h.home.join("rootfs")).unwrap();
+    let marker = h.home.join("marker");
+    std::fs::write(&marker, "other\n").unwrap();
+    let other = busybox_rootfs_tar_with(&h, &[(&marker, "etc/marker")]);
+    h.ok(&["import", other.to_str().unwrap(), "other:1"]);
+    let _machine = h.start("default");
+
+    // top: the container's processes, ps -ef's columns.
+    h.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "busy",
+        "-m",
+        "64m",
+        "bb:1",
+        "sh",
+        "-c",
+        "while :; do :; done",
+    ]);
+    let top = h.ok(&["top", "busy"]);
+    let mut lines = top.lines();
+    let titles: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        titles,
+        ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"]
+    );
+    assert!(
+        lines.any(|l| l.starts_with("0 ") && l.ends_with("sh -c while :; do :; done")),
+        "{top}"
+    );
+
+    // stats: a busy loop shows as CPU, the limit as the memory limit.
+    let stats = h.ok(&["stats", "--no-stream", "busy"]);
+    let row = stats
+        .lines()
+        .find(|l| l.contains(" busy "))
+        .unwrap_or_else(|| panic!("no row for busy in {stats}"));
+    let cells: Vec<&str> = row
+        .split("   ")
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .collect();
+    let cpu: f64 = cells[2].trim_end_matches('%').parse().unwrap();
+    assert!(cpu > 20.0, "a busy loop uses CPU: {stats}");
+    assert!(cells[3].ends_with(" / 64MiB"), "{stats}");
+    assert!(stats.starts_with("CONTAINER ID   NAME"), "{stats}");
+    let everything = h.ok(&["stats", "--no-stream"]);
+    assert!(everything.contains(" busy "), "{everything}");
+    h.ok(&["create", "--name", "idle", "bb:1", "true"]);
+    h.fails_with(&["stats", "--no-stream", "idle"], 1, "is not running");
+    h.fails_with(&["top", "idle"], 1, "is not running");
+    h.fails_with(&["top", "ghost"], 1, "no such container");
+
+    // attach: a running container's output from then on, and its status.
+    h.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "talker",
+        "bb:1",
+        "sh",
+        "-c",
+        TICK_UNTIL_GO,
+    ]);
+    let (rest, code) = attach_then_go(h.cmd(&["attach", "talker"]), || {
+        h.ok(&["exec", "talker", "touch", "/tmp/go"]);
+    });
+    assert!(rest.ends_with("tick\nlate\n") || rest == "late\n", "{rest}");
+    assert_eq!(code, Some(4));
+    h.fails_with(&["attach", "talker"], 1, "is not running");
+
+    // Prunes ask first, unless -f; what is used stays.
+    h.ok(&["network", "create", "spare"]);
+    h.fails_with(&["system", "prune"], 1, "Pass -f");
+    let pruned = h.ok(&["system", "prune", "-f"]);
+    assert!(
+        pruned.contains("Deleted Containers:\n") && pruned.contains("Deleted Networks:\nspare\n"),
+        "{pruned}"
+    );
+    let ps = h.ok(&["ps", "-a"]);
+    assert!(
+        ps.contains("busy") && !ps.contains("idle") && !ps.contains("talker"),
+        "{ps}"
+    );
+    assert_eq!(
+        h.ok(&["image", "prune", "-f"]),
+        "Total reclaimed space: 0B\n",
+        "hutch keeps no dangling images"
+    );
+    let pruned = h.ok(&["image", "prune", "-a", "-f"]);
+    assert!(
+        pruned.starts_with("Deleted Images:\nuntagged: other:1\ndeleted: sha256:"),
+        "{pruned}"
+    );
+    let images = h.ok(&["images"]);
+    assert!(
+        images.contains("bb ") && !images.contains("other"),
+        "{images}"
+    );
+    h.ok(&["rm", "-f", "busy"]);
+}
