@@ -15,9 +15,9 @@ use axum::response::Response;
 use bollard_stubs::models::{
     EventActor, EventMessage, EventMessageScopeEnum, EventMessageTypeEnum,
 };
-use engine::container::{ContainerAction, ContainerEvent};
+use engine::container::LifecycleEvent;
 use serde::Deserialize;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::broadcast;
@@ -27,8 +27,8 @@ const HISTORY: usize = 512;
 
 /// The service's event hub.
 pub struct Events {
-    live: broadcast::Sender<EventMessage>,
-    history: std::sync::Mutex<VecDeque<EventMessage>>,
+    live: broadcast::Sender<LifecycleEvent>,
+    history: std::sync::Mutex<VecDeque<LifecycleEvent>>,
     following: std::sync::atomic::AtomicBool,
 }
 
@@ -44,17 +44,17 @@ impl Default for Events {
 
 impl Events {
     /// Every event from now on.
-    pub fn subscribe(&self) -> broadcast::Receiver<EventMessage> {
+    pub fn subscribe(&self) -> broadcast::Receiver<LifecycleEvent> {
         self.live.subscribe()
     }
 
-    fn publish(&self, message: EventMessage) {
+    fn publish(&self, event: LifecycleEvent) {
         let mut history = lock(&self.history);
         if history.len() == HISTORY {
             history.pop_front();
         }
-        history.push_back(message.clone());
-        let _ = self.live.send(message);
+        history.push_back(event.clone());
+        let _ = self.live.send(event);
     }
 }
 
@@ -70,13 +70,9 @@ pub fn follow(st: &Arc<ApiState>) {
     }
     let st = st.clone();
     tokio::spawn(async move {
-        if let Ok(mut stream) = st.engine.container_events(&st.machine).await {
-            // Names and images of containers seen, for their destroy
-            // (when they are gone and can no longer be inspected).
-            let mut known: HashMap<String, HashMap<String, String>> = HashMap::new();
-            while let Ok(event) = stream.next().await {
-                let message = describe(&st, &mut known, event).await;
-                st.events.publish(message);
+        if let Ok(mut watch) = st.engine.watch_containers(&st.machine).await {
+            while let Ok(event) = watch.next().await {
+                st.events.publish(event);
             }
         }
         st.events
@@ -85,59 +81,18 @@ pub fn follow(st: &Arc<ApiState>) {
     });
 }
 
-async fn describe(
-    st: &ApiState,
-    known: &mut HashMap<String, HashMap<String, String>>,
-    event: ContainerEvent,
-) -> EventMessage {
-    let action = match event.action {
-        ContainerAction::Create => "create",
-        ContainerAction::Start => "start",
-        ContainerAction::Die => "die",
-        ContainerAction::Destroy => "destroy",
-    };
-    // Stamped on arrival, before any inspection.
-    let nanos = engine::time::now_ms() as i64 * 1_000_000;
-    // A container's name, image and labels are read once, at its create
-    // (or when first seen), so that the stream keeps up with the machine.
-    let mut attributes = match known.get(&event.container) {
-        Some(attributes) => attributes.clone(),
-        None => match st
-            .engine
-            .inspect_container(&st.machine, &event.container)
-            .await
-        {
-            Ok(details) => {
-                let mut attributes = engine::container::labels(&details);
-                attributes.insert("name".into(), details.info.name.clone());
-                attributes.insert("image".into(), details.info.image.clone());
-                attributes.into_iter().collect()
-            }
-            Err(_) => HashMap::new(),
-        },
-    };
-    // From the event itself: a --rm container is gone by now.
-    match event
-        .exit_code
-        .filter(|_| event.action == ContainerAction::Die)
-    {
-        Some(code) => attributes.insert("exitCode".into(), code.to_string()),
-        None => attributes.remove("exitCode"),
-    };
-    match event.action {
-        ContainerAction::Destroy => known.remove(&event.container),
-        _ => known.insert(event.container.clone(), attributes.clone()),
-    };
+/// An event in docker's shape.
+fn message(event: LifecycleEvent) -> EventMessage {
     EventMessage {
         typ: Some(EventMessageTypeEnum::CONTAINER),
-        action: Some(action.into()),
+        action: Some(event.action_name().into()),
         actor: Some(EventActor {
-            id: Some(event.container),
-            attributes: Some(attributes),
+            id: Some(event.id),
+            attributes: Some(event.attributes.into_iter().collect()),
         }),
         scope: Some(EventMessageScopeEnum::LOCAL),
-        time: Some(nanos / 1_000_000_000),
-        time_nano: Some(nanos),
+        time: Some(event.time_ns / 1_000_000_000),
+        time_nano: Some(event.time_ns),
     }
 }
 
@@ -192,40 +147,16 @@ pub async fn events(
     let (since, until) = (seconds(&query.since)?, seconds(&query.until)?);
     let wanted = parse_filters(query.filters.as_deref())?;
     st.ready().await?;
-    let admit = move |m: &EventMessage| {
-        let attributes = m
-            .actor
-            .as_ref()
-            .and_then(|a| a.attributes.clone())
-            .unwrap_or_default();
-        let id = m
-            .actor
-            .as_ref()
-            .and_then(|a| a.id.clone())
-            .unwrap_or_default();
-        wanted.iter().all(|(key, values)| match key.as_str() {
-            // docker: every label asked for; any one of another key's values.
-            "label" => values
-                .iter()
-                .all(|v| crate::params::label_matches(attributes.iter(), v)),
-            _ => values.iter().any(|v| match key.as_str() {
-                "type" => v == "container",
-                "event" => m.action.as_deref() == Some(v),
-                "container" => id.starts_with(v.as_str()) || attributes.get("name") == Some(v),
-                "image" => attributes.get("image") == Some(v),
-                _ => false,
-            }),
-        })
-    };
-    let in_window = move |m: &EventMessage| {
-        let at = m.time_nano.unwrap_or_default() as f64 / 1e9;
+    let admit = move |e: &LifecycleEvent| e.matches(&wanted);
+    let in_window = move |e: &LifecycleEvent| {
+        let at = e.time_ns as f64 / 1e9;
         since.is_none_or(|s| at >= s) && until.is_none_or(|u| at <= u)
     };
     // Read with the history locked, as publishing holds it: no event is
     // both in the copy and in the subscription, and none falls between.
     let (past, live) = {
         let history = lock(&st.events.history);
-        let past: Vec<EventMessage> = match since {
+        let past: Vec<LifecycleEvent> = match since {
             Some(_) => history.iter().cloned().collect(),
             None => Vec::new(),
         };
@@ -236,7 +167,7 @@ pub async fn events(
             let (admit, in_window) = (admit.clone(), in_window);
             async move {
                 loop {
-                    let message = match past.next() {
+                    let event = match past.next() {
                         Some(m) => m,
                         None => {
                             // Past `until`, the stream ends.
@@ -258,9 +189,9 @@ pub async fn events(
                             }
                         }
                     };
-                    if admit(&message) && in_window(&message) {
-                        let mut line =
-                            serde_json::to_vec(&Legacy::from(message)).unwrap_or_default();
+                    if admit(&event) && in_window(&event) {
+                        let legacy = Legacy::from(message(event));
+                        let mut line = serde_json::to_vec(&legacy).unwrap_or_default();
                         line.push(b'\n');
                         let chunk = Ok::<_, std::convert::Infallible>(Bytes::from(line));
                         return Some((chunk, (past, live)));

@@ -54,16 +54,9 @@ pub fn filters(text: Option<&str>, supported: &[&str]) -> ApiResult<HashMap<Stri
     Ok(filters)
 }
 
-/// A `label` filter's value, `KEY` or `KEY=VALUE`, against `labels`.
-pub fn label_matches<'a>(
-    mut labels: impl Iterator<Item = (&'a String, &'a String)>,
-    wanted: &str,
-) -> bool {
-    match wanted.split_once('=') {
-        Some((key, value)) => labels.any(|(k, v)| k == key && v == value),
-        None => labels.any(|(k, _)| k == wanted),
-    }
-}
+/// A `label` filter's value, `KEY` or `KEY=VALUE`, against labels (the
+/// engine's, as events are matched there too).
+pub use engine::container::label_matches;
 
 #[cfg(test)]
 mod tests {

@@ -13,8 +13,9 @@ use axum::extract::{Path, Query, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::StatusCode;
 use axum::response::Response;
-use bollard_stubs::models::{ContainerWaitExitError, ContainerWaitResponse, EventMessage};
+use bollard_stubs::models::{ContainerWaitExitError, ContainerWaitResponse};
 use engine::container::ContainerState;
+use engine::container::{ContainerAction, LifecycleEvent};
 use engine::ErrorKind;
 use serde::Deserialize;
 use std::sync::Arc;
@@ -90,10 +91,11 @@ async fn reply(
     condition: &str,
     st: &ApiState,
     id: &str,
-    mut events: broadcast::Receiver<EventMessage>,
+    mut events: broadcast::Receiver<LifecycleEvent>,
 ) -> Result<Bytes, std::convert::Infallible> {
     if condition == "removed" && st.engine.inspect_container(&st.machine, id).await.is_ok() {
-        let _ = tokio::time::timeout(REMOVAL_GRACE, event_for(&mut events, id, &["destroy"])).await;
+        let destroyed = event_for(&mut events, id, &[ContainerAction::Destroy]);
+        let _ = tokio::time::timeout(REMOVAL_GRACE, destroyed).await;
     }
     let response = match code {
         Ok(code) => ContainerWaitResponse {
@@ -114,13 +116,14 @@ async fn reply(
 
 /// The exit code of `id`'s next `die` event, or docker's 125 if it is
 /// destroyed first (it never ran).
-async fn next_exit(events: &mut broadcast::Receiver<EventMessage>, id: &str) -> i64 {
-    let event = event_for(events, id, &["die", "destroy"]).await;
-    match event.action.as_deref() {
-        Some("die") => event
-            .actor
-            .and_then(|a| a.attributes)
-            .and_then(|a| a.get("exitCode").and_then(|c| c.parse().ok()))
+async fn next_exit(events: &mut broadcast::Receiver<LifecycleEvent>, id: &str) -> i64 {
+    let actions = [ContainerAction::Die, ContainerAction::Destroy];
+    let event = event_for(events, id, &actions).await;
+    match event.action {
+        ContainerAction::Die => event
+            .attributes
+            .get("exitCode")
+            .and_then(|c| c.parse().ok())
             .unwrap_or(0),
         _ => NEVER_RAN,
     }
@@ -128,16 +131,14 @@ async fn next_exit(events: &mut broadcast::Receiver<EventMessage>, id: &str) -> 
 
 /// The next event of `id` whose action is one of `actions`.
 async fn event_for(
-    events: &mut broadcast::Receiver<EventMessage>,
+    events: &mut broadcast::Receiver<LifecycleEvent>,
     id: &str,
-    actions: &[&str],
-) -> EventMessage {
+    actions: &[ContainerAction],
+) -> LifecycleEvent {
     loop {
         match events.recv().await {
             Ok(event) => {
-                let actor = event.actor.as_ref().and_then(|a| a.id.as_deref());
-                let action = event.action.as_deref().unwrap_or_default();
-                if actor == Some(id) && actions.contains(&action) {
+                if event.id == id && actions.contains(&event.action) {
                     return event;
                 }
             }

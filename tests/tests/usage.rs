@@ -1,7 +1,65 @@
 //! `hutch top`, `hutch stats`, `hutch attach` and the prunes (`image`,
 //! `network`, `system`) against a real machine.
 
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
 use hutch_tests::{attach_then_go, busybox_rootfs_tar_with, import_busybox, Hutch, TICK_UNTIL_GO};
+
+/// `hutch events --filter container=NAME` lines while `act` runs, up to
+/// the container's destroy. Events are live only, so a probe container is
+/// created until the stream shows one: it is listening by then.
+fn watch_events(h: &Hutch, name: &str, act: impl FnOnce()) -> Vec<String> {
+    use std::io::BufRead;
+    let mut events = h.cmd(&["events"]).stdout(Stdio::piped()).spawn().unwrap();
+    let stdout = events.stdout.take().unwrap();
+    let (lines, heard) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if lines.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let mut listening = false;
+    for probe in 0..30 {
+        let probe = format!("probe-{probe}");
+        h.ok(&["create", "--name", &probe, "bb:1", "true"]);
+        h.ok(&["rm", &probe]);
+        let marker = format!("name={probe})");
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while let Ok(line) = heard.recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        {
+            if line.contains(&marker) {
+                listening = true;
+                break;
+            }
+        }
+        if listening {
+            break;
+        }
+    }
+    assert!(listening, "hutch events never showed a probe container");
+    act();
+    let wanted = format!("name={name})");
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while let Ok(line) = heard.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        if line.contains(&wanted) || line.contains(&format!("name={name},")) {
+            let done = line.contains(" container destroy ");
+            seen.push(line);
+            if done {
+                break;
+            }
+        }
+    }
+    let _ = events.kill();
+    let _ = events.wait();
+    seen
+}
 
 #[test]
 fn top_stats_and_prunes() {
@@ -79,6 +137,21 @@ fn top_stats_and_prunes() {
     assert!(rest.ends_with("tick\nlate\n") || rest == "late\n", "{rest}");
     assert_eq!(code, Some(4));
     h.fails_with(&["attach", "talker"], 1, "is not running");
+
+    // events: a --rm run's lifecycle, as it happens, in docker's lines.
+    let seen = watch_events(&h, "watched", || {
+        h.ok(&["run", "--rm", "--name", "watched", "bb:1", "true"]);
+    });
+    let actions: Vec<&str> = seen
+        .iter()
+        .map(|l| l.split_whitespace().nth(2).unwrap_or_default())
+        .collect();
+    assert_eq!(actions, ["create", "start", "die", "destroy"], "{seen:?}");
+    assert!(
+        seen[2].ends_with(" (exitCode=0, image=bb:1, name=watched)"),
+        "{seen:?}"
+    );
+    h.fails_with(&["events", "--filter", "volume=x"], 1, "the keys are");
 
     // Prunes ask first, unless -f; what is used stays.
     h.ok(&["network", "create", "spare"]);

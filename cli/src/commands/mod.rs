@@ -4,6 +4,7 @@
 
 mod about;
 mod copy;
+mod events;
 mod exec;
 mod image;
 mod inspect;
@@ -156,6 +157,8 @@ pub enum Command {
     Rename(lifecycle::RenameArgs),
     /// Follow a running container's output until it exits (exits with its status)
     Attach(logs::AttachArgs),
+    /// Print container events (create, start, die, destroy) as they happen
+    Events(events::EventsArgs),
     /// Show a running container's processes
     Top(stats::TopArgs),
     /// Show running containers' CPU, memory, network and process figures, live
@@ -210,6 +213,7 @@ impl Command {
             Command::Unpause(a) => lifecycle::pause(engine, a, false).await,
             Command::Rename(a) => Ok(error_exits_1(lifecycle::rename(engine, a).await)),
             Command::Attach(a) => Ok(error_exits_1(logs::attach(engine, a).await)),
+            Command::Events(a) => Ok(error_exits_1(events::run(engine, a).await)),
             Command::Top(a) => Ok(error_exits_1(stats::top(engine, a).await)),
             Command::Stats(a) => Ok(error_exits_1(stats::stats(engine, a).await)),
             Command::Cp(a) => Ok(error_exits_1(copy::run(engine, a).await)),

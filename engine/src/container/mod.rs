@@ -18,6 +18,7 @@ mod process;
 mod publish;
 pub mod spec;
 mod usage;
+mod watch;
 
 pub use copy::{is_missing_path, ArchiveReader, CopyOptions, PathStat};
 pub use exec::ExecOptions;
@@ -31,6 +32,7 @@ pub use protocol::{
 };
 pub use spec::Flags;
 pub use usage::{cpu_percent, memory_used, top_row, ProcessEntry, UsageSample, TOP_TITLES};
+pub use watch::{label_matches, ContainerWatch, LifecycleEvent};
 
 pub use error::ContainerError;
 
