@@ -166,6 +166,35 @@ fn cp_copies_both_ways_by_docker_rules() {
         "port=80\n"
     );
 
+    // With a user namespace of its own, owners are the container's ids
+    // both ways (the machine's are shifted by 100000).
+    h.ok(&[
+        "run", "-d", "--name", "priv", "--userns", "private", "bb:1", "sleep", "600",
+    ]);
+    cp_with_stdin(&h, &["cp", "-", "priv:/tmp"], &tar_of("owned", b"x", 1234));
+    cp_with_stdin(
+        &h,
+        &["cp", "-a", "-", "priv:/tmp"],
+        &tar_of("kept", b"x", 1234),
+    );
+    assert_eq!(
+        h.ok(&[
+            "exec",
+            "priv",
+            "stat",
+            "-c",
+            "%u",
+            "/tmp/owned",
+            "/tmp/kept"
+        ]),
+        "0\n1234\n"
+    );
+    let tar_out = h.run(&["cp", "priv:/tmp/kept", "-"]);
+    let mut archive = tar::Archive::new(&tar_out.stdout[..]);
+    let entry = archive.entries().unwrap().next().unwrap().unwrap();
+    assert_eq!(entry.header().uid().unwrap(), 1234);
+    h.ok(&["rm", "-f", "priv"]);
+
     // A stopped container: copied into before its first start.
     h.ok(&[
         "create",
