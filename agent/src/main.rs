@@ -2,7 +2,7 @@
 //! hostname, loopback, reaping) and serves the host over vsock: control
 //! requests on port 1024, process stdio streams on port 1025, layer uploads
 //! on port 1026, published ports' connections on port 1027, copies into
-//! and out of containers on port 1028.
+//! and out of containers on port 1029.
 
 mod container;
 mod events;
@@ -22,8 +22,11 @@ use std::sync::Arc;
 
 fn main() {
     // A container's first process, before it execs the container's command.
-    if std::env::args().nth(1).as_deref() == Some(container::init::INIT_ARG) {
-        container::init::main();
+    match std::env::args().nth(1).as_deref() {
+        Some(container::init::INIT_ARG) => container::init::main(),
+        // A copy into or out of a container, chrooted in its root.
+        Some(container::COPY_ARG) => container::copy_helper_main(),
+        _ => {}
     }
     if std::process::id() != 1 {
         eprintln!("hutch-agent: runs only as the machine's init (PID 1)");

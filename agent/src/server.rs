@@ -1,6 +1,6 @@
 //! The vsock servers: control requests (port 1024), stdio stream
 //! attachment (port 1025), layer uploads (port 1026) and published ports'
-//! connections (port 1027), copies in and out of containers (port 1028).
+//! connections (port 1027), copies in and out of containers (port 1029).
 //! Each connection
 //! and each blocking request runs on its own thread, and a panic there is
 //! caught and answered as an error, so one bad request never takes the
@@ -407,19 +407,7 @@ pub fn serve_forwards(listener: VsockListener, containers: Arc<Containers>) -> !
 pub fn serve_archives(listener: VsockListener, containers: Arc<Containers>) -> ! {
     accept_loop(listener, "archive", move |mut conn| {
         if let Ok(Some(request)) = read_frame::<ArchiveRequest, _>(&mut conn) {
-            let outcome = guarded("copying", || {
-                crate::container::serve_archive(request, &mut conn, &containers);
-                Response::Done
-            });
-            if let Response::Error(e) = outcome {
-                let _ = write_frame(
-                    &mut conn,
-                    &Envelope {
-                        id: 0,
-                        body: Response::Error(e),
-                    },
-                );
-            }
+            crate::container::serve_archive(request, conn, &containers);
         }
     })
 }

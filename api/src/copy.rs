@@ -13,7 +13,7 @@ use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
 use base64::Engine as _;
-use engine::container::{CopyOptions, PathStat};
+use engine::container::{is_missing_path, CopyOptions, PathStat};
 use engine::time::format_rfc3339_ms;
 use futures_util::TryStreamExt;
 use serde::Deserialize;
@@ -161,11 +161,11 @@ pub async fn write(
     st.engine
         .copy_to_container(&st.machine, &id, &path, options, tar)
         .await
-        .map_err(|e| match e.kind() {
-            engine::ErrorKind::NotFound => ApiError::not_found(format!(
+        .map_err(|e| match is_missing_path(&e) {
+            true => ApiError::not_found(format!(
                 "Could not find the file {path} in container {name}"
             )),
-            _ => e.into(),
+            false => e.into(),
         })?;
     Ok(Response::builder()
         .status(StatusCode::OK)

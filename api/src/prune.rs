@@ -29,8 +29,8 @@ pub async fn images(
     let all = filters
         .get("dangling")
         .is_some_and(|v| v.iter().any(|d| d == "false" || d == "0"));
-    let machine = st.ready().await?;
-    let pruned = st.engine.prune_images(machine, all).await?;
+    st.ready().await?;
+    let pruned = st.engine.prune_images(all).await?;
     let deleted: Vec<Value> = pruned
         .removal
         .removed

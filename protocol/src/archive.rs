@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use std::io::{self, Read, Write};
 
 /// Guest vsock port of the archive server.
-pub const ARCHIVE_PORT: u32 = 1028;
+pub const ARCHIVE_PORT: u32 = 1029;
 /// The largest chunk either side sends; a larger length is refused.
 pub const MAX_CHUNK: usize = 256 << 10;
 

@@ -9,8 +9,8 @@ use hutch_tests::{busybox_rootfs_tar_with, probe_bin, Hutch};
 /// CID, the machine's own CID and the host's, on the control, stream,
 /// layer, published-port forward and archive (`cp`) ports.
 const TARGETS: [&str; 15] = [
-    "1:1024", "1:1025", "1:1026", "1:1027", "1:1028", "3:1024", "3:1025", "3:1026", "3:1027",
-    "3:1028", "2:1024", "2:1025", "2:1026", "2:1027", "2:1028",
+    "1:1024", "1:1025", "1:1026", "1:1027", "1:1029", "3:1024", "3:1025", "3:1026", "3:1027",
+    "3:1029", "2:1024", "2:1025", "2:1026", "2:1027", "2:1029",
 ];
 
 fn probe_image(h: &Hutch) {

@@ -216,6 +216,24 @@ fn cp_copies_both_ways_by_docker_rules() {
         "port=80\n"
     );
 
+    // A stopped container's volumes are not there: copies into them are
+    // refused, whether named as the destination or inside a tree.
+    h.ok(&["create", "--name", "vols", "-v", "/data", "bb:1", "ls", "/data"]);
+    h.fails_with(
+        &["cp", path(&host.join("big.bin")), "vols:/data/"],
+        1,
+        "/data is a mount of this container",
+    );
+    std::fs::create_dir_all(host.join("tree/data")).unwrap();
+    std::fs::write(host.join("tree/data/hidden"), "x").unwrap();
+    h.fails_with(
+        &["cp", &format!("{}/.", path(&host.join("tree"))), "vols:/"],
+        1,
+        "/data is a mount of this container",
+    );
+    assert_eq!(h.ok(&["start", "-a", "vols"]), "", "nothing went under the volume");
+    h.ok(&["rm", "vols"]);
+
     // Bad requests say what is wrong and change nothing.
     h.fails_with(
         &["cp", "web:/nope", path(&h.home)],

@@ -101,6 +101,8 @@ impl Containers {
             record: Mutex::new(record),
             changed: Condvar::new(),
             root_in_use: Mutex::new(()),
+            copying: Default::default(),
+            removed: Default::default(),
             cache: self.cache.clone(),
             networks: self.networks.clone(),
             volumes: self.volumes.clone(),

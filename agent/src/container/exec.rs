@@ -19,6 +19,16 @@ impl Container {
                 format!("container {} is paused: unpause it first", record.info.name),
             ));
         }
+        if self.copying.load(std::sync::atomic::Ordering::SeqCst) {
+            // Frozen for a copy: the same.
+            return Err(AgentError::new(
+                protocol::ErrorKind::Conflict,
+                format!(
+                    "a copy into or out of container {} is in progress: try again when it ends",
+                    record.info.name
+                ),
+            ));
+        }
         let mut spec = record.spec.clone();
         let mut process = spec.process().clone().unwrap_or_default();
         let mut env = process.env().clone().unwrap_or_default();

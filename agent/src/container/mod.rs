@@ -29,7 +29,7 @@ mod user;
 mod userns;
 mod volumes;
 
-pub use archive::serve as serve_archive;
+pub use archive::{helper_main as copy_helper_main, serve as serve_archive, COPY_ARG};
 pub use cgroup::prepare_hierarchy;
 pub use stdio::Streams;
 
@@ -45,7 +45,8 @@ pub use record::now_ms;
 use record::Record;
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, TryLockError};
 
 const CONTAINERS_DIR: &str = "/var/lib/hutch/containers";
 /// Docker's status for a container whose machine stopped under it.
@@ -65,6 +66,10 @@ pub struct Container {
     /// Held while a copy works on its root, and by what would change the
     /// root under it: start, pause and unpause, removal.
     root_in_use: Mutex<()>,
+    /// A copy has it frozen: an exec would freeze too.
+    copying: AtomicBool,
+    /// Removed: a copy that found it before must not bring it back.
+    removed: AtomicBool,
     cache: Arc<LayerCache>,
     networks: Arc<Networks>,
     volumes: Arc<Volumes>,
@@ -78,6 +83,23 @@ impl Container {
 
     fn root_in_use(&self) -> MutexGuard<'_, ()> {
         self.root_in_use.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The root, unless a copy holds it: what would wait for a copy (a
+    /// start or a pause, answered while others wait on the agent) is
+    /// refused instead.
+    fn root_unless_copying(&self) -> Result<MutexGuard<'_, ()>, AgentError> {
+        match self.root_in_use.try_lock() {
+            Ok(guard) => Ok(guard),
+            Err(TryLockError::Poisoned(p)) => Ok(p.into_inner()),
+            Err(TryLockError::WouldBlock) => Err(AgentError::new(
+                ErrorKind::Conflict,
+                format!(
+                    "a copy into or out of container {} is in progress: try again when it ends",
+                    self.info().name
+                ),
+            )),
+        }
     }
 
     pub fn id(&self) -> String {
@@ -189,6 +211,8 @@ impl Containers {
                 record: Mutex::new(record),
                 changed: Condvar::new(),
                 root_in_use: Mutex::new(()),
+                copying: AtomicBool::new(false),
+                removed: AtomicBool::new(false),
                 cache: cache.clone(),
                 networks: networks.clone(),
                 volumes: volumes.clone(),
@@ -242,17 +266,21 @@ impl Containers {
     }
 
     /// The reaper's report of a container's first process exiting.
-    pub fn exited(&self, container: &Arc<Container>, status: ExitStatus) {
+    pub fn exited(self: &Arc<Self>, container: &Arc<Container>, status: ExitStatus) {
         container.exited(status);
         if container.auto_remove() {
-            // docker's --rm takes the anonymous volumes too.
-            if let Err(e) = self.forget(container, true) {
-                crate::sys::console::log(&format!(
-                    "removing container {}: {}",
-                    container.id(),
-                    e.message
-                ));
-            }
+            // docker's --rm takes the anonymous volumes too. On a thread
+            // of its own: removal waits for a copy, the reaper must not.
+            let (containers, container) = (self.clone(), container.clone());
+            std::thread::spawn(move || {
+                if let Err(e) = containers.forget(&container, true) {
+                    crate::sys::console::log(&format!(
+                        "removing container {}: {}",
+                        container.id(),
+                        e.message
+                    ));
+                }
+            });
         }
     }
 }

@@ -14,7 +14,7 @@ fn conflict(message: String) -> AgentError {
 impl Container {
     /// Freezes (`pause`) or thaws its processes.
     pub fn set_paused(&self, pause: bool) -> Result<(), AgentError> {
-        let _in_use = self.root_in_use();
+        let _in_use = self.root_unless_copying()?;
         let mut record = self.lock();
         let name = record.info.name.clone();
         if record.info.state != ContainerState::Running {

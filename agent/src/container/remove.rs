@@ -4,6 +4,7 @@
 use super::record::storage;
 use super::{Container, Containers};
 use protocol::{AgentError, ContainerAction, ContainerEvent, ContainerState, ErrorKind};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -40,11 +41,14 @@ impl Containers {
         container: &Arc<Container>,
         volumes: bool,
     ) -> Result<(), AgentError> {
+        // Before the list: a copy holds the root for as long as it takes,
+        // and the list must not wait with it.
+        let _in_use = container.root_in_use();
         let mut all = self.lock();
         let Some(at) = all.iter().position(|c| Arc::ptr_eq(c, container)) else {
             return Ok(()); // removed meanwhile
         };
-        let _in_use = container.root_in_use();
+        container.removed.store(true, Ordering::SeqCst);
         std::fs::remove_dir_all(&container.dir)
             .map_err(|e| storage("removing the container's files", e))?;
         self.cache.release(&container.id());

@@ -33,7 +33,7 @@ impl Container {
     /// caller holds the process table's lock, so the reaper cannot miss
     /// its exit). A restart keeps the container's upper layer, as docker's.
     pub fn start(&self, streams: Streams) -> Result<Started, AgentError> {
-        let _in_use = self.root_in_use();
+        let _in_use = self.root_unless_copying()?;
         let mut record = self.lock();
         if record.info.state == ContainerState::Running {
             return Err(AgentError::new(

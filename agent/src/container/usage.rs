@@ -99,15 +99,16 @@ fn boot_ms(proc_stat: &str) -> u64 {
         * 1000
 }
 
-/// All CPUs' time, idle included, from `/proc/stat`'s `cpu` line; and
-/// how many CPUs it counts.
+/// All CPUs' time, idle included, from `/proc/stat`'s `cpu` line (its
+/// first seven fields, as docker sums them: steal and guest left out);
+/// and how many CPUs it counts.
 fn machine_cpu(proc_stat: &str, ticks: u64) -> (u64, u32) {
     let total: u64 = proc_stat
         .lines()
         .find_map(|l| l.strip_prefix("cpu "))
         .map(|l| {
             l.split_whitespace()
-                .take(8)
+                .take(7)
                 .filter_map(|v| v.parse::<u64>().ok())
                 .sum()
         })

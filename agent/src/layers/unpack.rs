@@ -63,6 +63,8 @@ pub struct Unpacking<'a> {
     /// Refuse to replace a directory with a non-directory or the other way
     /// round (docker's `noOverwriteDirNonDir`) rather than clear the way.
     pub keep_kinds: bool,
+    /// Why nothing may be written at a path, if that is so.
+    pub refuse: &'a dyn Fn(&Path) -> Option<String>,
 }
 
 impl Unpacking<'_> {
@@ -71,6 +73,7 @@ impl Unpacking<'_> {
         whiteouts: true,
         owner: &|uid, gid| (uid, gid),
         keep_kinds: false,
+        refuse: &|_| None,
     };
 }
 
@@ -112,6 +115,9 @@ pub fn unpack(input: impl Read, dest: &Path, how: &Unpacking<'_>) -> Result<Unpa
             continue;
         }
         let target = parent.join(&name);
+        if let Some(why) = (how.refuse)(&target) {
+            return Err(unsafe_entry(&raw_name, &why));
+        }
         let header = entry.header().clone();
         let kind = header.entry_type();
         let mode = header.mode().unwrap_or(0o644) & 0o7777;

@@ -232,6 +232,11 @@ fn copy_into(dir: &TempDir, tar: Vec<u8>) -> Result<super::Unpacked, UnpackError
         whiteouts: false,
         owner: &|_, _| (0, 0),
         keep_kinds: true,
+        refuse: &|target| {
+            target
+                .ends_with("mnt/vol/x")
+                .then(|| "a volume is mounted there".to_string())
+        },
     };
     unpack(&tar[..], &dir.layer(), &how)
 }
@@ -263,4 +268,18 @@ fn a_copy_never_swaps_a_directory_for_a_file() {
     let t = Tar::new().dir("plain/");
     let err = copy_into(&d, t.bytes()).unwrap_err();
     assert!(err.to_string().contains("replace a non-directory"), "{err}");
+}
+
+#[test]
+fn a_copy_refuses_what_its_check_refuses() {
+    let d = TempDir::new();
+    let t = Tar::new()
+        .file("mnt/ok", b"x", 0o644, 0)
+        .file("mnt/vol/x", b"x", 0o644, 0);
+    let err = copy_into(&d, t.bytes()).unwrap_err();
+    assert!(
+        err.to_string().contains("a volume is mounted there"),
+        "{err}"
+    );
+    assert!(!d.layer().join("mnt/vol/x").exists());
 }

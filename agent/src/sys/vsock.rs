@@ -158,6 +158,34 @@ impl VsockStream {
         Ok(())
     }
 
+    /// Reads and writes that wait longer than `limit` fail (SO_RCVTIMEO,
+    /// SO_SNDTIMEO), for this stream and every copy of it.
+    pub fn set_timeouts(&self, limit: std::time::Duration) -> io::Result<()> {
+        // SAFETY: timeval is plain data; all-zero is valid.
+        let mut value: libc::timeval = unsafe { std::mem::zeroed() };
+        // The fields' types differ between libcs: whole seconds and
+        // microseconds fit any of them.
+        value.tv_sec = limit.as_secs().try_into().unwrap_or(i32::MAX.into());
+        value.tv_usec = limit.subsec_micros().into();
+        for option in [libc::SO_RCVTIMEO, libc::SO_SNDTIMEO] {
+            // SAFETY: setsockopt(2) on a socket we own, reading a timeval
+            // of the given size for the call's duration.
+            let rc = unsafe {
+                libc::setsockopt(
+                    self.file.as_raw_fd(),
+                    libc::SOL_SOCKET,
+                    option,
+                    &value as *const _ as *const libc::c_void,
+                    std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+                )
+            };
+            if rc != 0 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        Ok(())
+    }
+
     pub fn into_owned_fd(self) -> OwnedFd {
         self.file.into()
     }

@@ -146,9 +146,12 @@ impl Landing {
     fn on_host(stat: &PathStat, named_as: Option<String>, dest: &Path) -> anyhow::Result<Landing> {
         let from = match stat.name.as_str() {
             "/" => ".".to_string(),
-            name => name.to_string(),
+            name => one_name(name)?,
         };
-        let shown = named_as.unwrap_or_else(|| from.clone());
+        let shown = match named_as {
+            Some(name) => one_name(&name)?,
+            None => from.clone(),
+        };
         let dest_text = dest.to_string_lossy();
         match fs::metadata(dest) {
             Ok(m) if m.is_dir() => Ok(Landing {
@@ -224,6 +227,15 @@ impl Landing {
         }
         Ok(())
     }
+}
+
+/// A name the machine gave the copy: one file name (or `.`), never a
+/// path that could lead above the destination.
+fn one_name(name: &str) -> anyhow::Result<String> {
+    if name == "." || !(name.is_empty() || name == ".." || name.contains('/')) {
+        return Ok(name.to_string());
+    }
+    bail!("the machine named the copy {name:?}, which is not a file name")
 }
 
 fn parent_of(path: &Path) -> PathBuf {
@@ -405,5 +417,7 @@ mod tests {
         };
         assert_eq!(at(&merged, "./"), None);
         assert_eq!(at(&merged, "./x"), Some(PathBuf::from("/dst/x")));
+        assert!(one_name("../..").is_err() && one_name("/x").is_err() && one_name("").is_err());
+        assert_eq!(one_name("app.conf").unwrap(), "app.conf");
     }
 }

@@ -9,15 +9,13 @@ use engine::Engine;
 
 #[derive(clap::Args)]
 pub struct ImagePruneArgs {
-    /// Every image no container uses (without it only images with no
-    /// name go, and hutch keeps none)
+    /// Every image no container (of any running machine) uses; without
+    /// it only images with no name go, and hutch keeps none
     #[arg(short, long)]
     all: bool,
     /// Do not ask for confirmation
     #[arg(short, long)]
     force: bool,
-    #[command(flatten)]
-    machine: MachineArg,
 }
 
 #[derive(clap::Args)]
@@ -58,8 +56,8 @@ pub(super) fn print_deleted(title: &str, removed: &[String]) {
 }
 
 /// Prints what an image prune removed; the bytes it reclaimed.
-async fn images(engine: &Engine, machine: &str, all: bool) -> anyhow::Result<u64> {
-    let pruned = engine.prune_images(machine, all).await?;
+async fn images(engine: &Engine, all: bool) -> anyhow::Result<u64> {
+    let pruned = engine.prune_images(all).await?;
     let lines: Vec<String> = pruned
         .removal
         .removed
@@ -70,6 +68,9 @@ async fn images(engine: &Engine, machine: &str, all: bool) -> anyhow::Result<u64
         })
         .collect();
     print_deleted("Deleted Images:", &lines);
+    for machine in &pruned.unchecked {
+        eprintln!("hutch: warning: machine '{machine}' is not running: images its containers use were not counted (it keeps their layers)");
+    }
     for (machine, why) in &pruned.removal.unpruned {
         eprintln!("hutch: warning: machine '{machine}' keeps unused layers: {why}");
     }
@@ -90,7 +91,7 @@ pub async fn image(engine: &Engine, a: ImagePruneArgs) -> anyhow::Result<i32> {
     if !a.force && !confirmed(what)? {
         return Ok(1);
     }
-    let reclaimed = images(engine, &a.machine.machine, a.all).await?;
+    let reclaimed = images(engine, a.all).await?;
     outln!("Total reclaimed space: {}", human_size(reclaimed));
     Ok(0)
 }
@@ -132,7 +133,7 @@ pub async fn system(engine: &Engine, a: SystemPruneArgs) -> anyhow::Result<i32> 
             &engine.prune_volumes(machine, false).await?,
         );
     }
-    let reclaimed = images(engine, machine, a.all).await?;
+    let reclaimed = images(engine, a.all).await?;
     outln!("Total reclaimed space: {}", human_size(reclaimed));
     Ok(0)
 }

@@ -1,11 +1,13 @@
 //! docker's `image prune`: with `all`, every image no container uses.
 //! Without it only dangling images (no name) go, and hutch's store keeps
 //! no image without a name (an image goes with its last name), so there
-//! are none to remove.
+//! are none to remove. The store serves every machine: the containers of
+//! each running machine count; a stopped machine's cannot be asked, and
+//! lose nothing (each machine keeps the layers its containers use).
 
 use super::reference::ImageName;
 use super::remove::Removal;
-use crate::{Engine, Result};
+use crate::{Engine, ErrorKind, Result};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// What a prune removed, and the bytes its images' layers unpacked to.
@@ -13,16 +15,30 @@ use std::collections::{BTreeMap, BTreeSet};
 pub struct ImagePrune {
     pub removal: Removal,
     pub reclaimed: u64,
+    /// Machines not running, whose containers could not be counted.
+    pub unchecked: Vec<String>,
 }
 
 impl Engine {
-    pub async fn prune_images(&self, machine: &str, all: bool) -> Result<ImagePrune> {
+    pub async fn prune_images(&self, all: bool) -> Result<ImagePrune> {
         if !all {
             return Ok(ImagePrune::default());
         }
         let mut used = BTreeSet::new();
-        for c in self.list_containers(machine).await? {
-            used.insert(self.inspect_container(machine, &c.id).await?.image_id);
+        let mut unchecked = Vec::new();
+        for machine in self.machine_names()? {
+            if !self.machine_is_running(&machine)? {
+                unchecked.push(machine);
+                continue;
+            }
+            for c in self.list_containers(&machine).await? {
+                match self.inspect_container(&machine, &c.id).await {
+                    Ok(details) => used.insert(details.image_id),
+                    // Removed since the listing.
+                    Err(e) if e.kind() == ErrorKind::NotFound => continue,
+                    Err(e) => return Err(e),
+                };
+            }
         }
         let unused: BTreeMap<String, u64> = self
             .images()?
@@ -31,7 +47,10 @@ impl Engine {
             .map(|image| (image.id.to_string(), image.size))
             .collect();
         if unused.is_empty() {
-            return Ok(ImagePrune::default());
+            return Ok(ImagePrune {
+                unchecked,
+                ..ImagePrune::default()
+            });
         }
         let names = unused
             .keys()
@@ -41,6 +60,7 @@ impl Engine {
         Ok(ImagePrune {
             removal: self.remove_images(&names).await?,
             reclaimed: unused.values().sum(),
+            unchecked,
         })
     }
 }

@@ -7,7 +7,7 @@ use oci_spec::runtime::{LinuxIdMapping, Spec};
 /// The id the kernel shows for an id with no mapping.
 const OVERFLOW_ID: u32 = 65534;
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct IdMap {
     /// (container id, machine id, count) ranges; empty is the identity.
     uids: Vec<(u32, u32, u32)>,

@@ -8,6 +8,22 @@ use std::io::{self, Read, Write};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
+/// Whether `dir` is a mount of the kernel's own views (proc, sysfs,
+/// cgroups, pseudo-terminals, message queues): a running container has
+/// them in its root, docker's copy has them empty, and walking them
+/// would never end.
+fn is_kernel_view(dir: &Path) -> bool {
+    const VIEWS: [i64; 5] = [0x9fa0, 0x6265_6572, 0x6367_7270, 0x1cd1, 0x1980_2202];
+    let Ok(path) = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()) else {
+        return false;
+    };
+    // SAFETY: statfs is plain data, filled in by the call.
+    let mut fs: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid NUL-terminated path and a statfs to fill.
+    let rc = unsafe { libc::statfs(path.as_ptr(), &mut fs) };
+    rc == 0 && VIEWS.contains(&(fs.f_type as i64))
+}
+
 /// Writes `source` and everything under it as `name`, `name/...`.
 pub fn pack(source: &Path, name: &Path, ids: &IdMap, out: impl Write) -> io::Result<()> {
     let mut builder = tar::Builder::new(out);
@@ -47,7 +63,7 @@ fn append<W: Write>(
     }
     header.set_size(0);
     builder.append_data(&mut header, name, io::empty())?;
-    if kind.is_dir() {
+    if kind.is_dir() && !is_kernel_view(path) {
         let mut entries: Vec<_> = fs::read_dir(path)?.collect::<Result<_, _>>()?;
         entries.sort_by_key(|e| e.file_name());
         for entry in entries {
