@@ -15,8 +15,8 @@ use crate::sys::console::log;
 use crate::sys::vsock::{VsockListener, VsockStream};
 use crate::{info, init};
 use protocol::{
-    read_frame, write_frame, AgentError, ArchiveRequest, Envelope, ErrorKind, FrameError,
-    LayerUpload, PortForward, Request, Response, StreamAttach, PROTOCOL_VERSION,
+    read_frame, write_frame, AgentError, Envelope, ErrorKind, FrameError, LayerUpload, PortForward,
+    Request, Response, StreamAttach, PROTOCOL_VERSION,
 };
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex};
@@ -402,12 +402,9 @@ pub fn serve_forwards(listener: VsockListener, containers: Arc<Containers>) -> !
     })
 }
 
-/// Copies into and out of containers: an [`ArchiveRequest`] frame, then
-/// as protocol::archive describes.
+/// Copies into and out of containers, as protocol::archive describes.
 pub fn serve_archives(listener: VsockListener, containers: Arc<Containers>) -> ! {
-    accept_loop(listener, "archive", move |mut conn| {
-        if let Ok(Some(request)) = read_frame::<ArchiveRequest, _>(&mut conn) {
-            crate::container::serve_archive(request, conn, &containers);
-        }
+    accept_loop(listener, "archive", move |conn| {
+        crate::container::serve_archive(conn, &containers)
     })
 }

@@ -218,7 +218,9 @@ fn cp_copies_both_ways_by_docker_rules() {
 
     // A stopped container's volumes are not there: copies into them are
     // refused, whether named as the destination or inside a tree.
-    h.ok(&["create", "--name", "vols", "-v", "/data", "bb:1", "ls", "/data"]);
+    h.ok(&[
+        "create", "--name", "vols", "-v", "/data", "bb:1", "ls", "/data",
+    ]);
     h.fails_with(
         &["cp", path(&host.join("big.bin")), "vols:/data/"],
         1,
@@ -231,7 +233,11 @@ fn cp_copies_both_ways_by_docker_rules() {
         1,
         "/data is a mount of this container",
     );
-    assert_eq!(h.ok(&["start", "-a", "vols"]), "", "nothing went under the volume");
+    assert_eq!(
+        h.ok(&["start", "-a", "vols"]),
+        "",
+        "nothing went under the volume"
+    );
     h.ok(&["rm", "vols"]);
 
     // Bad requests say what is wrong and change nothing.

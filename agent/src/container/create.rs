@@ -101,7 +101,7 @@ impl Containers {
             record: Mutex::new(record),
             changed: Condvar::new(),
             root_in_use: Mutex::new(()),
-            copying: Default::default(),
+            copies: Default::default(),
             removed: Default::default(),
             cache: self.cache.clone(),
             networks: self.networks.clone(),

@@ -10,6 +10,9 @@ impl Container {
     /// user and capabilities, with the container's environment under the
     /// exec's own.
     pub fn exec(&self, exec: &ExecSpec, streams: Streams) -> Result<Started, AgentError> {
+        // Held until it has joined: a copy must not freeze the container
+        // between the check and the spawn (the exec would freeze with it).
+        let _root = self.root_unless_copying()?;
         let record = self.lock();
         let pid = record.running_pid()?;
         if record.info.paused {
@@ -17,16 +20,6 @@ impl Container {
             return Err(AgentError::new(
                 protocol::ErrorKind::Conflict,
                 format!("container {} is paused: unpause it first", record.info.name),
-            ));
-        }
-        if self.copying.load(std::sync::atomic::Ordering::SeqCst) {
-            // Frozen for a copy: the same.
-            return Err(AgentError::new(
-                protocol::ErrorKind::Conflict,
-                format!(
-                    "a copy into or out of container {} is in progress: try again when it ends",
-                    record.info.name
-                ),
             ));
         }
         let mut spec = record.spec.clone();

@@ -45,8 +45,8 @@ pub use record::now_ms;
 use record::Record;
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, TryLockError};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 const CONTAINERS_DIR: &str = "/var/lib/hutch/containers";
 /// Docker's status for a container whose machine stopped under it.
@@ -66,8 +66,9 @@ pub struct Container {
     /// Held while a copy works on its root, and by what would change the
     /// root under it: start, pause and unpause, removal.
     root_in_use: Mutex<()>,
-    /// A copy has it frozen: an exec would freeze too.
-    copying: AtomicBool,
+    /// Copies under way or waiting for the root: what would wait for one
+    /// is refused instead.
+    copies: AtomicUsize,
     /// Removed: a copy that found it before must not bring it back.
     removed: AtomicBool,
     cache: Arc<LayerCache>,
@@ -85,21 +86,35 @@ impl Container {
         self.root_in_use.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The root, unless a copy holds it: what would wait for a copy (a
-    /// start or a pause, answered while others wait on the agent) is
-    /// refused instead.
+    /// The root, unless a copy holds it or waits for it: what would wait
+    /// for a copy (a start, pause or exec, answered while others wait on
+    /// the agent) is refused instead. Other holders are brief.
     fn root_unless_copying(&self) -> Result<MutexGuard<'_, ()>, AgentError> {
-        match self.root_in_use.try_lock() {
-            Ok(guard) => Ok(guard),
-            Err(TryLockError::Poisoned(p)) => Ok(p.into_inner()),
-            Err(TryLockError::WouldBlock) => Err(AgentError::new(
-                ErrorKind::Conflict,
-                format!(
-                    "a copy into or out of container {} is in progress: try again when it ends",
-                    self.info().name
-                ),
-            )),
+        // Never blocking: a copy counts itself before it takes the root,
+        // so a held root is either a copy's (refused) or brief.
+        loop {
+            self.refuse_while_copying()?;
+            match self.root_in_use.try_lock() {
+                Ok(guard) => return Ok(guard),
+                Err(std::sync::TryLockError::Poisoned(p)) => return Ok(p.into_inner()),
+                Err(std::sync::TryLockError::WouldBlock) => {
+                    std::thread::sleep(std::time::Duration::from_millis(2))
+                }
+            }
         }
+    }
+
+    fn refuse_while_copying(&self) -> Result<(), AgentError> {
+        if self.copies.load(Ordering::SeqCst) == 0 {
+            return Ok(());
+        }
+        Err(AgentError::new(
+            ErrorKind::Conflict,
+            format!(
+                "a copy into or out of container {} is in progress: try again when it ends",
+                self.info().name
+            ),
+        ))
     }
 
     pub fn id(&self) -> String {
@@ -211,7 +226,7 @@ impl Containers {
                 record: Mutex::new(record),
                 changed: Condvar::new(),
                 root_in_use: Mutex::new(()),
-                copying: AtomicBool::new(false),
+                copies: AtomicUsize::new(0),
                 removed: AtomicBool::new(false),
                 cache: cache.clone(),
                 networks: networks.clone(),
@@ -268,19 +283,26 @@ impl Containers {
     /// The reaper's report of a container's first process exiting.
     pub fn exited(self: &Arc<Self>, container: &Arc<Container>, status: ExitStatus) {
         container.exited(status);
-        if container.auto_remove() {
-            // docker's --rm takes the anonymous volumes too. On a thread
-            // of its own: removal waits for a copy, the reaper must not.
-            let (containers, container) = (self.clone(), container.clone());
-            std::thread::spawn(move || {
-                if let Err(e) = containers.forget(&container, true) {
-                    crate::sys::console::log(&format!(
-                        "removing container {}: {}",
-                        container.id(),
-                        e.message
-                    ));
-                }
-            });
+        if !container.auto_remove() {
+            return;
+        }
+        // docker's --rm takes the anonymous volumes too. Gone before the
+        // exit is reported, unless a copy holds the root: then on a thread
+        // of its own, as the reaper must not wait for a copy.
+        let copying = container.copies.load(Ordering::SeqCst);
+        let (containers, container) = (self.clone(), container.clone());
+        let remove = move || {
+            if let Err(e) = containers.forget(&container, true) {
+                crate::sys::console::log(&format!(
+                    "removing container {}: {}",
+                    container.id(),
+                    e.message
+                ));
+            }
+        };
+        match copying {
+            0 => remove(),
+            _ => drop(std::thread::spawn(remove)),
         }
     }
 }

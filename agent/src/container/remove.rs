@@ -48,9 +48,9 @@ impl Containers {
         let Some(at) = all.iter().position(|c| Arc::ptr_eq(c, container)) else {
             return Ok(()); // removed meanwhile
         };
-        container.removed.store(true, Ordering::SeqCst);
         std::fs::remove_dir_all(&container.dir)
             .map_err(|e| storage("removing the container's files", e))?;
+        container.removed.store(true, Ordering::SeqCst);
         self.cache.release(&container.id());
         all.remove(at);
         if volumes {

@@ -43,6 +43,8 @@ impl Container {
 
     /// docker's stop: SIGTERM, SIGKILL after `timeout`; returns once exited.
     pub fn stop(&self, timeout: Duration) -> Result<(), AgentError> {
+        // Frozen for a copy, it could not act on SIGTERM.
+        self.refuse_while_copying()?;
         // A frozen process would not see SIGTERM before the deadline.
         if self.lock().info.paused {
             self.set_paused(false)?;

@@ -55,6 +55,17 @@ pub fn wanted(spec: &oci_spec::runtime::Spec) -> Option<&Linux> {
     })
 }
 
+/// Whether a spec leaves the container in the machine's pid namespace.
+pub fn shares_pid_namespace(spec: &oci_spec::runtime::Spec) -> bool {
+    !spec.linux().as_ref().is_some_and(|linux| {
+        linux
+            .namespaces()
+            .iter()
+            .flatten()
+            .any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::Pid)
+    })
+}
+
 /// The machine's (uid, gid) of the container's root under these mappings.
 pub fn root_in_machine(linux: &Linux) -> Option<(u32, u32)> {
     let uids = linux.uid_mappings().as_deref().unwrap_or_default();

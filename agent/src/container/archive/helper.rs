@@ -17,13 +17,12 @@ use protocol::{
 };
 use scope::Located;
 use serde::{Deserialize, Serialize};
+use std::ffi::CString;
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::MetadataExt;
-use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 pub const COPY_ARG: &str = "copy-helper";
 const ROOT_FD: RawFd = 3;
@@ -59,50 +58,64 @@ impl CopyJob {
 /// Runs `job` in a helper chrooted at `root`, on `conn`; returns once it
 /// is done. An error means nothing was answered yet.
 pub fn run(job: &CopyJob, root: &OwnedFd, conn: &File) -> Result<(), AgentError> {
-    let internal = |what: &str, e: io::Error| {
+    let internal = |what: &str| {
         AgentError::new(
             ErrorKind::Internal,
-            format!("starting the copy: {what}: {e}"),
+            format!("starting the copy: {what}: {}", io::Error::last_os_error()),
         )
     };
     let (status_read, status_write) = pipe()?;
-    // Out of the way of the numbers the helper is given them as.
-    let (root_copy, status_copy) = (
+    // Numbered out of the way of the fds the helper gets them as.
+    let sources = [
+        high_copy(conn.as_raw_fd())?,
+        high_copy(conn.as_raw_fd())?,
         high_copy(root.as_raw_fd())?,
         high_copy(status_write.as_raw_fd())?,
-    );
+    ];
     drop(status_write);
-    let job_text = serde_json::to_string(job).map_err(|e| internal("the job", e.into()))?;
-    let conn_in = conn.try_clone().map_err(|e| internal("dup", e))?;
-    let conn_out = conn.try_clone().map_err(|e| internal("dup", e))?;
-    let (root_raw, status_raw) = (root_copy.as_raw_fd(), status_copy.as_raw_fd());
-    let mut command = Command::new("/proc/self/exe");
-    command
-        .arg0("hutch-agent")
-        .arg(COPY_ARG)
-        .arg(job_text)
-        .env_clear()
-        .stdin(Stdio::from(conn_in))
-        .stdout(Stdio::from(conn_out))
-        .stderr(Stdio::null());
-    // SAFETY: between fork and exec only dup2, which is async-signal-safe,
-    // on fds that stay open in the parent until the spawn returns.
-    unsafe {
-        command.pre_exec(move || {
-            if libc::dup2(root_raw, ROOT_FD) < 0 || libc::dup2(status_raw, STATUS_FD) < 0 {
-                return Err(io::Error::last_os_error());
+    let targets = [0, 1, ROOT_FD, STATUS_FD];
+    let raw: Vec<RawFd> = sources.iter().map(|f| f.as_raw_fd()).collect();
+    let job_text = serde_json::to_string(job)
+        .ok()
+        .and_then(|text| CString::new(text).ok())
+        .ok_or_else(|| AgentError::new(ErrorKind::Internal, "encoding the copy job"))?;
+    let (program, arg0, arg1) = (c"/proc/self/exe", c"hutch-agent", c"copy-helper");
+    let argv = [
+        arg0.as_ptr(),
+        arg1.as_ptr(),
+        job_text.as_ptr(),
+        std::ptr::null(),
+    ];
+    let envp = [std::ptr::null()];
+    // SAFETY: clone(2) without CLONE_VM and with a null stack behaves like
+    // fork. Its exit signal is none rather than SIGCHLD: a "clone child",
+    // which the agent's reaper (waitid without __WALL) never sees, so only
+    // the waitpid below reaps it and no pid is mistaken. In the child only
+    // async-signal-safe calls follow (dup2, execve, _exit) on data
+    // prepared above, as is required after forking a threaded process.
+    let pid = unsafe { libc::syscall(libc::SYS_clone, 0usize, 0usize, 0usize, 0usize, 0usize) };
+    if pid == 0 {
+        // SAFETY: see above; nothing here allocates, frees or takes locks.
+        unsafe {
+            for (source, target) in raw.iter().zip(targets.iter()) {
+                if libc::dup2(*source, *target) < 0 {
+                    libc::_exit(127);
+                }
             }
-            Ok(())
-        });
+            libc::execve(program.as_ptr(), argv.as_ptr(), envp.as_ptr());
+            libc::_exit(127);
+        }
     }
-    let child = command.spawn().map_err(|e| internal("the helper", e))?;
-    drop((root_copy, status_copy, command));
+    if pid < 0 {
+        return Err(internal("clone"));
+    }
+    drop(sources);
     let mut status = Vec::new();
+    // Until `R`, an error, or the helper's end.
     let _ = File::from(status_read).read_to_end(&mut status);
-    // Reaped here: the agent's reaper sleeps while it has no children of
-    // its own to watch (and if it reaped the helper first, no matter).
-    // SAFETY: waitpid(2) on our child's pid, no status wanted.
-    unsafe { libc::waitpid(child.id() as i32, std::ptr::null_mut(), 0) };
+    let mut exit = 0;
+    // SAFETY: waitpid(2) on our own clone child, with a valid out-pointer.
+    unsafe { libc::waitpid(pid as i32, &mut exit, libc::__WCLONE) };
     match status.split_first() {
         Some((b'R', _)) => Ok(()),
         Some((b'E', error)) => Err(serde_json::from_slice(error).unwrap_or_else(|_| {
@@ -195,6 +208,36 @@ fn enter_root() -> Result<(), AgentError> {
             return Err(failed("chdir"));
         }
         libc::close(ROOT_FD);
+    }
+    keep_only_file_capabilities()
+}
+
+/// What writing a tree needs (owners, modes with set-id bits, times,
+/// device nodes, and reading past permissions), and nothing else: none
+/// of the ways out of a chroot (`CAP_SYS_CHROOT`, `open_by_handle_at`'s
+/// `CAP_DAC_READ_SEARCH`, `CAP_SYS_ADMIN`'s mounts and trusted xattrs).
+fn keep_only_file_capabilities() -> Result<(), AgentError> {
+    use oci_spec::runtime::Capability;
+    let keep: oci_spec::runtime::Capabilities = [
+        Capability::Chown,
+        Capability::DacOverride,
+        Capability::Fowner,
+        Capability::Fsetid,
+        Capability::Mknod,
+    ]
+    .into_iter()
+    .collect();
+    let failed = |what: &str, e: io::Error| {
+        AgentError::new(
+            ErrorKind::Internal,
+            format!("limiting the copy's capabilities ({what}): {e}"),
+        )
+    };
+    crate::container::caps::limit_bounding(Some(&keep)).map_err(|e| failed("bounding", e))?;
+    crate::container::caps::set(Some(&keep), Some(&keep), None).map_err(|e| failed("capset", e))?;
+    // SAFETY: prctl with plain integer arguments.
+    if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+        return Err(failed("no_new_privs", io::Error::last_os_error()));
     }
     Ok(())
 }

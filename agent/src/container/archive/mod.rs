@@ -24,7 +24,9 @@ use super::Container;
 use crate::sys::vsock::VsockStream;
 use helper::CopyJob;
 use ids::IdMap;
-use protocol::{write_frame, AgentError, ArchiveRequest, Envelope, ErrorKind, Response};
+use protocol::{
+    read_frame, write_frame, AgentError, ArchiveRequest, Envelope, ErrorKind, Response,
+};
 use std::fs::File;
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::OpenOptionsExt;
@@ -37,13 +39,31 @@ use std::time::Duration;
 /// copy (and the container's freeze).
 const STALL_LIMIT: Duration = Duration::from_secs(120);
 
+/// A copy counted as under way (see `Container::copies`) until dropped.
+struct Counted<'a>(&'a Container);
+
+impl<'a> Counted<'a> {
+    fn new(container: &'a Container) -> Counted<'a> {
+        container.copies.fetch_add(1, Ordering::SeqCst);
+        Counted(container)
+    }
+}
+
+impl Drop for Counted<'_> {
+    fn drop(&mut self) {
+        self.0.copies.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 /// A container's root held for a copy: on drop its processes are thawed
-/// or its root unmounted, whatever happened meanwhile.
+/// or its root unmounted, whatever happened meanwhile. (Fields drop in
+/// order: the root is released before the copy stops counting.)
 struct Held<'a> {
     container: &'a Container,
     frozen: Option<Cgroup>,
     mounted: bool,
     _in_use: MutexGuard<'a, ()>,
+    _counted: Counted<'a>,
 }
 
 impl Drop for Held<'_> {
@@ -51,7 +71,6 @@ impl Drop for Held<'_> {
         if let Some(cgroup) = &self.frozen {
             let _ = cgroup.set_frozen(false);
         }
-        self.container.copying.store(false, Ordering::SeqCst);
         if self.mounted {
             self.container.unmount_root();
         }
@@ -78,6 +97,7 @@ impl Container {
         &self,
         request: &ArchiveRequest,
     ) -> Result<(Held<'_>, OwnedFd, CopyJob), AgentError> {
+        let counted = Counted::new(self);
         let in_use = self.root_in_use();
         if self.removed.load(Ordering::SeqCst) {
             return Err(AgentError::new(
@@ -96,9 +116,19 @@ impl Container {
             frozen: None,
             mounted: false,
             _in_use: in_use,
+            _counted: counted,
         };
         if let Some(pid) = record.info.pid {
-            self.copying.store(true, Ordering::SeqCst);
+            if super::userns::shares_pid_namespace(&record.spec) {
+                // Its /proc/1/root would be the machine's.
+                return Err(AgentError::new(
+                    ErrorKind::Conflict,
+                    format!(
+                        "container {} shares the machine's pid namespace: copies are refused",
+                        record.info.name
+                    ),
+                ));
+            }
             if !record.info.paused {
                 // Thawed on drop even if freezing fails half-way.
                 let cgroup = held.frozen.insert(Cgroup::open(&record.info.id));
@@ -138,8 +168,12 @@ impl Container {
 }
 
 /// Serves one archive connection (see [`protocol::archive`]).
-pub fn serve(request: ArchiveRequest, conn: VsockStream, containers: &super::Containers) {
+pub fn serve(mut conn: VsockStream, containers: &super::Containers) {
+    // Before anything is read: a client that sends nothing ends too.
     let _ = conn.set_timeouts(STALL_LIMIT);
+    let Ok(Some(request)) = read_frame::<ArchiveRequest, _>(&mut conn) else {
+        return;
+    };
     let mut conn = File::from(conn.into_owned_fd());
     let copied = containers
         .find(&request.container)
