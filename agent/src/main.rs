@@ -22,11 +22,14 @@ use std::sync::Arc;
 
 fn main() {
     // A container's first process, before it execs the container's command.
-    match std::env::args().nth(1).as_deref() {
-        Some(container::init::INIT_ARG) => container::init::main(),
+    let role = std::env::args().nth(1);
+    let is = |arg: &std::ffi::CStr| role.as_deref().map(str::as_bytes) == Some(arg.to_bytes());
+    if is(container::init::INIT_ARG) {
+        container::init::main();
+    }
+    if is(container::COPY_ARG) {
         // A copy into or out of a container, chrooted in its root.
-        Some(container::COPY_ARG) => container::copy_helper_main(),
-        _ => {}
+        container::copy_helper_main();
     }
     if std::process::id() != 1 {
         eprintln!("hutch-agent: runs only as the machine's init (PID 1)");

@@ -15,7 +15,7 @@ use std::io::{Read, Write};
 use std::os::fd::FromRawFd;
 use std::path::{Path, PathBuf};
 
-pub const INIT_ARG: &str = "container-init";
+pub const INIT_ARG: &std::ffi::CStr = c"container-init";
 pub const CONFIG_FD: i32 = 3;
 pub const ERROR_FD: i32 = 4;
 /// The user namespace to enter, when the container has one.

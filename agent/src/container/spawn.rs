@@ -6,11 +6,10 @@
 use super::cgroup::Cgroup;
 use super::init::{InitConfig, CONFIG_FD, ERROR_FD, INIT_ARG, NETWORK_FD, SETUP_DONE, USERNS_FD};
 use crate::sys::fd::{high_copy, pipe};
-use crate::sys::process::last_error;
+use crate::sys::process::clone_self;
 use protocol::{AgentError, ErrorKind};
-use std::ffi::CString;
 use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 
 fn failure(message: String) -> AgentError {
     AgentError::new(ErrorKind::Internal, message)
@@ -61,44 +60,13 @@ pub fn spawn(
         }
         None => None,
     };
-    let program = CString::new("/proc/self/exe").map_err(|e| failure(e.to_string()))?;
-    let arg0 = CString::new("hutch-agent").map_err(|e| failure(e.to_string()))?;
-    let arg1 = CString::new(INIT_ARG).map_err(|e| failure(e.to_string()))?;
-    let argv = [arg0.as_ptr(), arg1.as_ptr(), std::ptr::null()];
-    let envp = [std::ptr::null()];
-    let raw: Vec<RawFd> = sources.iter().map(|f| f.as_raw_fd()).collect();
-
-    // SAFETY: clone(2) without CLONE_VM and a null stack behaves like fork:
-    // the child gets a copy of this address space. In the child only
-    // async-signal-safe calls follow (dup2, execve, _exit) on data
-    // prepared above, as is required after forking a threaded process.
-    let pid = unsafe {
-        libc::syscall(
-            libc::SYS_clone,
-            (namespaces | libc::SIGCHLD) as libc::c_ulong,
-            0usize,
-            0usize,
-            0usize,
-            0usize,
-        )
-    };
-    if pid == 0 {
-        // SAFETY: see above; nothing here allocates, frees or takes locks
-        // (the vectors are only borrowed).
-        unsafe {
-            for (source, target) in raw.iter().zip(targets.iter()) {
-                if libc::dup2(*source, *target) < 0 {
-                    libc::_exit(126);
-                }
-            }
-            libc::execve(program.as_ptr(), argv.as_ptr(), envp.as_ptr());
-            libc::_exit(126);
-        }
-    }
-    if pid < 0 {
-        return Err(last_error("creating the container's namespaces (clone)"));
-    }
-    let pid = pid as i32;
+    let pid = clone_self(
+        (namespaces | libc::SIGCHLD) as libc::c_ulong,
+        &[INIT_ARG],
+        &sources,
+        &targets,
+        126,
+    )?;
     drop(sources);
     drop(stdio);
     drop(config_read);

@@ -11,6 +11,7 @@ use super::ids::IdMap;
 use super::{pack, scope};
 use crate::layers::unpack::{unpack, UnpackError, Unpacking};
 use crate::sys::fd::{high_copy, pipe};
+use crate::sys::process::clone_self;
 use protocol::{
     write_frame, AgentError, ArchiveAction, ArchiveRequest, ChunkReader, ChunkWriter, Envelope,
     ErrorKind, PathStat, Response, MAX_CHUNK,
@@ -24,7 +25,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-pub const COPY_ARG: &str = "copy-helper";
+pub const COPY_ARG: &std::ffi::CStr = c"copy-helper";
 const ROOT_FD: RawFd = 3;
 const STATUS_FD: RawFd = 4;
 
@@ -58,12 +59,6 @@ impl CopyJob {
 /// Runs `job` in a helper chrooted at `root`, on `conn`; returns once it
 /// is done. An error means nothing was answered yet.
 pub fn run(job: &CopyJob, root: &OwnedFd, conn: &File) -> Result<(), AgentError> {
-    let internal = |what: &str| {
-        AgentError::new(
-            ErrorKind::Internal,
-            format!("starting the copy: {what}: {}", io::Error::last_os_error()),
-        )
-    };
     let (status_read, status_write) = pipe()?;
     // Numbered out of the way of the fds the helper gets them as.
     let sources = [
@@ -74,48 +69,21 @@ pub fn run(job: &CopyJob, root: &OwnedFd, conn: &File) -> Result<(), AgentError>
     ];
     drop(status_write);
     let targets = [0, 1, ROOT_FD, STATUS_FD];
-    let raw: Vec<RawFd> = sources.iter().map(|f| f.as_raw_fd()).collect();
     let job_text = serde_json::to_string(job)
         .ok()
         .and_then(|text| CString::new(text).ok())
         .ok_or_else(|| AgentError::new(ErrorKind::Internal, "encoding the copy job"))?;
-    let (program, arg0, arg1) = (c"/proc/self/exe", c"hutch-agent", c"copy-helper");
-    let argv = [
-        arg0.as_ptr(),
-        arg1.as_ptr(),
-        job_text.as_ptr(),
-        std::ptr::null(),
-    ];
-    let envp = [std::ptr::null()];
-    // SAFETY: clone(2) without CLONE_VM and with a null stack behaves like
-    // fork. Its exit signal is none rather than SIGCHLD: a "clone child",
-    // which the agent's reaper (waitid without __WALL) never sees, so only
-    // the waitpid below reaps it and no pid is mistaken. In the child only
-    // async-signal-safe calls follow (dup2, execve, _exit) on data
-    // prepared above, as is required after forking a threaded process.
-    let pid = unsafe { libc::syscall(libc::SYS_clone, 0usize, 0usize, 0usize, 0usize, 0usize) };
-    if pid == 0 {
-        // SAFETY: see above; nothing here allocates, frees or takes locks.
-        unsafe {
-            for (source, target) in raw.iter().zip(targets.iter()) {
-                if libc::dup2(*source, *target) < 0 {
-                    libc::_exit(127);
-                }
-            }
-            libc::execve(program.as_ptr(), argv.as_ptr(), envp.as_ptr());
-            libc::_exit(127);
-        }
-    }
-    if pid < 0 {
-        return Err(internal("clone"));
-    }
+    // Its exit signal is none rather than SIGCHLD: a "clone child", which
+    // the agent's reaper (waitid without __WALL) never sees, so only the
+    // waitpid below reaps it and no pid is mistaken.
+    let pid = clone_self(0, &[COPY_ARG, &job_text], &sources, &targets, 127)?;
     drop(sources);
     let mut status = Vec::new();
     // Until `R`, an error, or the helper's end.
     let _ = File::from(status_read).read_to_end(&mut status);
     let mut exit = 0;
     // SAFETY: waitpid(2) on our own clone child, with a valid out-pointer.
-    unsafe { libc::waitpid(pid as i32, &mut exit, libc::__WCLONE) };
+    unsafe { libc::waitpid(pid, &mut exit, libc::__WCLONE) };
     match status.split_first() {
         Some((b'R', _)) => Ok(()),
         Some((b'E', error)) => Err(serde_json::from_slice(error).unwrap_or_else(|_| {
