@@ -21,7 +21,6 @@ use engine::container::{
     labels, status_text, ContainerDetails, ContainerInspect, ContainerState, LogEntry,
     PortProtocol, StdioStream,
 };
-use engine::ErrorKind;
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -81,23 +80,16 @@ pub async fn summaries(
     filters: &Filters,
 ) -> ApiResult<Vec<ContainerSummary>> {
     let machine = st.ready().await?;
-    let mut shown = Vec::new();
-    for info in st.engine.list_containers(machine).await? {
-        if !all && info.state != ContainerState::Running {
-            continue;
-        }
-        // Labels live in its details (compose finds its containers by them).
-        let details = match st.engine.inspect_container(machine, &info.id).await {
-            Ok(details) => details,
-            // Removed since the list was read.
-            Err(e) if e.kind() == ErrorKind::NotFound => continue,
-            Err(e) => return Err(e.into()),
-        };
-        if filters.admit(&details) {
-            shown.push(summary(&details));
-        }
-    }
-    Ok(shown)
+    // Labels live in the details (compose finds its containers by them).
+    let details = st
+        .engine
+        .container_details(machine, |info| all || info.state == ContainerState::Running)
+        .await?;
+    Ok(details
+        .iter()
+        .filter(|d| filters.admit(d))
+        .map(summary)
+        .collect())
 }
 
 /// `filters={"status":["exited"],"name":["web"],"id":["abc"]}`; each key

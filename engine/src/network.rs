@@ -22,11 +22,12 @@ impl Engine {
     /// docker's `network prune`: the networks users created that no
     /// container (running or not) belongs to; their names.
     pub async fn prune_networks(&self, machine: &str) -> Result<Vec<String>> {
-        let mut used = std::collections::BTreeSet::new();
-        for c in self.list_containers(machine).await? {
-            let details = self.inspect_container(machine, &c.id).await?;
-            used.extend(details.networks.into_iter().map(|m| m.network));
-        }
+        let used: std::collections::BTreeSet<String> = self
+            .container_details(machine, |_| true)
+            .await?
+            .into_iter()
+            .flat_map(|details| details.networks.into_iter().map(|m| m.network))
+            .collect();
         let mut removed = Vec::new();
         for network in self.list_networks(machine).await? {
             if network.user_defined && !used.contains(&network.name) && !used.contains(&network.id)

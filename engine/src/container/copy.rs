@@ -179,8 +179,9 @@ impl Engine {
             keep_kinds: options.keep_kinds,
         };
         let (mut conn, _) = self.archive(machine, container, path, action).await?;
-        // When the agent refuses the tar it stops reading and answers; its
-        // answer explains a failed write better than the write error does.
+        // A refused tar is read to its end before the answer comes; should
+        // the machine close early instead, its answer still explains a
+        // failed write better than the write error does.
         let sent = send_chunks(&mut tar, &mut conn).await;
         let outcome = answer(&mut conn, "a copy into a container").await;
         match (outcome, sent) {

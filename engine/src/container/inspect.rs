@@ -25,6 +25,29 @@ impl Engine {
         let mut client = self.connect_running(machine).await?;
         Ok(client.inspect_container(container).await?)
     }
+
+    /// The details of the machine's containers that `wanted` picks from
+    /// the list, newest first, over one connection; one removed since the
+    /// list was read is left out.
+    pub async fn container_details(
+        &self,
+        machine: &str,
+        wanted: impl Fn(&ContainerInfo) -> bool,
+    ) -> Result<Vec<ContainerDetails>> {
+        let mut client = self.connect_running(machine).await?;
+        let mut all = Vec::new();
+        for info in client.list_containers().await? {
+            if !wanted(&info) {
+                continue;
+            }
+            match client.inspect_container(&info.id).await {
+                Ok(details) => all.push(details),
+                Err(e) if e.kind() == crate::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(all)
+    }
 }
 
 /// docker's STATUS: "Up 3 seconds", "Exited (0) 2 minutes ago", "Created".

@@ -7,7 +7,7 @@
 
 use super::reference::ImageName;
 use super::remove::Removal;
-use crate::{Engine, ErrorKind, Result};
+use crate::{Engine, Result};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// What a prune removed, and the bytes its images' layers unpacked to.
@@ -31,14 +31,8 @@ impl Engine {
                 unchecked.push(machine);
                 continue;
             }
-            for c in self.list_containers(&machine).await? {
-                match self.inspect_container(&machine, &c.id).await {
-                    Ok(details) => used.insert(details.image_id),
-                    // Removed since the listing.
-                    Err(e) if e.kind() == ErrorKind::NotFound => continue,
-                    Err(e) => return Err(e),
-                };
-            }
+            let details = self.container_details(&machine, |_| true).await?;
+            used.extend(details.into_iter().map(|d| d.image_id));
         }
         let unused: BTreeMap<String, u64> = self
             .images()?
