@@ -21,8 +21,9 @@ const ATTACH_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// What an exec id starts: a command in the machine, a container's first
-/// process (with or without a client attached), or a command inside a
-/// running container.
+/// process (with or without a client attached), a command inside a
+/// running container, or a client joining a running container's stdio
+/// (`attach`; its "start" joins, its wait is the container's).
 enum Kind {
     Command(ExecSpec),
     Container {
@@ -32,6 +33,10 @@ enum Kind {
     InContainer {
         container: Arc<Container>,
         spec: ExecSpec,
+    },
+    Attach {
+        container: Arc<Container>,
+        stdin: bool,
     },
 }
 
@@ -46,6 +51,7 @@ impl Kind {
                 container,
                 attached,
             } => *attached && (stream != StdioStream::Stdin || container.wants_stdin()),
+            Kind::Attach { stdin, .. } => stream != StdioStream::Stdin || *stdin,
         }
     }
 }
@@ -112,6 +118,14 @@ impl ProcessTable {
             return Err(AgentError::new(ErrorKind::BadRequest, "no command given"));
         }
         Ok(self.add(Kind::InContainer { container, spec }))
+    }
+
+    /// An exec id for a client joining a running container's stdio; with
+    /// `stdin`, its input goes to the container's (when that is open).
+    pub fn create_attach(&self, container: Arc<Container>, stdin: bool) -> Result<u64, AgentError> {
+        container.check_running()?;
+        let stdin = stdin && container.wants_stdin();
+        Ok(self.add(Kind::Attach { container, stdin }))
     }
 
     fn add(&self, kind: Kind) -> u64 {
@@ -206,6 +220,7 @@ impl ProcessTable {
             }),
             Kind::Container { container, .. } => container.start(streams),
             Kind::InContainer { container, spec } => container.exec(spec, streams),
+            Kind::Attach { container, .. } => container.join(streams),
         };
         let Started { pid, terminal } = match spawned {
             Ok(started) => started,
@@ -218,8 +233,12 @@ impl ProcessTable {
         exec.pid = Some(pid);
         exec.terminal = terminal;
         exec.streams.clear();
-        inner.by_pid.insert(pid, exec_id);
-        inner.spawns += 1;
+        // An attachment spawned nothing: the pid is the container's, whose
+        // exit goes to the entry that started it.
+        if !matches!(exec.kind, Kind::Attach { .. }) {
+            inner.by_pid.insert(pid, exec_id);
+            inner.spawns += 1;
+        }
         drop(inner);
         self.changed.notify_all();
         Ok(pid as u32)
@@ -236,6 +255,13 @@ impl ProcessTable {
                     "process was never started",
                 ));
             }
+            if let Kind::Attach { container, .. } = &exec.kind {
+                let container = container.clone();
+                drop(inner);
+                let code = container.wait_exit(None).unwrap_or_default();
+                self.lock().execs.remove(&exec_id);
+                return Ok(ExitStatus::Code(code));
+            }
             if let Some(status) = exec.status {
                 inner.execs.remove(&exec_id);
                 return Ok(status);
@@ -250,12 +276,29 @@ impl ProcessTable {
         let pid = exec
             .pid
             .ok_or_else(|| AgentError::new(ErrorKind::BadRequest, "process was never started"))?;
+        if let Kind::Attach { container, .. } = &exec.kind {
+            return container.kill(signal);
+        }
         if exec.status.is_some() {
             return Ok(());
         }
         // A pid we spawned and have not reaped yet (the reaper sets the
         // status under this lock), so it cannot have been reused.
         crate::sys::process::send_signal(pid, signal)
+    }
+
+    /// Forgets an attachment whose client's connection closed: one that
+    /// left without waiting (detached) would stay otherwise, holding a
+    /// copy of the container's terminal.
+    pub fn forget_attachment(&self, exec_id: u64) {
+        let mut inner = self.lock();
+        if let Some(Exec {
+            kind: Kind::Attach { .. },
+            ..
+        }) = inner.execs.get(&exec_id)
+        {
+            inner.execs.remove(&exec_id);
+        }
     }
 
     pub fn resize(&self, exec_id: u64, rows: u16, cols: u16) -> Result<(), AgentError> {

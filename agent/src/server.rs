@@ -101,6 +101,20 @@ fn guarded(doing: &str, work: impl FnOnce() -> Response) -> Response {
     })
 }
 
+/// The attachments made on one connection, which end with it.
+struct Attachments {
+    table: Arc<ProcessTable>,
+    exec_ids: Vec<u64>,
+}
+
+impl Drop for Attachments {
+    fn drop(&mut self) {
+        for exec_id in &self.exec_ids {
+            self.table.forget_attachment(*exec_id);
+        }
+    }
+}
+
 fn handle_control(conn: VsockStream, services: Services) {
     let Ok(writer) = conn.try_clone() else {
         return;
@@ -108,6 +122,10 @@ fn handle_control(conn: VsockStream, services: Services) {
     let writer: Writer = Arc::new(Mutex::new(writer));
     let mut reader = conn;
     let mut greeted = false;
+    let mut attachments = Attachments {
+        table: services.processes.clone(),
+        exec_ids: Vec::new(),
+    };
     loop {
         let envelope: Envelope<Request> = match read_frame(&mut reader) {
             Ok(Some(e)) => e,
@@ -182,6 +200,14 @@ fn handle_control(conn: VsockStream, services: Services) {
                 | Request::RemoveVolume { .. }
                 | Request::PruneVolumes { .. }
         );
+        if let Request::AttachContainer { .. } = envelope.body {
+            let response = guarded("attaching", || handle_request(envelope.body, &services));
+            if let Response::ExecCreated { exec_id } = response {
+                attachments.exec_ids.push(exec_id);
+            }
+            reply(&writer, id, response);
+            continue;
+        }
         let (services, writer) = (services.clone(), writer.clone());
         let run = move || {
             let response = guarded("handling this request", || {
@@ -257,6 +283,10 @@ fn handle_request(request: Request, services: &Services) -> Response {
                 }
             })
         }
+        Request::AttachContainer { container, stdin } => containers
+            .find(&container)
+            .and_then(|c| table.create_attach(c, stdin))
+            .map(|exec_id| Response::ExecCreated { exec_id }),
         Request::WaitContainer { container } => containers.find(&container).map(|c| {
             let code = c.wait_exit(None).unwrap_or_default();
             Response::Exited(protocol::ExitStatus::Code(code))

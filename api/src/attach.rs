@@ -2,19 +2,20 @@
 //! to a created container before they start it, then resize its terminal.
 //! The attachment prepares the start with its stdio attached and waits
 //! for `/start` to run it, so no output is lost. Attached to a running
-//! container (`docker attach`), a client gets its output from then on as
-//! its log records it; its stdin, a pipe only an attached start has, is
-//! not there to join.
+//! container (`docker attach`), a client joins its stdio: its output from
+//! then on, and its stdin when it was created with `-i`. With a terminal,
+//! the detach keys (`detachKeys`, Ctrl-P Ctrl-Q by default) end the
+//! attachment and leave it running.
 
 use crate::error::{ApiError, ApiResult};
 use crate::params::truthy;
-use crate::state::{ApiState, StartRequest};
+use crate::state::{ApiState, SharedResizer, StartRequest};
 use crate::stream::{self, Client, Framing};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use engine::container::{ContainerState, Process};
+use engine::container::{ContainerState, DetachKeys, Process};
 use serde::Deserialize;
 use std::sync::Arc;
 use tokio::sync::oneshot;
@@ -23,6 +24,8 @@ use tokio::sync::oneshot;
 pub struct AttachQuery {
     stream: Option<String>,
     stdin: Option<String>,
+    #[serde(rename = "detachKeys")]
+    detach_keys: Option<String>,
 }
 
 pub async fn attach(
@@ -41,48 +44,69 @@ pub async fn attach(
     let machine = st.machine.as_str();
     let id = details.info.id.clone();
     let framing = Framing::for_tty(details.tty);
-    if details.info.state == ContainerState::Running {
-        let log = st
-            .engine
-            .container_logs(machine, &id, Some(0), true)
-            .await?;
-        let (response, client) = Client::answer(&mut request, framing);
-        tokio::spawn(async move { stream::follow_log(log, client.connect().await, framing).await });
-        return Ok(response);
-    }
     let stdin = truthy(&query.stdin) && details.stdin;
-    let process = st.engine.attach_container(machine, &id, stdin).await?;
-    if details.tty {
-        st.set_resizer(&id, process.resizer().await?);
-    }
-    let start = st.await_start(&id);
+    let detach = match (details.tty, query.detach_keys.as_deref()) {
+        (false, _) => None,
+        (true, None | Some("")) => Some(DetachKeys::default()),
+        (true, Some(keys)) => Some(DetachKeys::parse(keys).map_err(engine::Error::from)?),
+    };
+    let (process, start) = match details.info.state {
+        ContainerState::Running => {
+            let mut process = st.engine.attach_running(machine, &id, stdin).await?;
+            process.start().await?;
+            (process, None)
+        }
+        _ => {
+            let process = st.engine.attach_container(machine, &id, stdin).await?;
+            (process, Some(st.await_start(&id)))
+        }
+    };
+    let resizer = match details.tty {
+        true => Some(st.set_resizer(&id, process.resizer().await?)),
+        false => None,
+    };
     let (response, client) = Client::answer(&mut request, framing);
-    tokio::spawn(session(st.clone(), id, process, start, client, framing));
+    let attachment = Attachment {
+        id,
+        start,
+        framing,
+        detach,
+        resizer,
+    };
+    tokio::spawn(session(st.clone(), process, client, attachment));
     Ok(response)
 }
 
-/// Runs the attachment: the client's stream opens, `/start` starts the
-/// process, output flows until it ends.
-async fn session(
-    st: Arc<ApiState>,
+/// An attachment's particulars.
+struct Attachment {
     id: String,
-    mut process: Process,
-    start: oneshot::Receiver<StartRequest>,
-    client: Client,
+    /// Where `/start` comes (not for a running container).
+    start: Option<oneshot::Receiver<StartRequest>>,
     framing: Framing,
-) {
+    detach: Option<DetachKeys>,
+    resizer: Option<SharedResizer>,
+}
+
+/// Runs the attachment: the client's stream opens, `/start` starts the
+/// process (unless it runs already), output flows until it ends.
+async fn session(st: Arc<ApiState>, mut process: Process, client: Client, a: Attachment) {
     let client = client.connect().await;
-    // A newer attachment replaced this one: it starts the container.
-    let Ok(reply) = start.await else {
-        return;
-    };
-    let started = process.start().await;
-    let failed = started.is_err();
-    let _ = reply.send(started);
-    if !failed {
-        stream::relay(process, client, framing, |_| {}).await;
+    let mut started = true;
+    if let Some(start) = a.start {
+        // A newer attachment replaced this one: it starts the container.
+        let Ok(reply) = start.await else {
+            return;
+        };
+        let result = process.start().await;
+        started = result.is_ok();
+        let _ = reply.send(result);
     }
-    st.drop_resizer(&id);
+    if started {
+        stream::relay(process, client, a.framing, a.detach, |_| {}).await;
+    }
+    if let Some(resizer) = &a.resizer {
+        st.release_resizer(&a.id, resizer);
+    }
 }
 
 #[derive(Deserialize)]

@@ -167,7 +167,8 @@ async fn finish(
             e.exit_code = Some(status.map_or(126, |s| s.shell_code()) as i64);
         }
     };
-    stream::relay(process, client, framing, finished).await;
+    // No detach keys: an exec's stdio are its streams, which end with us.
+    stream::relay(process, client, framing, None, finished).await;
     st.drop_resizer(&id);
 }
 

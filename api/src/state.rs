@@ -9,6 +9,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
 
+/// A terminal's resizer, shared by the requests that resize it.
+pub type SharedResizer = Arc<tokio::sync::Mutex<Resizer>>;
+
 /// A start handed to the attachment that prepared it; the reply carries
 /// the start's outcome (the process's pid).
 pub type StartRequest = oneshot::Sender<engine::Result<u32>>;
@@ -32,7 +35,7 @@ pub struct ApiState {
     /// them through their attachment so that no output is missed.
     attached: Mutex<HashMap<String, oneshot::Sender<StartRequest>>>,
     /// Terminals to resize, by container or exec id.
-    resizers: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Resizer>>>>,
+    resizers: Mutex<HashMap<String, SharedResizer>>,
     pub execs: Mutex<HashMap<String, ExecRecord>>,
     pub events: crate::events::Events,
     starting: tokio::sync::Mutex<()>,
@@ -94,16 +97,27 @@ impl ApiState {
         lock(&self.attached).remove(id)
     }
 
-    pub fn set_resizer(&self, id: &str, resizer: Resizer) {
-        lock(&self.resizers).insert(id.to_string(), Arc::new(tokio::sync::Mutex::new(resizer)));
+    pub fn set_resizer(&self, id: &str, resizer: Resizer) -> SharedResizer {
+        let resizer = Arc::new(tokio::sync::Mutex::new(resizer));
+        lock(&self.resizers).insert(id.to_string(), resizer.clone());
+        resizer
     }
 
-    pub fn resizer(&self, id: &str) -> Option<Arc<tokio::sync::Mutex<Resizer>>> {
+    pub fn resizer(&self, id: &str) -> Option<SharedResizer> {
         lock(&self.resizers).get(id).cloned()
     }
 
     pub fn drop_resizer(&self, id: &str) {
         lock(&self.resizers).remove(id);
+    }
+
+    /// Forgets `id`'s resizer if it is still `resizer`: a container's
+    /// attachments come and go, and the latest one's resizes its terminal.
+    pub fn release_resizer(&self, id: &str, resizer: &SharedResizer) {
+        let mut resizers = lock(&self.resizers);
+        if resizers.get(id).is_some_and(|r| Arc::ptr_eq(r, resizer)) {
+            resizers.remove(id);
+        }
     }
 
     /// A removed container's attachment (its start can no longer come),

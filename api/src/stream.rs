@@ -9,12 +9,16 @@ use axum::body::{Body, Bytes};
 use axum::http::header::{CONNECTION, CONTENT_TYPE, UPGRADE};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use engine::container::{ExitStatus, LogEntry, LogReader, Process, StdioStream};
+use engine::container::{
+    copy_input, DetachKeys, ExitStatus, InputEnd, LogEntry, Process, StdioStream,
+};
 use engine::time::format_rfc3339_ms;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use std::pin::Pin;
+use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::Notify;
 
 pub const STDOUT: u8 = 1;
 pub const STDERR: u8 = 2;
@@ -123,22 +127,28 @@ fn wants_upgrade(headers: &HeaderMap) -> bool {
 /// Relays started `process` to and from the client until its output ends,
 /// then waits for its exit; the client's stream closes after `on_exit`
 /// has seen the status (the docker CLI asks for an exec's exit code as
-/// soon as its stream closes).
+/// soon as its stream closes). With `detach` (a terminal's), typing those
+/// keys ends the relay at once: the process runs on, and `on_exit` is not
+/// called.
 pub async fn relay(
     mut process: Process,
     client: Option<(Option<ClientRead>, ClientWrite)>,
     framing: Framing,
+    detach: Option<DetachKeys>,
     on_exit: impl FnOnce(Option<&ExitStatus>),
 ) {
     let (input, mut output) = match client {
         Some((input, output)) => (input, Some(output)),
         None => (None, None),
     };
-    if let (Some(mut input), Some(stdin)) = (input, process.stdin.take()) {
+    let detached = Arc::new(Notify::new());
+    if let (Some(input), Some(stdin)) = (input, process.stdin.take()) {
+        let detached = detached.clone();
         tokio::spawn(async move {
-            let (_, mut to) = stdin.into_split();
-            let _ = tokio::io::copy(&mut input, &mut to).await;
-            let _ = to.shutdown().await;
+            let (_, to) = stdin.into_split();
+            if copy_input(input, to, detach.as_ref()).await == InputEnd::Detached {
+                detached.notify_one();
+            }
         });
     }
     let mut stdout = process.stdout.take();
@@ -148,6 +158,12 @@ pub async fn relay(
         let (stream, read) = tokio::select! {
             n = read_some(&mut stdout, &mut out_buf) => (STDOUT, n),
             n = read_some(&mut stderr, &mut err_buf) => (STDERR, n),
+            () = detached.notified() => {
+                if let Some(mut to) = output {
+                    let _ = to.shutdown().await;
+                }
+                return;
+            }
         };
         let n = match read {
             Some(n) if n > 0 => n,
@@ -172,6 +188,10 @@ pub async fn relay(
                 .is_err()
             {
                 output = None;
+                // A container's console goes on without a reader here.
+                if process.relayed_in_machine() {
+                    return;
+                }
             }
         }
     }
@@ -204,29 +224,6 @@ pub fn encode_entries<'a>(
         }
     }
     bytes
-}
-
-/// Sends what `log` reads to the client until it ends (the container
-/// stopped) or the client leaves, then closes the stream.
-pub async fn follow_log(
-    mut log: LogReader,
-    client: Option<(Option<ClientRead>, ClientWrite)>,
-    framing: Framing,
-) {
-    let Some((_, mut to)) = client else {
-        return;
-    };
-    while let Ok(Some(entries)) = log.next().await {
-        if to
-            .write_all(&encode_entries(&entries, framing, false))
-            .await
-            .is_err()
-        {
-            return;
-        }
-    }
-    let _ = to.flush().await;
-    let _ = to.shutdown().await;
 }
 
 /// Sends `message` on the client's stderr and closes the stream.

@@ -5,21 +5,27 @@
 
 use crate::{exit, terminal};
 use anyhow::bail;
-use engine::container::{Process, Resizer};
+use engine::container::{copy_input, DetachKeys, InputEnd, Process, Resizer};
 use engine::Engine;
 use std::io::IsTerminal;
+use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::sync::Notify;
 
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub struct Mode {
     /// Our stdin goes to the process.
     pub stdin: bool,
     /// The process has a terminal in the machine.
     pub tty: bool,
+    /// Typed into the terminal of a container's first process, these
+    /// leave it running and end us (docker's Ctrl-P Ctrl-Q when none are
+    /// given).
+    pub detach_keys: Option<DetachKeys>,
 }
 
 /// Refuses `-t` with `-i` when our stdin is not a terminal, as docker does.
-pub fn check_terminal(mode: Mode) -> anyhow::Result<()> {
+pub fn check_terminal(mode: &Mode) -> anyhow::Result<()> {
     if mode.tty && mode.stdin && !std::io::stdin().is_terminal() {
         bail!("the input device is not a TTY; drop -t, or run from a terminal");
     }
@@ -40,7 +46,8 @@ where
 pub type Forward<'a> = Option<(&'a Engine, &'a str, &'a str)>;
 
 /// Starts `process` with our stdio relayed, waits for it and returns
-/// docker's status: its own, 127/126 when it cannot run.
+/// docker's status: its own, 127/126 when it cannot run; 0 when we
+/// detached and it runs on.
 pub async fn run_to_exit(
     mut process: Process,
     mode: Mode,
@@ -64,13 +71,20 @@ pub async fn run_to_exit(
         true => Some(tokio::spawn(follow_window_size(process.resizer().await?))),
         false => None,
     };
+    let detached = Arc::new(Notify::new());
     if let Some(stream) = process.stdin.take() {
-        // EOF on our stdin (Ctrl-D without a terminal) half-closes the
-        // stream: the process sees EOF.
+        // Detach keys only where leaving cannot hurt the process (a
+        // container's console goes on without us), with a terminal as
+        // docker has them. EOF on our stdin (Ctrl-D without a terminal)
+        // half-closes the stream: the process sees EOF.
+        let keys = (mode.tty && process.relayed_in_machine())
+            .then(|| mode.detach_keys.clone().unwrap_or_default());
+        let detached = detached.clone();
         tokio::spawn(async move {
-            let (_, mut write) = stream.into_split();
-            let _ = tokio::io::copy(&mut tokio::io::stdin(), &mut write).await;
-            let _ = write.shutdown().await;
+            let (_, write) = stream.into_split();
+            if copy_input(tokio::io::stdin(), write, keys.as_ref()).await == InputEnd::Detached {
+                detached.notify_one();
+            }
         });
     }
     let mut output = Vec::new();
@@ -83,13 +97,22 @@ pub async fn run_to_exit(
     let forwarder = signals.map(|((engine, machine, container), signals)| {
         tokio::spawn(signals.forward(engine.clone(), machine.to_string(), container.to_string()))
     });
-    let waited = process.wait().await;
+    let waited = tokio::select! {
+        waited = process.wait() => Some(waited),
+        () = detached.notified() => None,
+    };
+    for task in [resizer, forwarder].into_iter().flatten() {
+        task.abort();
+    }
+    let Some(waited) = waited else {
+        for task in output {
+            task.abort();
+        }
+        return Ok(0);
+    };
     // All output is delivered before our terminal is given back.
     for task in output {
         let _ = task.await;
-    }
-    for task in [resizer, forwarder].into_iter().flatten() {
-        task.abort();
     }
     drop(raw);
     Ok(waited?.shell_code())

@@ -69,6 +69,14 @@ pub enum Request {
         #[serde(default)]
         published: Option<PublishedPorts>,
     },
+    /// Joins a running container's stdio (`attach`): answered with
+    /// `ExecCreated`; its output streams (and stdin, with `stdin`, if the
+    /// container's is open) attach to that exec id, `Start` joins them
+    /// (its output from then on), `Wait` waits for the container's exit.
+    AttachContainer {
+        container: String,
+        stdin: bool,
+    },
     /// Answered with `Exited` once the container is not running (at once
     /// for an exited one).
     WaitContainer {

@@ -379,18 +379,78 @@ pub fn eventually(what: &str, mut check: impl FnMut() -> bool) {
 pub const TICK_UNTIL_GO: &str =
     "while [ ! -e /tmp/go ]; do echo tick; sleep 0.2; done; echo late; exit 4";
 
+/// The container script of stdin attach tests: `tick` lines until
+/// /tmp/go exists, then two lines read from stdin echoed as `got-LINE`,
+/// then exit 3.
+pub const READ_AFTER_GO: &str = "while [ ! -e /tmp/go ]; do echo tick; sleep 0.2; done; \
+     read a; echo got-$a; read b; echo got-$b; exit 3";
+
 /// Runs an attach command against a [`TICK_UNTIL_GO`] container: once a
 /// `tick` shows it is following, `go` lets the container finish. The
 /// output after that first tick, and the exit status.
-pub fn attach_then_go(mut attach: Command, go: impl FnOnce()) -> (String, Option<i32>) {
-    use std::io::{BufRead, Read};
-    let mut child = attach.stdout(Stdio::piped()).spawn().unwrap();
-    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    out.read_line(&mut first).unwrap();
-    assert_eq!(first, "tick\n", "attached output starts with a tick");
+pub fn attach_then_go(attach: Command, go: impl FnOnce()) -> (String, Option<i32>) {
+    let mut attached = Piped::spawn(attach);
+    attached.read_until("tick");
     go();
-    let mut rest = String::new();
-    out.read_to_string(&mut rest).unwrap();
-    (rest, child.wait().unwrap().code())
+    attached.finish()
+}
+
+/// A command run with its stdin and stdout on pipes (an attach): its
+/// output read a line at a time as it comes, input sent when wanted.
+pub struct Piped {
+    child: std::process::Child,
+    out: std::io::BufReader<std::process::ChildStdout>,
+    input: Option<std::process::ChildStdin>,
+}
+
+impl Piped {
+    pub fn spawn(mut cmd: Command) -> Piped {
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        Piped {
+            out: std::io::BufReader::new(child.stdout.take().unwrap()),
+            input: child.stdin.take(),
+            child,
+        }
+    }
+
+    /// Reads lines until one is `wanted` (it is there: once it shows, a
+    /// following attachment has joined).
+    pub fn read_until(&mut self, wanted: &str) {
+        use std::io::BufRead;
+        let mut seen = String::new();
+        loop {
+            let mut line = String::new();
+            let n = self.out.read_line(&mut line).unwrap();
+            assert!(n > 0, "output ended before {wanted:?}; it was {seen:?}");
+            if line.trim_end() == wanted {
+                return;
+            }
+            seen.push_str(&line);
+        }
+    }
+
+    pub fn send(&mut self, text: &str) {
+        use std::io::Write;
+        let input = self.input.as_mut().expect("input still open");
+        input.write_all(text.as_bytes()).unwrap();
+        input.flush().unwrap();
+    }
+
+    /// Ends our input (EOF).
+    pub fn close_input(&mut self) {
+        self.input = None;
+    }
+
+    /// The rest of the output, and the exit status.
+    pub fn finish(mut self) -> (String, Option<i32>) {
+        use std::io::Read;
+        self.input = None;
+        let mut rest = String::new();
+        self.out.read_to_string(&mut rest).unwrap();
+        (rest, self.child.wait().unwrap().code())
+    }
 }

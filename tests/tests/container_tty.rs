@@ -1,7 +1,8 @@
 //! `hutch run -it` driven through a pseudo-terminal, as a person at a
 //! terminal would: what is typed is echoed, the window size reaches the
 //! container and follows resizes, Ctrl-C interrupts the foreground
-//! command and not the session.
+//! command and not the session; `attach` joins a running container's
+//! terminal and its detach keys leave it running.
 
 use hutch_tests::pty::Terminal;
 use hutch_tests::{eventually, import_busybox, Hutch};
@@ -35,6 +36,26 @@ fn run_it_gives_a_real_terminal() {
     let status = term.ctrl_c_spares_the_shell(|| h.ok(&["exec", "term", "ps"]));
     assert_eq!(status, Some(5));
     assert_eq!(h.ok(&["ps", "-a", "-q"]), "");
+
+    // attach joins a detached container's terminal: it takes our window
+    // size and keys; Ctrl-P Ctrl-Q leaves it running (the shell keeps
+    // what was typed), and a second attach ends it.
+    h.ok(&["run", "-d", "-it", "--name", "held", "bb:1", "sh"]);
+    let mut first = Terminal::spawn(&mut h.cmd(&["attach", "held"]), 24, 90);
+    first.type_in("mark=kept\r");
+    eventually("the attachment's window size arrives", || {
+        first.type_in("stty size\r");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        first.shows("24 90")
+    });
+    first.type_in("\x10\x11");
+    assert_eq!(first.child.wait().unwrap().code(), Some(0));
+    assert_eq!(h.ok(&["ps", "-q"]).lines().count(), 1, "still running");
+    let mut second = Terminal::spawn(&mut h.cmd(&["attach", "held"]), 24, 90);
+    second.type_in("echo $mark-$((6*7)); exit 7\r");
+    second.wait_for("kept-42");
+    assert_eq!(second.child.wait().unwrap().code(), Some(7));
+    h.ok(&["rm", "held"]);
 }
 
 #[test]

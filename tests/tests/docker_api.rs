@@ -5,7 +5,7 @@
 use hutch_tests::docker::Service;
 use hutch_tests::pty::Terminal;
 use hutch_tests::registry::{docker_archive_with_config, push, Registry};
-use hutch_tests::{busybox_rootfs_tar, eventually, import_busybox, Hutch};
+use hutch_tests::{busybox_rootfs_tar, eventually, import_busybox, Hutch, Piped};
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::process::Stdio;
@@ -530,6 +530,24 @@ fn docker_run_it_gives_a_real_terminal() {
     let status = term.ctrl_c_spares_the_shell(|| service.docker_ok(&["exec", "term", "ps"]));
     assert_eq!(status, Some(5));
     assert_eq!(service.docker_ok(&["ps", "-a", "-q"]), "");
+
+    // docker attach joins a detached container's terminal; Ctrl-P Ctrl-Q
+    // leaves it running, and a second attach ends it.
+    service.docker_ok(&["run", "-d", "-it", "--name", "held", "busybox", "sh"]);
+    let mut first = Terminal::spawn(&mut service.docker_cmd(&["attach", "held"]), 24, 90);
+    first.type_in("mark=kept; echo in-$((6*7))\r");
+    first.wait_for("in-42");
+    first.type_in("\x10\x11");
+    first.child.wait().unwrap();
+    assert_eq!(
+        service.docker_ok(&["inspect", "--format", "{{.State.Status}}", "held"]),
+        "running\n"
+    );
+    let mut second = Terminal::spawn(&mut service.docker_cmd(&["attach", "held"]), 24, 90);
+    second.type_in("echo $mark-$((6*7)); exit 7\r");
+    second.wait_for("kept-42");
+    assert_eq!(second.child.wait().unwrap().code(), Some(7));
+    service.docker_ok(&["rm", "held"]);
 }
 
 #[test]
@@ -694,6 +712,28 @@ fn docker_cli_volumes_ports_and_archives() {
     assert!(rest.ends_with("tick\nlate\n") || rest == "late\n", "{rest}");
     assert_eq!(code, Some(4));
     service.docker_ok(&["rm", "talker"]);
+
+    // docker attach with input: a -i container's stdin, joined while it
+    // runs, takes what we send; the attachment ends with its status.
+    service.docker_ok(&[
+        "run",
+        "-d",
+        "-i",
+        "--name",
+        "reader",
+        "busybox",
+        "sh",
+        "-c",
+        hutch_tests::READ_AFTER_GO,
+    ]);
+    let mut attached = Piped::spawn(service.docker_cmd(&["attach", "reader"]));
+    attached.read_until("tick");
+    service.docker_ok(&["exec", "reader", "touch", "/tmp/go"]);
+    attached.send("one\ntwo\n");
+    let (rest, code) = attached.finish();
+    assert!(rest.ends_with("got-one\ngot-two\n"), "{rest}");
+    assert_eq!(code, Some(3));
+    service.docker_ok(&["rm", "reader"]);
 
     // docker top and stats of the running server.
     let top = service.docker_ok(&["top", "web"]);

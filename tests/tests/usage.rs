@@ -4,7 +4,10 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use hutch_tests::{attach_then_go, busybox_rootfs_tar_with, import_busybox, Hutch, TICK_UNTIL_GO};
+use hutch_tests::{
+    attach_then_go, busybox_rootfs_tar_with, import_busybox, Hutch, Piped, READ_AFTER_GO,
+    TICK_UNTIL_GO,
+};
 
 /// `hutch events --filter container=NAME` lines while `act` runs, up to
 /// the container's destroy. Events are live only, so a probe container is
@@ -137,6 +140,44 @@ fn top_stats_and_prunes() {
     assert!(rest.ends_with("tick\nlate\n") || rest == "late\n", "{rest}");
     assert_eq!(code, Some(4));
     h.fails_with(&["attach", "talker"], 1, "is not running");
+
+    // Live attach with input: clients join a running -i container's
+    // stdio at any time; each gets its output from then on, input from
+    // any of them reaches its stdin, and one's EOF does not close it.
+    h.ok(&[
+        "run",
+        "-d",
+        "-i",
+        "--name",
+        "reader",
+        "bb:1",
+        "sh",
+        "-c",
+        READ_AFTER_GO,
+    ]);
+    let mut watcher = Piped::spawn(h.cmd(&["attach", "--no-stdin", "reader"]));
+    watcher.read_until("tick");
+    let mut writer = Piped::spawn(h.cmd(&["attach", "reader"]));
+    writer.read_until("tick");
+    h.ok(&["exec", "reader", "touch", "/tmp/go"]);
+    writer.send("one\n");
+    writer.close_input();
+    writer.read_until("got-one");
+    let mut late = Piped::spawn(h.cmd(&["attach", "reader"]));
+    late.send("two\n");
+    let (late_rest, late_code) = late.finish();
+    assert_eq!((late_rest.as_str(), late_code), ("got-two\n", Some(3)));
+    assert_eq!(writer.finish(), ("got-two\n".to_string(), Some(3)));
+    let (watched, code) = watcher.finish();
+    assert!(watched.ends_with("got-one\ngot-two\n"), "{watched}");
+    assert_eq!(code, Some(3));
+    let logs = h.ok(&["logs", "reader"]);
+    assert!(logs.ends_with("tick\ngot-one\ngot-two\n"), "{logs}");
+    h.fails_with(
+        &["attach", "--detach-keys", "ctrl-", "reader"],
+        1,
+        "e.g. ctrl-p,ctrl-q",
+    );
 
     // events: a --rm run's lifecycle, as it happens, in docker's lines.
     let seen = watch_events(&h, "watched", || {

@@ -103,6 +103,7 @@ impl Containers {
             root_in_use: Mutex::new(()),
             copies: Default::default(),
             removed: Default::default(),
+            console: Default::default(),
             cache: self.cache.clone(),
             networks: self.networks.clone(),
             volumes: self.volumes.clone(),

@@ -50,7 +50,7 @@ impl Container {
         let cgroup = Cgroup::open(&record.info.id);
         // Not held while it starts: the reaper records exits under it.
         drop(record);
-        let (stdio, terminal) = stdio::connect(streams, exec.tty, None)?;
+        let (stdio, terminal) = stdio::connect(streams, exec.tty)?;
         let pid = spawn::spawn(&config, 0, stdio, &cgroup, None, None)?;
         Ok(Started { pid, terminal })
     }

@@ -1,8 +1,7 @@
 //! The container's log: everything it writes to stdout and stderr, one
 //! JSON [`LogEntry`] per line (like docker's json-file), kept whether or
-//! not a client is attached. An attached client gets the raw bytes as well.
+//! not a client is attached (clients get the raw bytes from the console).
 
-use crate::sys::vsock::VsockStream;
 use protocol::{LogEntry, StdioStream};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -41,48 +40,56 @@ impl Log {
         let _ = file.write_all(text.as_bytes());
     }
 
-    /// Copies `from` into the log and to `client` until EOF, on a thread.
-    pub fn copy(&self, from: OwnedFd, stream: StdioStream, client: Option<VsockStream>) {
-        let log = self.clone();
-        relay(from, client, move |line| log.record(stream, line));
+    /// Assembles `stream`'s output into entries of this log.
+    pub fn lines(&self, stream: StdioStream) -> Lines {
+        Lines {
+            log: self.clone(),
+            stream,
+            line: Vec::new(),
+        }
     }
 }
 
-/// Copies `from` to `client` until EOF (or EIO: a terminal whose last
-/// process closed it), on a thread, handing each line to `each_line`.
-pub fn relay(
-    from: OwnedFd,
-    client: Option<VsockStream>,
-    mut each_line: impl FnMut(&[u8]) + Send + 'static,
-) {
-    std::thread::spawn(move || {
-        let mut from = File::from(from);
-        let mut client = client;
-        let mut buf = vec![0; 64 * 1024];
-        let mut line = Vec::new();
-        loop {
-            let n = match from.read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => n,
-            };
-            if let Some(c) = client.as_mut() {
-                if c.write_all(&buf[..n]).is_err() {
-                    // The client went away; the process goes on.
-                    client = None;
-                }
-            }
-            for chunk in buf[..n].split_inclusive(|b| *b == b'\n') {
-                line.extend_from_slice(chunk);
-                if line.ends_with(b"\n") || line.len() >= MAX_ENTRY {
-                    each_line(&line);
-                    line.clear();
-                }
+/// One stream's output being cut into log entries: at each newline, or
+/// every [`MAX_ENTRY`] bytes of a longer line.
+pub struct Lines {
+    log: Log,
+    stream: StdioStream,
+    line: Vec<u8>,
+}
+
+impl Lines {
+    pub fn push(&mut self, bytes: &[u8]) {
+        for chunk in bytes.split_inclusive(|b| *b == b'\n') {
+            self.line.extend_from_slice(chunk);
+            if self.line.ends_with(b"\n") || self.line.len() >= MAX_ENTRY {
+                self.log.record(self.stream, &self.line);
+                self.line.clear();
             }
         }
-        if !line.is_empty() {
-            each_line(&line);
+    }
+
+    /// Records what is left of an unfinished last line.
+    pub fn finish(self) {
+        if !self.line.is_empty() {
+            self.log.record(self.stream, &self.line);
         }
-    });
+    }
+}
+
+/// Reads `from` until EOF (or EIO: a terminal whose last process closed
+/// it), handing each read to `sink`.
+pub fn drain(from: OwnedFd, mut sink: impl FnMut(&[u8])) {
+    let mut from = File::from(from);
+    let mut buf = vec![0; 64 * 1024];
+    loop {
+        match from.read(&mut buf) {
+            Ok(0) => return,
+            Ok(n) => sink(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return,
+        }
+    }
 }
 
 /// What one read of a log returned.

@@ -7,6 +7,7 @@
 mod archive;
 mod caps;
 mod cgroup;
+mod console;
 mod create;
 mod exec;
 pub mod init;
@@ -71,6 +72,9 @@ pub struct Container {
     copies: AtomicUsize,
     /// Removed: a copy that found it before must not bring it back.
     removed: AtomicBool,
+    /// The running first process's stdio, which clients join (`attach`);
+    /// set and cleared under the record's lock.
+    console: Mutex<Option<Arc<console::Console>>>,
     cache: Arc<LayerCache>,
     networks: Arc<Networks>,
     volumes: Arc<Volumes>,
@@ -115,6 +119,36 @@ impl Container {
                 self.info().name
             ),
         ))
+    }
+
+    fn set_console(&self, console: Option<Arc<console::Console>>) {
+        *self.console.lock().unwrap_or_else(|p| p.into_inner()) = console;
+    }
+
+    /// Joins a client to the running first process's stdio (`attach`):
+    /// its output from now on, its input into the process's stdin when
+    /// that is open (`-i`). Its pid, and its terminal's controller.
+    pub fn join(&self, streams: Streams) -> Result<Started, AgentError> {
+        let record = self.lock();
+        let pid = record.running_pid()?;
+        let console = self.console.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(console) = console.as_ref() else {
+            // Running with no console: a record from before this boot.
+            return Err(AgentError::new(
+                ErrorKind::Conflict,
+                format!("container {} has no stdio to attach to", record.info.name),
+            ));
+        };
+        console.join(streams, false);
+        Ok(Started {
+            pid: pid as i32,
+            terminal: console.terminal(),
+        })
+    }
+
+    /// Refuses an attachment to a container that does not run.
+    pub fn check_running(&self) -> Result<(), AgentError> {
+        self.lock().running_pid().map(drop)
     }
 
     pub fn id(&self) -> String {
@@ -228,6 +262,7 @@ impl Containers {
                 root_in_use: Mutex::new(()),
                 copies: AtomicUsize::new(0),
                 removed: AtomicBool::new(false),
+                console: Mutex::new(None),
                 cache: cache.clone(),
                 networks: networks.clone(),
                 volumes: volumes.clone(),

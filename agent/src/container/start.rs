@@ -2,9 +2,10 @@
 //! cgroup and namespaces, then `spawn`.
 
 use super::cgroup::Cgroup;
+use super::console::Console;
 use super::record::{now_ms, storage};
 use super::userns::UserNamespace;
-use super::{init, log, spawn, stdio, Container, Record, Started, Streams};
+use super::{init, log, spawn, Container, Record, Started, Streams};
 use crate::network::{self, Attachment};
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use protocol::{AgentError, ContainerAction, ContainerEvent, ContainerState, ErrorKind};
@@ -139,7 +140,7 @@ impl Container {
         }
         let log = log::Log::open(&self.dir.join("container.log"))
             .map_err(|e| storage("opening the log", e))?;
-        let (stdio, terminal) = stdio::connect(streams, record.tty, Some(&log))?;
+        let (console, stdio) = Console::open(streams, record.tty, record.stdin, &log)?;
         let config = init::InitConfig {
             spec: spec.clone(),
             rootfs: self.rootfs(),
@@ -167,6 +168,8 @@ impl Container {
             userns.map(UserNamespace::fd),
             (!attachments.is_empty()).then_some(&plug as spawn::Plug<'_>),
         )?;
+        let terminal = console.terminal();
+        self.set_console(Some(console));
         Ok(Started { pid, terminal })
     }
 }

@@ -1,14 +1,13 @@
-//! A container process's stdio, from the client's streams (any of which
-//! may be absent): a terminal when asked for one, pipes into the log for
-//! the first process (so `logs` works with or without a client), the
-//! streams themselves for an exec.
+//! An exec's stdio, from the client's streams (any of which may be
+//! absent): a terminal when asked for one, else the streams themselves.
+//! (A container's first process has a console: see console.rs.)
 
-use super::log::{relay, Log};
+use super::log::drain;
 use super::spawn;
 use crate::pty::{self, Pty};
-use crate::sys::fd::pipe;
 use crate::sys::vsock::VsockStream;
-use protocol::{AgentError, ErrorKind, StdioStream};
+use protocol::{AgentError, ErrorKind};
+use std::io::Write;
 use std::os::fd::OwnedFd;
 
 pub struct Streams {
@@ -17,12 +16,12 @@ pub struct Streams {
     pub stderr: Option<VsockStream>,
 }
 
-fn dup(fd: &OwnedFd) -> Result<OwnedFd, AgentError> {
+pub(super) fn dup(fd: &OwnedFd) -> Result<OwnedFd, AgentError> {
     fd.try_clone()
         .map_err(|e| AgentError::new(ErrorKind::Internal, format!("dup: {e}")))
 }
 
-fn dev_null() -> Result<OwnedFd, AgentError> {
+pub(super) fn dev_null() -> Result<OwnedFd, AgentError> {
     std::fs::File::options()
         .read(true)
         .write(true)
@@ -34,11 +33,7 @@ fn dev_null() -> Result<OwnedFd, AgentError> {
 /// The process's side of its stdio, and the terminal's controller (kept
 /// for resizing) when it has one. With a terminal, all output is on the
 /// stdout stream, as with docker; the stderr stream just closes.
-pub fn connect(
-    streams: Streams,
-    tty: bool,
-    log: Option<&Log>,
-) -> Result<(spawn::Stdio, Option<OwnedFd>), AgentError> {
+pub fn connect(streams: Streams, tty: bool) -> Result<(spawn::Stdio, Option<OwnedFd>), AgentError> {
     if tty {
         let Pty {
             controller,
@@ -47,7 +42,16 @@ pub fn connect(
         if let Some(stdin) = streams.stdin {
             pty::feed(dup(&controller)?, stdin);
         }
-        output(dup(&controller)?, StdioStream::Stdout, streams.stdout, log);
+        if let Some(mut client) = streams.stdout {
+            let from = dup(&controller)?;
+            std::thread::spawn(move || {
+                let mut gone = false;
+                drain(from, |bytes| {
+                    // The client went away; the process goes on.
+                    gone = gone || client.write_all(bytes).is_err();
+                });
+            });
+        }
         let stdio = spawn::Stdio {
             stdin: dup(&replica)?,
             stdout: dup(&replica)?,
@@ -55,31 +59,13 @@ pub fn connect(
         };
         return Ok((stdio, Some(controller)));
     }
-    let stdin = match streams.stdin {
-        Some(s) => s.into_owned_fd(),
-        None => dev_null()?,
-    };
-    let writer = |stream: StdioStream, client: Option<VsockStream>| match (log, client) {
-        (Some(_), client) => {
-            let (read, write) = pipe()?;
-            output(read, stream, client, log);
-            Ok(write)
-        }
-        // No log: the stream itself is the fd, no copying.
-        (None, Some(client)) => Ok(client.into_owned_fd()),
-        (None, None) => dev_null(),
-    };
+    // The streams themselves are the fds: no copying, and EOF reaches the
+    // client when the process tree closes them.
+    let fd = |s: Option<VsockStream>| s.map_or_else(dev_null, |v| Ok(v.into_owned_fd()));
     let stdio = spawn::Stdio {
-        stdin,
-        stdout: writer(StdioStream::Stdout, streams.stdout)?,
-        stderr: writer(StdioStream::Stderr, streams.stderr)?,
+        stdin: fd(streams.stdin)?,
+        stdout: fd(streams.stdout)?,
+        stderr: fd(streams.stderr)?,
     };
     Ok((stdio, None))
-}
-
-fn output(from: OwnedFd, stream: StdioStream, client: Option<VsockStream>, log: Option<&Log>) {
-    match log {
-        Some(log) => log.copy(from, stream, client),
-        None => relay(from, client, |_| {}),
-    }
 }

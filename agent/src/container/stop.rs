@@ -79,6 +79,8 @@ impl Container {
         record.info.exit_code = Some(status.shell_code());
         record.info.finished_ms = Some(now_ms());
         record.info.pid = None;
+        // Its stdin closes; clients' output streams end as the relays do.
+        self.set_console(None);
         // The veth pairs went with the container's network namespace.
         record.info.endpoint = None;
         self.release_networks(&mut record);

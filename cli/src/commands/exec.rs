@@ -27,8 +27,9 @@ pub async fn run(engine: &Engine, a: ExecArgs) -> anyhow::Result<i32> {
     let mode = Mode {
         stdin: a.interactive,
         tty: a.tty,
+        detach_keys: None,
     };
-    attach::check_terminal(mode)?;
+    attach::check_terminal(&mode)?;
     let options = ExecOptions {
         args: a.command,
         env: resolve_env(&a.process.env),

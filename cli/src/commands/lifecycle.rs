@@ -74,8 +74,9 @@ pub async fn start(engine: &Engine, a: StartArgs) -> anyhow::Result<i32> {
     let mode = Mode {
         stdin: a.interactive,
         tty,
+        detach_keys: None,
     };
-    attach::check_terminal(mode)?;
+    attach::check_terminal(&mode)?;
     let process = engine
         .attach_container(machine, container, mode.stdin)
         .await?;

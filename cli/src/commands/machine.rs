@@ -200,6 +200,7 @@ async fn exec(engine: &Engine, a: ExecArgs) -> anyhow::Result<i32> {
     let mode = Mode {
         stdin: a.interactive,
         tty: false,
+        detach_keys: None,
     };
     attach::run_to_exit(process, mode, None).await
 }

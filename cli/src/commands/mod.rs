@@ -3,6 +3,7 @@
 //! status; it never decides anything the engine knows.
 
 mod about;
+mod attach;
 mod copy;
 mod events;
 mod exec;
@@ -155,8 +156,8 @@ pub enum Command {
     Unpause(lifecycle::ContainersArgs),
     /// Give a container another name
     Rename(lifecycle::RenameArgs),
-    /// Follow a running container's output until it exits (exits with its status)
-    Attach(logs::AttachArgs),
+    /// Attach to a running container's input and output (exits with its status)
+    Attach(attach::AttachArgs),
     /// Print container events (create, start, die, destroy) as they happen
     Events(events::EventsArgs),
     /// Show a running container's processes
@@ -212,7 +213,7 @@ impl Command {
             Command::Pause(a) => lifecycle::pause(engine, a, true).await,
             Command::Unpause(a) => lifecycle::pause(engine, a, false).await,
             Command::Rename(a) => Ok(error_exits_1(lifecycle::rename(engine, a).await)),
-            Command::Attach(a) => Ok(error_exits_1(logs::attach(engine, a).await)),
+            Command::Attach(a) => Ok(error_exits_1(attach::run(engine, a).await)),
             Command::Events(a) => Ok(error_exits_1(events::run(engine, a).await)),
             Command::Top(a) => Ok(error_exits_1(stats::top(engine, a).await)),
             Command::Stats(a) => Ok(error_exits_1(stats::stats(engine, a).await)),

@@ -206,8 +206,13 @@ pub async fn run(engine: &Engine, r: RunArgs) -> anyhow::Result<i32> {
     let mode = Mode {
         stdin: a.interactive,
         tty: a.tty,
+        detach_keys: None,
     };
-    attach::check_terminal(mode)?;
+    // Detached, our stdin is not attached: no terminal needed (docker's
+    // `run -d -it` from a script).
+    if !r.detach {
+        attach::check_terminal(&mode)?;
+    }
     let machine = &a.machine.machine;
     let id = engine.create_container(machine, &a.request()).await?;
     let status = if r.detach {

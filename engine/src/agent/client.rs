@@ -251,6 +251,15 @@ impl AgentClient {
         self.call("start", request, EXEC_CREATED).await
     }
 
+    /// An exec id through which streams join a running container's stdio.
+    pub async fn attach_container(&mut self, container: &str, stdin: bool) -> Result<u64> {
+        let request = Request::AttachContainer {
+            container: container.to_string(),
+            stdin,
+        };
+        self.call("attach", request, EXEC_CREATED).await
+    }
+
     /// Every container event from now on; this connection carries nothing else.
     pub async fn events(mut self) -> Result<EventStream> {
         self.call(

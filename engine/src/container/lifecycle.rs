@@ -31,7 +31,24 @@ impl Engine {
             .start_container_attached(container, publishing.ports.clone())
             .await;
         publishing.settle(prepared.is_ok()).await;
-        Process::attach(client, prepared?, stdin).await
+        Ok(Process::attach(client, prepared?, stdin)
+            .await?
+            .on_console())
+    }
+
+    /// Joins a running container's stdio (`attach`): [`Process::start`]
+    /// joins, after which its output from then on arrives, and our stdin
+    /// (with `stdin`, when the container was created with `-i`) goes to
+    /// its; [`Process::wait`] waits for its exit.
+    pub async fn attach_running(
+        &self,
+        machine: &str,
+        container: &str,
+        stdin: bool,
+    ) -> Result<Process> {
+        let mut client = self.connect_running(machine).await?;
+        let exec_id = client.attach_container(container, stdin).await?;
+        Ok(Process::attach(client, exec_id, stdin).await?.on_console())
     }
 
     /// docker's stop: SIGTERM, then SIGKILL after `timeout_s`; returns once

@@ -7,6 +7,7 @@
 mod binds;
 mod copy;
 mod create;
+mod detach;
 pub mod error;
 mod exec;
 mod inspect;
@@ -21,6 +22,7 @@ mod usage;
 mod watch;
 
 pub use copy::{is_missing_path, ArchiveReader, CopyOptions, PathStat};
+pub use detach::{copy_input, DetachKeys, InputEnd};
 pub use exec::ExecOptions;
 pub use inspect::{labels, status_text, ContainerInspect};
 pub use logs::LogReader;

@@ -15,6 +15,9 @@ pub struct Process {
     /// With a terminal, all output comes here.
     pub stdout: Option<UnixStream>,
     pub stderr: Option<UnixStream>,
+    /// Its output is copied in the machine (a container's console), so it
+    /// never waits for a reader here.
+    console: bool,
 }
 
 impl Process {
@@ -32,7 +35,20 @@ impl Process {
             stdin,
             stdout: Some(stdout),
             stderr: Some(stderr),
+            console: false,
         })
+    }
+
+    /// Marks a container's first process, whose output its console copies.
+    pub(crate) fn on_console(mut self) -> Process {
+        self.console = true;
+        self
+    }
+
+    /// Whether a reader here may leave without the process ever blocking
+    /// (its output goes on to its log in the machine).
+    pub fn relayed_in_machine(&self) -> bool {
+        self.console
     }
 
     /// Starts it; its pid in the machine. A command that cannot run is an
