@@ -193,6 +193,7 @@ fn handle_control(conn: VsockStream, services: Services) {
                 | Request::RemoveContainer { .. }
                 | Request::StartContainer { .. }
                 | Request::WaitContainer { .. }
+                | Request::ContainerChanges { .. }
                 | Request::StopContainer { .. }
                 | Request::ContainerLogs { .. }
                 | Request::ConnectNetwork { .. }
@@ -287,6 +288,10 @@ fn handle_request(request: Request, services: &Services) -> Response {
             .find(&container)
             .and_then(|c| table.create_attach(c, stdin))
             .map(|exec_id| Response::ExecCreated { exec_id }),
+        Request::ContainerChanges { container } => containers
+            .find(&container)
+            .and_then(|c| c.changes(&container))
+            .map(Response::Changes),
         Request::WaitContainer { container } => containers.find(&container).map(|c| {
             let code = c.wait_exit(None).unwrap_or_default();
             Response::Exited(protocol::ExitStatus::Code(code))

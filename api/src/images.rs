@@ -54,10 +54,14 @@ fn image_name(text: &str) -> ApiResult<ImageName> {
         .map_err(|e| ApiError::bad_request(format!("invalid image name {text:?}: {e}")))
 }
 
-/// `GET /images/{name}/json` and `/images/{name}/get` (save).
+/// `GET /images/{name}/json`, `/images/{name}/get` (save) and
+/// `/images/{name}/history`.
 pub async fn get(State(st): State<Arc<ApiState>>, Path(path): Path<String>) -> ApiResult<Response> {
     if let Some(name) = path.strip_suffix("/get") {
         return crate::archive::save_named(st, vec![image_name(name)?]).await;
+    }
+    if let Some(name) = path.strip_suffix("/history") {
+        return Ok(crate::commit::history(&st, &image_name(name)?)?.into_response());
     }
     let Some(name) = path.strip_suffix("/json") else {
         return Err(ApiError::not_found(format!(

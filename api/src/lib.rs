@@ -6,6 +6,7 @@
 
 mod archive;
 mod attach;
+mod commit;
 mod containers;
 mod copy;
 mod create;

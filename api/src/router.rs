@@ -4,8 +4,8 @@
 use crate::error::ApiError;
 use crate::state::ApiState;
 use crate::{
-    archive, attach, containers, copy, events, exec, images, networks, prune, system, usage,
-    volumes, wait,
+    archive, attach, commit, containers, copy, events, exec, images, networks, prune, system,
+    usage, volumes, wait,
 };
 use axum::extract::Request;
 use axum::routing::{delete, get, post};
@@ -38,6 +38,8 @@ pub fn app(state: Arc<ApiState>) -> axum::routing::IntoMakeService<Router> {
         .route("/containers/{id}/wait", post(wait::wait))
         .route("/containers/{id}/logs", get(containers::logs))
         .route("/containers/{id}/top", get(usage::top))
+        .route("/containers/{id}/changes", get(commit::changes))
+        .route("/commit", post(commit::commit))
         .route("/containers/{id}/stats", get(usage::stats))
         .route("/containers/{id}/attach", post(attach::attach))
         .route("/containers/{id}/resize", post(attach::resize))

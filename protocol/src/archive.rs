@@ -43,6 +43,10 @@ pub enum ArchiveAction {
         /// other way round (docker's `noOverwriteDirNonDir`).
         keep_kinds: bool,
     },
+    /// The container's changes to its image's files as an OCI layer tar
+    /// (deletions as `.wh.` whiteouts), its processes frozen meanwhile
+    /// (`commit`); the path is not used, the stat is of its root.
+    Layer,
 }
 
 /// What docker's `X-Docker-Container-Path-Stat` tells of a path.

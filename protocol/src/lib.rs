@@ -35,7 +35,7 @@ pub use usage::*;
 pub use volumes::*;
 
 /// Bumped whenever a message changes shape; the handshake refuses a mismatch.
-pub const PROTOCOL_VERSION: u32 = 13;
+pub const PROTOCOL_VERSION: u32 = 14;
 /// Guest vsock port of the agent's control server.
 pub const AGENT_PORT: u32 = 1024;
 /// Guest vsock port on which stdio streams attach to a process.

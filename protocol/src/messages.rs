@@ -82,6 +82,11 @@ pub enum Request {
     WaitContainer {
         container: String,
     },
+    /// What the container changed in its image's files (docker's `diff`),
+    /// answered with `Changes`.
+    ContainerChanges {
+        container: String,
+    },
     /// Sends a signal to the container's first process.
     KillContainer {
         container: String,
@@ -375,6 +380,7 @@ pub enum Response {
     },
     /// The path an archive request names (see [`crate::archive`]).
     PathStat(crate::PathStat),
+    Changes(Vec<Change>),
     Started {
         pid: u32,
     },
@@ -512,4 +518,21 @@ mod tests {
             serde_json::from_str(r#"{"id":1,"body":"format_disk"}"#);
         assert!(r.is_err());
     }
+}
+
+/// One path a container added, changed or deleted in its image's files,
+/// as docker's `diff` lists them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Change {
+    /// Absolute, in the container.
+    pub path: String,
+    pub kind: ChangeKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeKind {
+    Changed,
+    Added,
+    Deleted,
 }

@@ -36,6 +36,17 @@ assert code == 4, code
 box.reload()
 assert box.status == "running", box.status
 assert [c.name for c in client.containers.list()] == ["py"]
+# commit and diff: the container's changes become an image.
+assert box.diff() == [], box.diff()
+box.exec_run(["sh", "-c", "echo py > /py"])
+assert box.diff() == [{"Path": "/py", "Kind": 1}], box.diff()
+committed = box.commit(repository="pycommit", tag="1", message="from py")
+assert "pycommit:1" in committed.tags, committed.tags
+steps = committed.history()
+assert steps[0]["Comment"] == "from py" and steps[0]["Id"] == committed.id, steps
+out = client.containers.run("pycommit:1", ["cat", "/py"], remove=True)
+assert out == b"py\n", out
+client.images.remove("pycommit:1")
 box.kill()
 assert box.wait()["StatusCode"] == 137
 assert box.logs() == b"up\n", box.logs()

@@ -301,6 +301,8 @@ pub fn busybox_rootfs_tar_with(h: &Hutch, extra: &[(&Path, &str)]) -> PathBuf {
         "wc",
         "grep",
         "stat",
+        "rm",
+        "mkdir",
     ] {
         std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
     }

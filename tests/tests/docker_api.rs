@@ -806,6 +806,44 @@ fn docker_cli_volumes_ports_and_archives() {
     );
     service.docker_ok(&["rm", "-f", "web"]);
 
+    // commit, diff and history: a container's changes become an image.
+    service.docker_ok(&[
+        "run",
+        "--name",
+        "maker",
+        "busybox",
+        "sh",
+        "-c",
+        "echo made > /made && rm /etc/group",
+    ]);
+    assert_eq!(
+        service.docker_ok(&["diff", "maker"]),
+        "C /etc\nD /etc/group\nA /made\n"
+    );
+    let id = service.docker_ok(&[
+        "commit",
+        "-m",
+        "by docker",
+        "--change",
+        "CMD cat /made",
+        "maker",
+        "made:1",
+    ]);
+    assert!(id.starts_with("sha256:"), "{id}");
+    assert_eq!(service.docker_ok(&["run", "--rm", "made:1"]), "made\n");
+    let history = service.docker_ok(&[
+        "history",
+        "--format",
+        "{{.CreatedBy}}|{{.Comment}}",
+        "made:1",
+    ]);
+    assert!(
+        history.starts_with("sh -c echo made > /made && rm /etc/group|by docker\n"),
+        "{history}"
+    );
+    service.docker_ok(&["rm", "maker"]);
+    service.docker_ok(&["rmi", "made:1"]);
+
     // save | load round trip, and system df.
     let archive = h.home.join("busybox.tar");
     service.docker_ok(&["save", "-o", archive.to_str().unwrap(), "busybox"]);

@@ -25,8 +25,11 @@ impl Container {
         if let Some(userns) = userns {
             lower = self.shift_layers(&lower, userns)?;
         }
+        // No redirects, metadata-only copies or index: the upper layer
+        // stays a plain diff of the image (whole files, renamed
+        // directories copied), which `diff` and `commit` read.
         let options = format!(
-            "lowerdir={},upperdir={},workdir={}",
+            "lowerdir={},upperdir={},workdir={},redirect_dir=off,metacopy=off,index=off",
             lower.join(":"),
             self.dir.join("upper").display(),
             self.dir.join("work").display()

@@ -7,6 +7,7 @@
 
 mod disk;
 pub mod unpack;
+pub mod whiteout;
 
 use crate::sys::mount::{bind_read_only, disk_space, mount, sync_fs, unmount};
 use protocol::compression::decompressed;

@@ -1,5 +1,6 @@
 //! `hutch images`, `image inspect|ls|import|tag|rm|mount|unmount`,
-//! `import`, `tag`, `rmi`, `load`, `save` (`image prune` is in prune.rs).
+//! `import`, `tag`, `rmi`, `load`, `save`, `history` (`image prune` is in
+//! prune.rs).
 
 use super::MachineArg;
 use crate::time::ago;
@@ -26,6 +27,8 @@ pub enum ImageCommand {
     Unmount(MountArgs),
     /// Remove images no container uses (-a), after a confirmation
     Prune(super::prune::ImagePruneArgs),
+    /// Show how an image was made, newest step first
+    History(HistoryArgs),
 }
 
 #[derive(clap::Args)]
@@ -66,6 +69,17 @@ pub struct MountArgs {
 }
 
 #[derive(clap::Args)]
+pub struct HistoryArgs {
+    image: ImageName,
+    /// Show whole commands
+    #[arg(long)]
+    no_trunc: bool,
+    /// Only show image IDs
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+#[derive(clap::Args)]
 pub struct LoadArgs {
     /// Archive to read (default: standard input)
     #[arg(short, long)]
@@ -93,6 +107,7 @@ pub async fn run(engine: &Engine, command: ImageCommand) -> anyhow::Result<i32> 
         }
         ImageCommand::Unmount(a) => engine.unmount_image(&a.image, &a.machine.machine).await?,
         ImageCommand::Prune(a) => return super::prune::image(engine, a).await,
+        ImageCommand::History(a) => return history(engine, a),
     }
     Ok(0)
 }
@@ -166,6 +181,43 @@ fn list(engine: &Engine, a: &ListArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// docker's `history`: IMAGE, CREATED, CREATED BY, SIZE, COMMENT.
+pub fn history(engine: &Engine, a: HistoryArgs) -> anyhow::Result<i32> {
+    let steps = engine.image_history(&a.image)?;
+    let id = |step: &engine::image::HistoryStep| {
+        step.id
+            .as_ref()
+            .map_or_else(|| "<missing>".to_string(), |d| d.short().to_string())
+    };
+    if a.quiet {
+        for step in &steps {
+            outln!("{}", id(step));
+        }
+        return Ok(0);
+    }
+    outln!(
+        "{:<14} {:<24} {:<45} {:<10} COMMENT",
+        "IMAGE",
+        "CREATED",
+        "CREATED BY",
+        "SIZE"
+    );
+    for step in &steps {
+        let created = step.created.as_deref().map_or_else(|| "N/A".into(), ago);
+        let mut by = step.created_by.replace('\t', " ");
+        if !a.no_trunc && by.chars().count() > 44 {
+            by = by.chars().take(43).collect::<String>() + "…";
+        }
+        outln!(
+            "{:<14} {created:<24} {by:<45} {:<10} {}",
+            id(step),
+            human_size(step.size),
+            step.comment
+        );
+    }
+    Ok(0)
 }
 
 async fn remove(engine: &Engine, names: &[ImageName]) -> anyhow::Result<()> {

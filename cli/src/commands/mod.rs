@@ -4,6 +4,7 @@
 
 mod about;
 mod attach;
+mod commit;
 mod copy;
 mod events;
 mod exec;
@@ -166,6 +167,12 @@ pub enum Command {
     Stats(stats::StatsArgs),
     /// Copy files between a container and the host (`-` for a tar on stdin or stdout)
     Cp(copy::CpArgs),
+    /// Make a new image of a container's changes on top of its image
+    Commit(commit::CommitArgs),
+    /// List what a container added (A), changed (C) and deleted (D) in its image's files
+    Diff(commit::DiffArgs),
+    /// Show how an image was made, newest step first
+    History(image::HistoryArgs),
     #[command(subcommand)]
     Container(lifecycle::ContainerCommand),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
@@ -218,6 +225,9 @@ impl Command {
             Command::Top(a) => Ok(error_exits_1(stats::top(engine, a).await)),
             Command::Stats(a) => Ok(error_exits_1(stats::stats(engine, a).await)),
             Command::Cp(a) => Ok(error_exits_1(copy::run(engine, a).await)),
+            Command::Commit(a) => Ok(error_exits_1(commit::commit(engine, a).await)),
+            Command::Diff(a) => Ok(error_exits_1(commit::diff(engine, a).await)),
+            Command::History(a) => Ok(error_exits_1(image::history(engine, a))),
             Command::Container(c) => lifecycle::container(engine, c).await,
             Command::Completion(a) => about::completion(a),
             Command::Man(a) => about::man(a),

@@ -164,6 +164,15 @@ impl Engine {
         Ok((stat, ArchiveReader { conn, ended: false }))
     }
 
+    /// The container's changes to its image's files as an OCI layer tar,
+    /// its processes frozen while it is read (`commit`).
+    pub async fn container_layer(&self, machine: &str, container: &str) -> Result<ArchiveReader> {
+        let (conn, _) = self
+            .archive(machine, container, "/", ArchiveAction::Layer)
+            .await?;
+        Ok(ArchiveReader { conn, ended: false })
+    }
+
     /// Unpacks the tar read from `tar` into directory `path` of
     /// `container` (docker's `PUT .../archive`).
     pub async fn copy_to_container(

@@ -29,8 +29,8 @@ pub use logs::LogReader;
 pub use process::{Process, Resizer};
 /// What the agent reports of containers, as front ends see them.
 pub use protocol::{
-    ContainerAction, ContainerDetails, ContainerEvent, ContainerInfo, ContainerState, ExitStatus,
-    LogEntry, PortBinding, PortProtocol, StdioStream,
+    Change, ChangeKind, ContainerAction, ContainerDetails, ContainerEvent, ContainerInfo,
+    ContainerState, ExitStatus, LogEntry, PortBinding, PortProtocol, StdioStream,
 };
 pub use spec::Flags;
 pub use usage::{cpu_percent, memory_used, top_row, ProcessEntry, UsageSample, TOP_TITLES};

@@ -45,22 +45,45 @@ fn open_tar(input: Box<dyn Read>, name: &str) -> Result<Box<dyn Read>> {
     Ok(Box::new(std::io::Cursor::new(first).chain(reader)))
 }
 
-/// Stores the layer, config and manifest; returns the manifest digest.
-pub fn import(store: &Store, input: Box<dyn Read>, name: &str) -> Result<Digest> {
-    let mut tar = open_tar(input, name)?;
+/// A layer written to the store.
+pub struct StoredLayer {
+    /// Its blob (gzipped) and the blob's size.
+    pub blob: Digest,
+    pub size: u64,
+    /// The digest of the uncompressed tar.
+    pub diff_id: Digest,
+}
 
-    // One pass: the tar is hashed (diff_id) and gzipped into a new blob,
-    // which is hashed as it is written (the layer digest).
+/// Stores the layer tar read from `tar` (called `name` in messages),
+/// gzipped, in one pass: the tar is hashed (its diff id) as it is
+/// compressed into a new blob, which is hashed as it is written.
+pub fn store_layer(store: &Store, tar: &mut dyn Read, name: &str) -> Result<StoredLayer> {
     let gz = GzEncoder::new(store.blob_writer()?, flate2::Compression::fast());
     let mut diff = HashingWriter::new(gz);
-    std::io::copy(&mut tar, &mut diff).map_err(ImageError::io(format!("reading {name}")))?;
+    std::io::copy(tar, &mut diff).map_err(ImageError::io(format!("reading {name}")))?;
     let (gz, diff_id, unpacked) = diff.finish();
     let blob = gz
         .finish()
         .map_err(StoreError::io("compressing the layer"))?;
-    let layer_size = blob.written();
-    let layer = blob.commit(None)?;
-    store.record_unpacked_size(&layer, unpacked)?;
+    let size = blob.written();
+    let blob = blob.commit(None)?;
+    store.record_unpacked_size(&blob, unpacked)?;
+    Ok(StoredLayer {
+        blob,
+        size,
+        diff_id,
+    })
+}
+
+/// Stores the layer, config and manifest; returns the manifest digest.
+pub fn import(store: &Store, input: Box<dyn Read>, name: &str) -> Result<Digest> {
+    let mut tar = open_tar(input, name)?;
+
+    let StoredLayer {
+        blob: layer,
+        size: layer_size,
+        diff_id,
+    } = store_layer(store, &mut tar, name)?;
 
     let config = serde_json::json!({
         "created": rfc3339_now(),

@@ -3,8 +3,11 @@
 //! (pull, import, load, save), and delivery of their layers into machines.
 
 pub mod archive;
+mod commit;
+mod config_changes;
 pub mod deliver;
 pub mod error;
+mod history;
 pub mod import;
 pub mod index;
 mod list;
@@ -18,7 +21,9 @@ mod remove;
 pub mod store;
 mod tag;
 
+pub use commit::CommitOptions;
 pub use error::ImageError;
+pub use history::HistoryStep;
 pub use list::{ImageDetails, ImageSummary};
 pub use lookup::{all_diff_ids, collect_garbage, find};
 pub use manifest::Image;

@@ -13,14 +13,14 @@ use crate::layers::unpack::{unpack, UnpackError, Unpacking};
 use crate::sys::fd::{high_copy, pipe};
 use crate::sys::process::clone_self;
 use protocol::{
-    write_frame, AgentError, ArchiveAction, ArchiveRequest, ChunkReader, ChunkWriter, Envelope,
-    ErrorKind, PathStat, Response, MAX_CHUNK,
+    write_frame, AgentError, ArchiveAction, ArchiveRequest, ChunkReader, Envelope, ErrorKind,
+    PathStat, Response, MAX_CHUNK,
 };
 use scope::Located;
 use serde::{Deserialize, Serialize};
 use std::ffi::CString;
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufReader, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
@@ -265,25 +265,16 @@ fn copy<S: Read + Write>(job: &CopyJob, conn: &mut S) -> Result<(), AgentError> 
                 "/" => ".",
                 name => name,
             };
-            let mut chunks = BufWriter::with_capacity(MAX_CHUNK, ChunkWriter::new(&mut *conn));
-            let packed = pack::pack(
-                &root.join(&located.resolved),
-                Path::new(name),
-                &job.ids,
-                &mut chunks,
-            );
-            let ended = chunks
-                .into_inner()
-                .map_err(|e| e.into_error())
-                .and_then(ChunkWriter::finish)
-                .map(|_| ());
-            let outcome = packed
-                .and(ended)
-                .map_err(|e| AgentError::new(ErrorKind::Storage, format!("copying {path}: {e}")));
-            reply(
-                conn,
-                outcome.map_or_else(Response::Error, |()| Response::Done),
-            );
+            let source = root.join(&located.resolved);
+            pack::send_tar(conn, &format!("copying {path}"), |out| {
+                pack::pack(&source, Path::new(name), &job.ids, out)
+            });
+        }
+        ArchiveAction::Layer => {
+            return Err(AgentError::new(
+                ErrorKind::Internal,
+                "the agent reads a layer itself, not through the copy helper",
+            ))
         }
         ArchiveAction::Write {
             copy_owner,

@@ -13,6 +13,7 @@
 
 mod helper;
 mod ids;
+mod layer;
 mod pack;
 mod scope;
 
@@ -20,12 +21,13 @@ pub use helper::{main as helper_main, COPY_ARG};
 
 use super::cgroup::Cgroup;
 use super::start::user_namespace;
-use super::Container;
+use super::{Container, Record};
 use crate::sys::vsock::VsockStream;
 use helper::CopyJob;
 use ids::IdMap;
 use protocol::{
-    read_frame, write_frame, AgentError, ArchiveRequest, Envelope, ErrorKind, Response,
+    read_frame, write_frame, AgentError, ArchiveAction, ArchiveRequest, Envelope, ErrorKind,
+    Response,
 };
 use std::fs::File;
 use std::os::fd::OwnedFd;
@@ -66,6 +68,21 @@ struct Held<'a> {
     _counted: Counted<'a>,
 }
 
+impl Held<'_> {
+    /// Freezes the running container's processes until the hold ends
+    /// (unless they are paused already, and stay so).
+    fn freeze(&mut self, record: &Record) -> Result<(), AgentError> {
+        if record.info.paused {
+            return Ok(());
+        }
+        // Thawed on drop even if freezing fails half-way.
+        let cgroup = self.frozen.insert(Cgroup::open(&record.info.id));
+        cgroup.set_frozen(true).map_err(|e| {
+            AgentError::new(ErrorKind::Internal, format!("freezing for the copy: {e}"))
+        })
+    }
+}
+
 impl Drop for Held<'_> {
     fn drop(&mut self) {
         if let Some(cgroup) = &self.frozen {
@@ -92,31 +109,37 @@ fn open_dir(path: &Path) -> Result<OwnedFd, AgentError> {
 }
 
 impl Container {
-    /// The root to copy in, held (see [`Held`]), and the job's context.
-    fn hold_root(
-        &self,
-        request: &ArchiveRequest,
-    ) -> Result<(Held<'_>, OwnedFd, CopyJob), AgentError> {
+    /// Counts a copy as under way and takes the root (start, stop, pause
+    /// and exec are refused meanwhile); a removed container is not there.
+    fn hold(&self, asked_as: &str) -> Result<Held<'_>, AgentError> {
         let counted = Counted::new(self);
         let in_use = self.root_in_use();
         if self.removed.load(Ordering::SeqCst) {
             return Err(AgentError::new(
                 ErrorKind::NoSuchContainer,
-                format!("no such container: {}", request.container),
+                format!("no such container: {asked_as}"),
             ));
         }
-        let record = self.lock().clone();
-        let mut job = CopyJob {
-            request: request.clone(),
-            ids: IdMap::of(&record.spec),
-            absent_mounts: Vec::new(),
-        };
-        let mut held = Held {
+        Ok(Held {
             container: self,
             frozen: None,
             mounted: false,
             _in_use: in_use,
             _counted: counted,
+        })
+    }
+
+    /// The root to copy in, held (see [`Held`]), and the job's context.
+    fn hold_root(
+        &self,
+        request: &ArchiveRequest,
+    ) -> Result<(Held<'_>, OwnedFd, CopyJob), AgentError> {
+        let mut held = self.hold(&request.container)?;
+        let record = self.lock().clone();
+        let mut job = CopyJob {
+            request: request.clone(),
+            ids: IdMap::of(&record.spec),
+            absent_mounts: Vec::new(),
         };
         if let Some(pid) = record.info.pid {
             if super::userns::shares_pid_namespace(&record.spec) {
@@ -129,13 +152,7 @@ impl Container {
                     ),
                 ));
             }
-            if !record.info.paused {
-                // Thawed on drop even if freezing fails half-way.
-                let cgroup = held.frozen.insert(Cgroup::open(&record.info.id));
-                cgroup.set_frozen(true).map_err(|e| {
-                    AgentError::new(ErrorKind::Internal, format!("freezing for the copy: {e}"))
-                })?;
-            }
+            held.freeze(&record)?;
             let root = open_dir(Path::new(&format!("/proc/{pid}/root")))?;
             // Still its pid once opened: an exit is recorded before the
             // pid is reaped, so it was not someone else's.
@@ -159,7 +176,10 @@ impl Container {
         Ok((held, root, job))
     }
 
-    fn copy(&self, request: &ArchiveRequest, conn: &File) -> Result<(), AgentError> {
+    fn copy(&self, request: &ArchiveRequest, conn: &mut File) -> Result<(), AgentError> {
+        if request.action == ArchiveAction::Layer {
+            return self.send_layer(&request.container, conn);
+        }
         let (held, root, job) = self.hold_root(request)?;
         let copied = helper::run(&job, &root, conn);
         drop(held);
@@ -177,7 +197,7 @@ pub fn serve(mut conn: VsockStream, containers: &super::Containers) {
     let mut conn = File::from(conn.into_owned_fd());
     let copied = containers
         .find(&request.container)
-        .and_then(|c| c.copy(&request, &conn));
+        .and_then(|c| c.copy(&request, &mut conn));
     if let Err(e) = copied {
         let _ = write_frame(
             &mut conn,

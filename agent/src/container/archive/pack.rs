@@ -3,8 +3,9 @@
 //! are the container's; symlinks are stored, never followed.
 
 use super::ids::IdMap;
+use protocol::{write_frame, AgentError, ChunkWriter, Envelope, ErrorKind, Response, MAX_CHUNK};
 use std::fs;
-use std::io::{self, Read, Write};
+use std::io::{self, BufWriter, Read, Write};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
@@ -24,6 +25,29 @@ fn is_kernel_view(dir: &Path) -> bool {
     rc == 0 && VIEWS.contains(&(fs.f_type as i64))
 }
 
+/// Sends the tar that `fill` writes as archive chunks on `conn`, then the
+/// outcome (`Done`, or the error that cut it short, about `what`) as the
+/// closing frame.
+pub fn send_tar<S: Write>(
+    conn: &mut S,
+    what: &str,
+    fill: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) {
+    let mut chunks = BufWriter::with_capacity(MAX_CHUNK, ChunkWriter::new(&mut *conn));
+    let filled = fill(&mut chunks);
+    let ended = chunks
+        .into_inner()
+        .map_err(|e| e.into_error())
+        .and_then(ChunkWriter::finish)
+        .map(|_| ());
+    let body = match filled.and(ended) {
+        Ok(()) => Response::Done,
+        Err(e) => Response::Error(AgentError::new(ErrorKind::Storage, format!("{what}: {e}"))),
+    };
+    // A client that left learns nothing more.
+    let _ = write_frame(conn, &Envelope { id: 0, body });
+}
+
 /// Writes `source` and everything under it as `name`, `name/...`.
 pub fn pack(source: &Path, name: &Path, ids: &IdMap, out: impl Write) -> io::Result<()> {
     let mut builder = tar::Builder::new(out);
@@ -38,12 +62,32 @@ fn append<W: Write>(
     ids: &IdMap,
 ) -> io::Result<()> {
     let meta = fs::symlink_metadata(path)?;
+    append_entry(builder, path, &meta, name, ids)?;
+    if meta.is_dir() && !is_kernel_view(path) {
+        let mut entries: Vec<_> = fs::read_dir(path)?.collect::<Result<_, _>>()?;
+        entries.sort_by_key(|e| e.file_name());
+        for entry in entries {
+            append(builder, &entry.path(), &name.join(entry.file_name()), ids)?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes the one entry at `path` (whose `meta` the caller has) as
+/// `name`: contents for a file, never what a symlink points to.
+pub fn append_entry<W: Write>(
+    builder: &mut tar::Builder<W>,
+    path: &Path,
+    meta: &fs::Metadata,
+    name: &Path,
+    ids: &IdMap,
+) -> io::Result<()> {
     let kind = meta.file_type();
     if kind.is_socket() {
         return Ok(()); // tar has no sockets, nor does docker's copy
     }
     let mut header = tar::Header::new_gnu();
-    header.set_metadata_in_mode(&meta, tar::HeaderMode::Complete);
+    header.set_metadata_in_mode(meta, tar::HeaderMode::Complete);
     let (uid, gid) = ids.to_container(meta.uid(), meta.gid());
     header.set_uid(uid.into());
     header.set_gid(gid.into());
@@ -61,16 +105,13 @@ fn append<W: Write>(
         let data = file.take(size).chain(io::repeat(0)).take(size);
         return builder.append_data(&mut header, name, data);
     }
-    header.set_size(0);
-    builder.append_data(&mut header, name, io::empty())?;
-    if kind.is_dir() && !is_kernel_view(path) {
-        let mut entries: Vec<_> = fs::read_dir(path)?.collect::<Result<_, _>>()?;
-        entries.sort_by_key(|e| e.file_name());
-        for entry in entries {
-            append(builder, &entry.path(), &name.join(entry.file_name()), ids)?;
-        }
+    if kind.is_char_device() || kind.is_block_device() {
+        let dev = meta.rdev();
+        header.set_device_major(libc::major(dev))?;
+        header.set_device_minor(libc::minor(dev))?;
     }
-    Ok(())
+    header.set_size(0);
+    builder.append_data(&mut header, name, io::empty())
 }
 
 #[cfg(test)]

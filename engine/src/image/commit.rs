@@ -1,0 +1,284 @@
+//! `commit`: a container's writable layer becomes a new image on top of
+//! its own. The agent streams the changes as an OCI layer tar (the
+//! container frozen meanwhile); they are stored gzipped like any layer;
+//! the new config is the image's with the container's settings, the
+//! `--change` instructions, the new diff id and a history entry.
+
+use super::config_changes;
+use super::error::ImageError;
+use super::import::{store_layer, StoredLayer};
+use super::lookup::{collect_garbage, find};
+use super::manifest::{self, Image, CONFIG_MEDIA_TYPE, LAYER_GZIP_MEDIA_TYPE, MANIFEST_MEDIA_TYPE};
+use super::reference::{ImageName, Reference};
+use super::store::{Digest, Store};
+use crate::container::{labels, ArchiveReader, ContainerDetails};
+use crate::time::rfc3339_now;
+use crate::Engine;
+use serde_json::{json, Map, Value};
+use std::io::Read;
+use std::sync::mpsc::{sync_channel, Receiver};
+
+/// What `commit` is asked for besides the container.
+#[derive(Debug, Clone, Default)]
+pub struct CommitOptions {
+    /// The new image's name (hutch keeps only named images).
+    pub reference: Option<Reference>,
+    pub message: Option<String>,
+    pub author: Option<String>,
+    /// Dockerfile instructions applied to the config (`-c`).
+    pub changes: Vec<String>,
+}
+
+/// docker's layer media types and OCI's name the same bytes: the new
+/// manifest is OCI's throughout.
+fn oci_layer_type(media_type: &str) -> &str {
+    match media_type {
+        "application/vnd.docker.image.rootfs.diff.tar.gzip" => LAYER_GZIP_MEDIA_TYPE,
+        "application/vnd.docker.image.rootfs.diff.tar" => "application/vnd.oci.image.layer.v1.tar",
+        other => other,
+    }
+}
+
+/// The container's command as the image's `Cmd`: what follows the
+/// image's entrypoint when the container kept it; otherwise its whole
+/// command, with no entrypoint.
+fn command_config(config: &mut Map<String, Value>, command: &[String]) {
+    let entrypoint: Vec<String> = config
+        .get("Entrypoint")
+        .and_then(|e| serde_json::from_value(e.clone()).ok())
+        .unwrap_or_default();
+    match command.strip_prefix(entrypoint.as_slice()) {
+        Some(cmd) => {
+            config.insert("Cmd".into(), json!(cmd));
+        }
+        None => {
+            config.insert("Entrypoint".into(), Value::Null);
+            config.insert("Cmd".into(), json!(command));
+        }
+    }
+}
+
+/// The new image's config: `parent`'s, with the container's settings,
+/// `options`' changes, the new layer and a history entry.
+fn new_config(
+    parent: &[u8],
+    details: &ContainerDetails,
+    options: &CommitOptions,
+    diff_id: Option<&Digest>,
+) -> Result<Value, ImageError> {
+    let mut image: Value =
+        serde_json::from_slice(parent).map_err(|source| ImageError::Malformed {
+            what: "the image's config".into(),
+            source,
+        })?;
+    let Some(top) = image.as_object_mut() else {
+        return Err(ImageError::Invalid(
+            "the image's config is not an object".into(),
+        ));
+    };
+    let config = top
+        .entry("config")
+        .or_insert_with(|| json!({}))
+        .as_object_mut()
+        .ok_or_else(|| ImageError::Invalid("the image's config has no config object".into()))?;
+    command_config(config, &details.info.command);
+    if let Some(process) = details.spec.process() {
+        config.insert(
+            "Env".into(),
+            json!(process.env().clone().unwrap_or_default()),
+        );
+        config.insert("WorkingDir".into(), json!(process.cwd()));
+    }
+    if let Some(user) = &details.user {
+        config.insert("User".into(), json!(user));
+    }
+    let labels = labels(details);
+    if !labels.is_empty() {
+        config.insert("Labels".into(), json!(labels));
+    }
+    for change in &options.changes {
+        config_changes::apply(config, change)?;
+    }
+    let created = rfc3339_now();
+    top.insert("created".into(), json!(created));
+    let mut entry = json!({ "created": created, "created_by": details.info.command.join(" ") });
+    if let Some(author) = &options.author {
+        top.insert("author".into(), json!(author));
+        entry["author"] = json!(author);
+    }
+    if let Some(message) = &options.message {
+        entry["comment"] = json!(message);
+    }
+    if let Some(diff_id) = diff_id {
+        top.entry("rootfs")
+            .or_insert_with(|| json!({ "type": "layers", "diff_ids": [] }))["diff_ids"]
+            .as_array_mut()
+            .ok_or_else(|| ImageError::Invalid("the image's config has no diff ids".into()))?
+            .push(json!(diff_id.as_str()));
+    }
+    match top.get_mut("history").and_then(Value::as_array_mut) {
+        Some(history) => history.push(entry),
+        None => {
+            top.insert("history".into(), json!([entry]));
+        }
+    }
+    Ok(image)
+}
+
+/// Stores the config and an OCI manifest of `parent`'s layers and
+/// `layer`; the manifest's digest.
+fn store_image(
+    store: &Store,
+    parent: &Image,
+    config: &Value,
+    layer: &StoredLayer,
+) -> Result<Digest, ImageError> {
+    let config_bytes = config.to_string().into_bytes();
+    let config_digest = store.put_bytes(&config_bytes, None)?;
+    let mut layers: Vec<Value> = parent
+        .manifest
+        .layers()
+        .iter()
+        .map(|l| {
+            json!({
+                "mediaType": oci_layer_type(l.media_type().as_ref()),
+                "digest": l.digest().to_string(),
+                "size": l.size(),
+            })
+        })
+        .collect();
+    layers.push(json!({
+        "mediaType": LAYER_GZIP_MEDIA_TYPE,
+        "digest": layer.blob.as_str(),
+        "size": layer.size,
+    }));
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": MANIFEST_MEDIA_TYPE,
+        "config": { "mediaType": CONFIG_MEDIA_TYPE, "digest": config_digest.as_str(), "size": config_bytes.len() },
+        "layers": layers,
+    });
+    Ok(store.put_bytes(manifest.to_string().as_bytes(), None)?)
+}
+
+/// The chunks a task sends, read as one stream.
+struct Chunks {
+    from: Receiver<Vec<u8>>,
+    chunk: std::io::Cursor<Vec<u8>>,
+}
+
+impl Read for Chunks {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            let n = self.chunk.read(buf)?;
+            if n > 0 || buf.is_empty() {
+                return Ok(n);
+            }
+            match self.from.recv() {
+                Ok(next) => self.chunk = std::io::Cursor::new(next),
+                Err(_) => return Ok(0),
+            }
+        }
+    }
+}
+
+/// Stores the layer `reader` brings, compressing and hashing on a
+/// blocking thread while the chunks arrive.
+async fn receive_layer(store: &Store, mut reader: ArchiveReader) -> crate::Result<StoredLayer> {
+    let (to, from) = sync_channel(8);
+    let writer_store = Store::at(store.root().to_path_buf());
+    let writer = tokio::task::spawn_blocking(move || {
+        let mut chunks = Chunks {
+            from,
+            chunk: std::io::Cursor::new(Vec::new()),
+        };
+        store_layer(&writer_store, &mut chunks, "the container's changes")
+    });
+    let read = loop {
+        match reader.next().await {
+            Ok(Some(chunk)) => {
+                // The writer stopped: its error says why.
+                if to.send(chunk).is_err() {
+                    break Ok(());
+                }
+            }
+            Ok(None) => break Ok(()),
+            Err(e) => break Err(e),
+        }
+    };
+    drop(to);
+    let stored = writer
+        .await
+        .map_err(|e| ImageError::Invalid(format!("storing the layer: {e}")))?;
+    read?;
+    Ok(stored?)
+}
+
+impl Engine {
+    /// Makes `container`'s writable layer a new image on top of its own,
+    /// named `options.reference`; its id.
+    pub async fn commit_container(
+        &self,
+        machine: &str,
+        container: &str,
+        options: &CommitOptions,
+    ) -> crate::Result<Digest> {
+        let Some(reference) = &options.reference else {
+            return Err(ImageError::Invalid(
+                "name the new image (e.g. hutch commit CONTAINER app:1): hutch keeps only named images".into(),
+            )
+            .into());
+        };
+        let details = self.inspect_container(machine, container).await?;
+        let store = self.store()?;
+        let image_name: ImageName = details
+            .image_id
+            .as_str()
+            .parse()
+            .map_err(ImageError::from)?;
+        let (_, parent) = find(&store, &image_name).map_err(|_| {
+            ImageError::Invalid(format!(
+                "the image of container {} ({}) is no longer in the store: pull or load {} again",
+                details.info.name, details.image_id, details.info.image
+            ))
+        })?;
+        let parent_config = store.read_blob(&parent.config_digest)?;
+        // Bad changes are refused before anything is read or stored.
+        new_config(&parent_config, &details, options, None)?;
+        // Held throughout: garbage collection must not take the new blobs
+        // before they are named.
+        let lock = store.lock_async().await?;
+        let reader = self.container_layer(machine, &details.info.id).await?;
+        let stored = receive_layer(&store, reader).await.and_then(|layer| {
+            let config = new_config(&parent_config, &details, options, Some(&layer.diff_id))?;
+            let manifest = store_image(&store, &parent, &config, &layer)?;
+            store.set_tag(&lock, &reference.full(), &manifest)?;
+            Ok(manifest)
+        });
+        let manifest = match stored {
+            Ok(manifest) => manifest,
+            Err(e) => {
+                collect_garbage(&store, &lock)?;
+                return Err(e);
+            }
+        };
+        Ok(manifest::load(&store, &manifest)?.config_digest)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_after_the_entrypoint_becomes_cmd() {
+        let mut config = json!({ "Entrypoint": ["/entry"], "Cmd": ["old"] });
+        let config = config.as_object_mut().unwrap();
+        command_config(config, &["/entry".into(), "run".into()]);
+        assert_eq!(config["Cmd"], json!(["run"]));
+        assert_eq!(config["Entrypoint"], json!(["/entry"]));
+        command_config(config, &["sh".into(), "-c".into(), "x".into()]);
+        assert_eq!(config["Entrypoint"], Value::Null);
+        assert_eq!(config["Cmd"], json!(["sh", "-c", "x"]));
+    }
+}

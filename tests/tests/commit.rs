@@ -1,0 +1,156 @@
+//! `commit`, `diff` and `history`: a container's changes (files added,
+//! changed, deleted, a directory replaced) become an image on top of its
+//! own that runs with them, shares its base's layers, and leaves hutch in
+//! an archive skopeo reads.
+
+use hutch_tests::{busybox_rootfs_tar_with, Hutch};
+use std::path::Path;
+use std::process::Command;
+
+fn inspect(h: &Hutch, image: &str) -> serde_json::Value {
+    let v: serde_json::Value = serde_json::from_str(&h.ok(&["image", "inspect", image])).unwrap();
+    v[0].clone()
+}
+
+#[test]
+fn commit_makes_an_image_of_a_containers_changes() {
+    let h = Hutch::new("commit");
+    let note = h.home.join("note");
+    std::fs::write(&note, "from the image\n").unwrap();
+    let tar = busybox_rootfs_tar_with(&h, &[(&note, "srv/old/a"), (&note, "srv/keep/k")]);
+    h.ok(&["import", tar.to_str().unwrap(), "bb:1"]);
+    let _machine = h.start("default");
+
+    // One file added, one changed, one deleted, a directory replaced.
+    h.ok(&[
+        "run",
+        "--name",
+        "maker",
+        "bb:1",
+        "sh",
+        "-c",
+        "echo new > /added && echo changed >> /etc/passwd && rm /etc/group \
+         && rm -r /srv/old && mkdir /srv/old && echo c > /srv/old/c",
+    ]);
+    // docker's lines; the runtime's own files (/etc/hosts, /proc, ...)
+    // are not changes.
+    assert_eq!(
+        h.ok(&["diff", "maker"]),
+        "A /added\nC /etc\nD /etc/group\nC /etc/passwd\nC /srv\nC /srv/old\nA /srv/old/c\n"
+    );
+
+    let id = h.ok(&[
+        "commit",
+        "-m",
+        "made by hand",
+        "-a",
+        "Jane <jane@example.com>",
+        "-c",
+        r#"CMD ["cat", "/added"]"#,
+        "-c",
+        "ENV STAGE=committed",
+        "maker",
+        "app:2",
+    ]);
+    assert!(id.trim().starts_with("sha256:"), "{id}");
+    assert_eq!(h.ok(&["run", "--rm", "app:2"]), "new\n");
+    // The deletion holds, the replaced directory shows only its new file,
+    // what was not touched is there.
+    assert_eq!(
+        h.ok(&[
+            "run",
+            "--rm",
+            "app:2",
+            "sh",
+            "-c",
+            "ls /srv/old; cat /srv/keep/k; test -e /etc/group || echo no-group; \
+             grep -c changed /etc/passwd; echo $STAGE",
+        ]),
+        "c\nfrom the image\nno-group\n1\ncommitted\n"
+    );
+
+    // The new image is the old one's layers plus one.
+    let (base, app) = (inspect(&h, "bb:1"), inspect(&h, "app:2"));
+    let base_layers = base["RootFS"]["Layers"].as_array().unwrap();
+    let app_layers = app["RootFS"]["Layers"].as_array().unwrap();
+    assert_eq!(app_layers.len(), base_layers.len() + 1, "{app}");
+    assert_eq!(&app_layers[..base_layers.len()], &base_layers[..]);
+    assert_eq!(app["Id"].as_str(), Some(id.trim()));
+    assert_eq!(app["Config"]["Cmd"], serde_json::json!(["cat", "/added"]));
+    assert!(
+        app["Config"]["Env"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!("STAGE=committed")),
+        "{app}"
+    );
+
+    // history: the commit on top (with its id and message), the import
+    // beneath.
+    let history = h.ok(&["history", "app:2"]);
+    let rows: Vec<&str> = history.lines().collect();
+    assert_eq!(rows.len(), 3, "{history}");
+    assert!(rows[0].starts_with("IMAGE "), "{history}");
+    assert!(
+        rows[1].starts_with(&id.trim()["sha256:".len()..][..12]),
+        "{history}"
+    );
+    assert!(rows[1].ends_with("made by hand"), "{history}");
+    assert!(
+        rows[2].starts_with("<missing>") && rows[2].contains("hutch import"),
+        "{history}"
+    );
+
+    // A running container is committed too, paused while its changes are
+    // read and running after.
+    h.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "busy",
+        "bb:1",
+        "sh",
+        "-c",
+        "echo live > /live; while :; do sleep 1; done",
+    ]);
+    hutch_tests::eventually("the running container writes its file", || {
+        h.run(&["exec", "busy", "cat", "/live"]).status.success()
+    });
+    h.ok(&["commit", "busy", "live:1"]);
+    assert_eq!(h.ok(&["run", "--rm", "live:1", "cat", "/live"]), "live\n");
+    assert_eq!(h.ok(&["exec", "busy", "echo", "still"]), "still\n");
+    h.ok(&["rm", "-f", "busy"]);
+
+    // skopeo reads the committed image out of `hutch save`.
+    let saved = h.home.join("app.tar");
+    h.ok(&["save", "-o", saved.to_str().unwrap(), "app:2"]);
+    let out = Command::new("skopeo")
+        .args(["inspect", &format!("docker-archive:{}", saved.display())])
+        .output()
+        .expect("skopeo is installed (./install.sh)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(seen["Layers"].as_array().unwrap().len(), app_layers.len());
+
+    // Refusals say what to do and store nothing.
+    let images_before = h.ok(&["images"]);
+    h.fails_with(&["commit", "maker"], 1, "name the new image");
+    h.fails_with(
+        &["commit", "-c", "RUN make", "maker", "x:1"],
+        1,
+        "e.g. 'CMD",
+    );
+    h.fails_with(&["commit", "ghost", "x:1"], 1, "no such container");
+    assert_eq!(h.ok(&["images"]), images_before);
+    h.fails_with(&["diff", "ghost"], 1, "no such container");
+    h.fails_with(&["history", "nothing:9"], 1, "no such image");
+    assert!(!Path::new(&h.home)
+        .join("store/tmp")
+        .read_dir()
+        .unwrap()
+        .any(|_| true));
+}
