@@ -1,7 +1,8 @@
 //! docker's copy endpoints (`docker cp`): `HEAD` and `GET
 //! /containers/{id}/archive?path=P` tell what P is (the
 //! `X-Docker-Container-Path-Stat` header) and `GET` sends it as a tar;
-//! `PUT` unpacks the request body's tar into directory P.
+//! `PUT` unpacks the request body's tar into directory P. `GET
+//! /containers/{id}/export` sends its whole filesystem (`docker export`).
 
 use crate::error::{ApiError, ApiResult};
 use crate::params::truthy;
@@ -13,7 +14,7 @@ use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
 use base64::Engine as _;
-use engine::container::{is_missing_path, CopyOptions, PathStat};
+use engine::container::{is_missing_path, ArchiveReader, CopyOptions, PathStat};
 use engine::time::format_rfc3339_ms;
 use futures_util::TryStreamExt;
 use serde::Deserialize;
@@ -113,9 +114,7 @@ pub async fn stat(
     Ok(with_stat(&stat, Body::empty()))
 }
 
-/// `GET /containers/{id}/archive`: the tar streams as the machine sends
-/// it; should the machine fail part-way, the connection is cut rather
-/// than the tar ended as if whole.
+/// `GET /containers/{id}/archive`: the tar streams as the machine sends it.
 pub async fn read(
     State(st): State<Arc<ApiState>>,
     Path(name): Path<String>,
@@ -126,14 +125,36 @@ pub async fn read(
         .engine
         .copy_from_container(&st.machine, &id, &path)
         .await?;
-    let chunks = futures_util::stream::unfold(reader, |mut reader| async move {
-        match reader.next().await {
-            Ok(Some(chunk)) => Some((Ok(Bytes::from(chunk)), reader)),
-            Ok(None) => None,
-            Err(e) => Some((Err(std::io::Error::other(e.to_string())), reader)),
-        }
-    });
-    let mut response = with_stat(&stat, Body::from_stream(chunks));
+    let mut response = with_stat(&stat, tar_body(reader));
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/x-tar"));
+    Ok(response)
+}
+
+/// The tar as the machine sends it; should the machine fail part-way,
+/// the connection is cut rather than the tar ended as if whole.
+fn tar_body(reader: ArchiveReader) -> Body {
+    Body::from_stream(futures_util::stream::unfold(
+        reader,
+        |mut reader| async move {
+            match reader.next().await {
+                Ok(Some(chunk)) => Some((Ok(Bytes::from(chunk)), reader)),
+                Ok(None) => None,
+                Err(e) => Some((Err(std::io::Error::other(e.to_string())), reader)),
+            }
+        },
+    ))
+}
+
+/// `GET /containers/{id}/export`: its filesystem, without its volumes.
+pub async fn export(
+    State(st): State<Arc<ApiState>>,
+    Path(name): Path<String>,
+) -> ApiResult<Response> {
+    let id = st.container_id(&name).await?;
+    let reader = st.engine.export_container(&st.machine, &id).await?;
+    let mut response = Response::new(tar_body(reader));
     response
         .headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/x-tar"));

@@ -39,6 +39,7 @@ pub fn app(state: Arc<ApiState>) -> axum::routing::IntoMakeService<Router> {
         .route("/containers/{id}/logs", get(containers::logs))
         .route("/containers/{id}/top", get(usage::top))
         .route("/containers/{id}/changes", get(commit::changes))
+        .route("/containers/{id}/export", get(copy::export))
         .route("/commit", post(commit::commit))
         .route("/containers/{id}/stats", get(usage::stats))
         .route("/containers/{id}/attach", post(attach::attach))

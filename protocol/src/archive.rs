@@ -47,6 +47,10 @@ pub enum ArchiveAction {
     /// (deletions as `.wh.` whiteouts), its processes frozen meanwhile
     /// (`commit`); the path is not used, the stat is of its root.
     Layer,
+    /// The container's whole filesystem as a tar (docker's `export`): its
+    /// root without what is mounted on it (volumes, binds, /proc, /dev),
+    /// names relative to `/`; the path is not used, the stat is the root's.
+    Export,
 }
 
 /// What docker's `X-Docker-Container-Path-Stat` tells of a path.

@@ -1,4 +1,4 @@
-//! `commit`, `diff` and `history`: a container's changes (files added,
+//! `commit`, `diff`, `history` and `export`: a container's changes (files added,
 //! changed, deleted, a directory replaced) become an image on top of its
 //! own that runs with them, shares its base's layers, and leaves hutch in
 //! an archive skopeo reads.
@@ -6,6 +6,16 @@
 use hutch_tests::{busybox_rootfs_tar_with, Hutch};
 use std::path::Path;
 use std::process::Command;
+
+/// The entry names of a tar, as `tar -t` lists them (directories
+/// without their trailing slash).
+fn tar_names(tar: &[u8]) -> Vec<String> {
+    tar::Archive::new(tar)
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().display().to_string())
+        .collect()
+}
 
 fn inspect(h: &Hutch, image: &str) -> serde_json::Value {
     let v: serde_json::Value = serde_json::from_str(&h.ok(&["image", "inspect", image])).unwrap();
@@ -99,6 +109,67 @@ fn commit_makes_an_image_of_a_containers_changes() {
     assert!(
         rows[2].starts_with("<missing>") && rows[2].contains("hutch import"),
         "{history}"
+    );
+
+    // export: a stopped container's whole filesystem as a tar.
+    let exported = tar_names(&h.cmd(&["export", "maker"]).output().unwrap().stdout);
+    for name in [
+        "added",
+        "bin/busybox",
+        "etc/passwd",
+        "srv/old/c",
+        "srv/keep/k",
+    ] {
+        assert!(exported.iter().any(|n| n == name), "{name} in {exported:?}");
+    }
+    assert!(
+        !exported
+            .iter()
+            .any(|n| n == "etc/group" || n == "srv/old/a"),
+        "{exported:?}"
+    );
+
+    // A running one's, without its volume's files or /proc's (its mount
+    // points stay, empty); -o writes a file.
+    h.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "withvol",
+        "-v",
+        "store:/data",
+        "bb:1",
+        "sh",
+        "-c",
+        "echo v > /data/in-volume; echo r > /in-root; while :; do sleep 1; done",
+    ]);
+    hutch_tests::eventually("the container writes its files", || {
+        h.run(&["exec", "withvol", "cat", "/in-root"])
+            .status
+            .success()
+    });
+    let file = h.home.join("withvol.tar");
+    h.ok(&["export", "-o", file.to_str().unwrap(), "withvol"]);
+    let exported = tar_names(&std::fs::read(&file).unwrap());
+    assert!(exported.iter().any(|n| n == "in-root"), "{exported:?}");
+    assert!(exported.iter().any(|n| n == "data"), "{exported:?}");
+    assert!(exported.iter().any(|n| n == "proc"), "{exported:?}");
+    assert!(
+        !exported
+            .iter()
+            .any(|n| n.starts_with("data/") || n.starts_with("proc/")),
+        "{exported:?}"
+    );
+    h.ok(&["rm", "-f", "withvol"]);
+    h.fails_with(
+        &["export", "-o", file.to_str().unwrap(), "ghost"],
+        1,
+        "no such container",
+    );
+    assert_eq!(
+        tar_names(&std::fs::read(&file).unwrap()),
+        exported,
+        "a failed export loses nothing"
     );
 
     // A running container is committed too, paused while its changes are

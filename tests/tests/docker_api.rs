@@ -841,6 +841,18 @@ fn docker_cli_volumes_ports_and_archives() {
         history.starts_with("sh -c echo made > /made && rm /etc/group|by docker\n"),
         "{history}"
     );
+    let exported = h.home.join("maker.tar");
+    service.docker_ok(&["export", "-o", exported.to_str().unwrap(), "maker"]);
+    let listed = std::process::Command::new("tar")
+        .arg("-tf")
+        .arg(&exported)
+        .output()
+        .unwrap();
+    let listed = stdout_of(&listed);
+    assert!(
+        listed.lines().any(|l| l == "made") && !listed.lines().any(|l| l == "etc/group"),
+        "{listed}"
+    );
     service.docker_ok(&["rm", "maker"]);
     service.docker_ok(&["rmi", "made:1"]);
 

@@ -8,6 +8,7 @@ mod commit;
 mod copy;
 mod events;
 mod exec;
+mod export;
 mod image;
 mod inspect;
 mod lifecycle;
@@ -173,6 +174,8 @@ pub enum Command {
     Diff(commit::DiffArgs),
     /// Show how an image was made, newest step first
     History(image::HistoryArgs),
+    /// Write a container's filesystem (without its volumes) as a tar
+    Export(export::ExportArgs),
     #[command(subcommand)]
     Container(lifecycle::ContainerCommand),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
@@ -228,6 +231,7 @@ impl Command {
             Command::Commit(a) => Ok(error_exits_1(commit::commit(engine, a).await)),
             Command::Diff(a) => Ok(error_exits_1(commit::diff(engine, a).await)),
             Command::History(a) => Ok(error_exits_1(image::history(engine, a))),
+            Command::Export(a) => Ok(error_exits_1(export::run(engine, a).await)),
             Command::Container(c) => lifecycle::container(engine, c).await,
             Command::Completion(a) => about::completion(a),
             Command::Man(a) => about::man(a),

@@ -164,6 +164,16 @@ impl Engine {
         Ok((stat, ArchiveReader { conn, ended: false }))
     }
 
+    /// The container's whole filesystem as a tar, without its volumes and
+    /// other mounts (docker's `export`); a running one is frozen while it
+    /// is read.
+    pub async fn export_container(&self, machine: &str, container: &str) -> Result<ArchiveReader> {
+        let (conn, _) = self
+            .archive(machine, container, "/", ArchiveAction::Export)
+            .await?;
+        Ok(ArchiveReader { conn, ended: false })
+    }
+
     /// The container's changes to its image's files as an OCI layer tar,
     /// its processes frozen while it is read (`commit`).
     pub async fn container_layer(&self, machine: &str, container: &str) -> Result<ArchiveReader> {

@@ -270,6 +270,12 @@ fn copy<S: Read + Write>(job: &CopyJob, conn: &mut S) -> Result<(), AgentError> 
                 pack::pack(&source, Path::new(name), &job.ids, out)
             });
         }
+        ArchiveAction::Export => {
+            reply(conn, Response::PathStat(stat(&located, path)?));
+            pack::send_tar(conn, "exporting the container", |out| {
+                pack::pack_root(root, &job.ids, out)
+            });
+        }
         ArchiveAction::Layer => {
             return Err(AgentError::new(
                 ErrorKind::Internal,

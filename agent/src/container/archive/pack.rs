@@ -51,23 +51,54 @@ pub fn send_tar<S: Write>(
 /// Writes `source` and everything under it as `name`, `name/...`.
 pub fn pack(source: &Path, name: &Path, ids: &IdMap, out: impl Write) -> io::Result<()> {
     let mut builder = tar::Builder::new(out);
-    append(&mut builder, source, name, ids)?;
+    append(&mut builder, source, name, ids, None)?;
     builder.into_inner()?.flush()
 }
 
+/// Writes what is under `root` as `NAME`, `NAME/...`, leaving out what is
+/// mounted on it: a mount point is an empty directory (docker's
+/// `export`). The file system is told by `st_dev`, which overlayfs gives
+/// all its files when its layers share a disk, as a machine's do.
+pub fn pack_root(root: &Path, ids: &IdMap, out: impl Write) -> io::Result<()> {
+    let mut builder = tar::Builder::new(out);
+    let dev = fs::symlink_metadata(root)?.dev();
+    for entry in sorted_entries(root)? {
+        let name = Path::new(&entry.file_name()).to_path_buf();
+        append(&mut builder, &entry.path(), &name, ids, Some(dev))?;
+    }
+    builder.into_inner()?.flush()
+}
+
+fn sorted_entries(dir: &Path) -> io::Result<Vec<fs::DirEntry>> {
+    let mut entries: Vec<_> = fs::read_dir(dir)?.collect::<Result<_, _>>()?;
+    entries.sort_by_key(|e| e.file_name());
+    Ok(entries)
+}
+
+/// Appends `path` and what is under it; with `only_dev`, what is on
+/// another file system stays out (a directory is kept, empty).
 fn append<W: Write>(
     builder: &mut tar::Builder<W>,
     path: &Path,
     name: &Path,
     ids: &IdMap,
+    only_dev: Option<u64>,
 ) -> io::Result<()> {
     let meta = fs::symlink_metadata(path)?;
+    let mounted = only_dev.is_some_and(|dev| meta.dev() != dev);
+    if mounted && !meta.is_dir() {
+        return Ok(());
+    }
     append_entry(builder, path, &meta, name, ids)?;
-    if meta.is_dir() && !is_kernel_view(path) {
-        let mut entries: Vec<_> = fs::read_dir(path)?.collect::<Result<_, _>>()?;
-        entries.sort_by_key(|e| e.file_name());
-        for entry in entries {
-            append(builder, &entry.path(), &name.join(entry.file_name()), ids)?;
+    if meta.is_dir() && !mounted && !is_kernel_view(path) {
+        for entry in sorted_entries(path)? {
+            append(
+                builder,
+                &entry.path(),
+                &name.join(entry.file_name()),
+                ids,
+                only_dev,
+            )?;
         }
     }
     Ok(())
