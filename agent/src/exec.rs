@@ -63,6 +63,9 @@ struct Exec {
     status: Option<ExitStatus>,
     /// The controller of its terminal, for resizing.
     terminal: Option<OwnedFd>,
+    /// The connection that made it closed: nobody will wait for it, so
+    /// it goes at its exit.
+    abandoned: bool,
 }
 
 #[derive(Default)]
@@ -140,6 +143,7 @@ impl ProcessTable {
                 pid: None,
                 status: None,
                 terminal: None,
+                abandoned: false,
             },
         );
         id
@@ -287,18 +291,22 @@ impl ProcessTable {
         crate::sys::process::send_signal(pid, signal)
     }
 
-    /// Forgets an attachment whose client's connection closed: one that
-    /// left without waiting (detached) would stay otherwise, holding a
-    /// copy of the container's terminal.
-    pub fn forget_attachment(&self, exec_id: u64) {
+    /// The connection that made `exec_id` closed, so no client will wait
+    /// for it (a client that detached, or left): it goes now if it is not
+    /// running (or only joined a container's stdio), else at its exit.
+    pub fn abandon(&self, exec_id: u64) {
         let mut inner = self.lock();
-        if let Some(Exec {
-            kind: Kind::Attach { .. },
-            ..
-        }) = inner.execs.get(&exec_id)
-        {
+        let Some(exec) = inner.execs.get_mut(&exec_id) else {
+            return;
+        };
+        let running = exec.pid.is_some() && exec.status.is_none();
+        if running && !matches!(exec.kind, Kind::Attach { .. }) {
+            exec.abandoned = true;
+        } else {
             inner.execs.remove(&exec_id);
         }
+        drop(inner);
+        self.changed.notify_all();
     }
 
     pub fn resize(&self, exec_id: u64, rows: u16, cols: u16) -> Result<(), AgentError> {
@@ -426,12 +434,20 @@ pub fn start_reaper(table: Arc<ProcessTable>, containers: Arc<Containers>) {
         let Some(exec_id) = inner.by_pid.remove(&pid) else {
             continue;
         };
-        // Nobody waits on a detached start's entry: it goes now. An attached
-        // client hears of the exit only now, after the container's record.
-        if let Some(Kind::Container {
-            attached: false, ..
-        }) = inner.execs.get(&exec_id).map(|e| &e.kind)
-        {
+        // Nobody waits on a detached start's entry or an abandoned one: it
+        // goes now. An attached client hears of the exit only now, after
+        // the container's record.
+        let unwaited = inner.execs.get(&exec_id).is_some_and(|e| {
+            e.abandoned
+                || matches!(
+                    e.kind,
+                    Kind::Container {
+                        attached: false,
+                        ..
+                    }
+                )
+        });
+        if unwaited {
             inner.execs.remove(&exec_id);
         }
         if let Some(exec) = inner.execs.get_mut(&exec_id) {

@@ -15,9 +15,10 @@ use crate::sys::console::log;
 use crate::sys::vsock::{VsockListener, VsockStream};
 use crate::{info, init};
 use protocol::{
-    read_frame, write_frame, AgentError, Envelope, ErrorKind, FrameError, LayerUpload, PortForward,
-    Request, Response, StreamAttach, PROTOCOL_VERSION,
+    encode_frame, read_frame, write_frame, AgentError, Envelope, ErrorKind, FrameError,
+    LayerUpload, PortForward, Request, Response, StreamAttach, PROTOCOL_VERSION,
 };
+use std::io::Write;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex};
 
@@ -67,8 +68,20 @@ pub fn serve_control(listener: VsockListener, services: Services) -> ! {
 /// Whether the answer went out: a vanished client is not our problem,
 /// its requests just end.
 fn reply(writer: &Writer, id: u64, body: Response) -> bool {
+    // An answer too large for a frame becomes an error the client hears,
+    // rather than no answer at all.
+    let frame = encode_frame(&Envelope { id, body }).or_else(|e| {
+        let body = error(
+            ErrorKind::Internal,
+            format!("the answer cannot be sent: {e}"),
+        );
+        encode_frame(&Envelope { id, body })
+    });
+    let Ok(frame) = frame else {
+        return false;
+    };
     let mut w = writer.lock().unwrap_or_else(|p| p.into_inner());
-    write_frame(&mut *w, &Envelope { id, body }).is_ok()
+    w.write_all(&frame).and_then(|()| w.flush()).is_ok()
 }
 
 /// `Events`: every container event from now on, answered under the
@@ -101,16 +114,30 @@ fn guarded(doing: &str, work: impl FnOnce() -> Response) -> Response {
     })
 }
 
-/// The attachments made on one connection, which end with it.
-struct Attachments {
+/// The exec ids made on one connection: when it closes, no client will
+/// wait for them (see [`ProcessTable::abandon`]).
+struct Made {
     table: Arc<ProcessTable>,
-    exec_ids: Vec<u64>,
+    exec_ids: Arc<Mutex<Vec<u64>>>,
 }
 
-impl Drop for Attachments {
+impl Made {
+    fn note(exec_ids: &Mutex<Vec<u64>>, response: &Response) {
+        if let Response::ExecCreated { exec_id } = response {
+            exec_ids
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(*exec_id);
+        }
+    }
+}
+
+impl Drop for Made {
     fn drop(&mut self) {
-        for exec_id in &self.exec_ids {
-            self.table.forget_attachment(*exec_id);
+        let exec_ids =
+            std::mem::take(&mut *self.exec_ids.lock().unwrap_or_else(|p| p.into_inner()));
+        for exec_id in exec_ids {
+            self.table.abandon(exec_id);
         }
     }
 }
@@ -122,9 +149,9 @@ fn handle_control(conn: VsockStream, services: Services) {
     let writer: Writer = Arc::new(Mutex::new(writer));
     let mut reader = conn;
     let mut greeted = false;
-    let mut attachments = Attachments {
+    let made = Made {
         table: services.processes.clone(),
-        exec_ids: Vec::new(),
+        exec_ids: Arc::default(),
     };
     loop {
         let envelope: Envelope<Request> = match read_frame(&mut reader) {
@@ -193,7 +220,6 @@ fn handle_control(conn: VsockStream, services: Services) {
                 | Request::RemoveContainer { .. }
                 | Request::StartContainer { .. }
                 | Request::WaitContainer { .. }
-                | Request::ContainerChanges { .. }
                 | Request::StopContainer { .. }
                 | Request::ContainerLogs { .. }
                 | Request::ConnectNetwork { .. }
@@ -201,19 +227,13 @@ fn handle_control(conn: VsockStream, services: Services) {
                 | Request::RemoveVolume { .. }
                 | Request::PruneVolumes { .. }
         );
-        if let Request::AttachContainer { .. } = envelope.body {
-            let response = guarded("attaching", || handle_request(envelope.body, &services));
-            if let Response::ExecCreated { exec_id } = response {
-                attachments.exec_ids.push(exec_id);
-            }
-            reply(&writer, id, response);
-            continue;
-        }
         let (services, writer) = (services.clone(), writer.clone());
+        let exec_ids = made.exec_ids.clone();
         let run = move || {
             let response = guarded("handling this request", || {
                 handle_request(envelope.body, &services)
             });
+            Made::note(&exec_ids, &response);
             reply(&writer, id, response);
         };
         if blocking {
@@ -288,10 +308,6 @@ fn handle_request(request: Request, services: &Services) -> Response {
             .find(&container)
             .and_then(|c| table.create_attach(c, stdin))
             .map(|exec_id| Response::ExecCreated { exec_id }),
-        Request::ContainerChanges { container } => containers
-            .find(&container)
-            .and_then(|c| c.changes(&container))
-            .map(Response::Changes),
         Request::WaitContainer { container } => containers.find(&container).map(|c| {
             let code = c.wait_exit(None).unwrap_or_default();
             Response::Exited(protocol::ExitStatus::Code(code))

@@ -47,6 +47,9 @@ pub enum ArchiveAction {
     /// (deletions as `.wh.` whiteouts), its processes frozen meanwhile
     /// (`commit`); the path is not used, the stat is of its root.
     Layer,
+    /// What the container added, changed and deleted in its image's files
+    /// (docker's `diff`), one JSON `Change` a line, frozen meanwhile.
+    Changes,
     /// The container's whole filesystem as a tar (docker's `export`): its
     /// root without what is mounted on it (volumes, binds, /proc, /dev),
     /// names relative to `/`; the path is not used, the stat is the root's.

@@ -82,11 +82,6 @@ pub enum Request {
     WaitContainer {
         container: String,
     },
-    /// What the container changed in its image's files (docker's `diff`),
-    /// answered with `Changes`.
-    ContainerChanges {
-        container: String,
-    },
     /// Sends a signal to the container's first process.
     KillContainer {
         container: String,
@@ -380,7 +375,6 @@ pub enum Response {
     },
     /// The path an archive request names (see [`crate::archive`]).
     PathStat(crate::PathStat),
-    Changes(Vec<Change>),
     Started {
         pid: u32,
     },
@@ -521,7 +515,7 @@ mod tests {
 }
 
 /// One path a container added, changed or deleted in its image's files,
-/// as docker's `diff` lists them.
+/// as docker's `diff` lists them (see [`crate::ArchiveAction::Changes`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Change {
     /// Absolute, in the container.

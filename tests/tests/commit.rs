@@ -207,6 +207,24 @@ fn commit_makes_an_image_of_a_containers_changes() {
     let seen: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(seen["Layers"].as_array().unwrap().len(), app_layers.len());
 
+    // A change list larger than any one message of the agent's protocol
+    // (5,000 paths of 200-odd bytes) arrives whole.
+    let dir = format!("/{}", "d".repeat(200));
+    h.ok(&[
+        "run",
+        "--name",
+        "many",
+        "bb:1",
+        "sh",
+        "-c",
+        &format!(
+            "mkdir {dir} && cd {dir} && i=0; while [ $i -lt 5000 ]; do : > f$i; i=$((i+1)); done"
+        ),
+    ]);
+    let listed = h.ok(&["diff", "many"]);
+    assert_eq!(listed.lines().count(), 5001, "{}", &listed[..200]);
+    assert!(listed.contains(&format!("A {dir}/f4999\n")));
+
     // Refusals say what to do and store nothing.
     let images_before = h.ok(&["images"]);
     h.fails_with(&["commit", "maker"], 1, "name the new image");

@@ -29,9 +29,13 @@ pub struct Console {
     outputs: Mutex<Outputs>,
 }
 
+/// A client's output stream, written outside the list's lock so that a
+/// client that stops reading holds up only the writes to it.
+type Client = Arc<Mutex<VsockStream>>;
+
 #[derive(Default)]
 struct Outputs {
-    clients: Vec<(StdioStream, VsockStream)>,
+    clients: Vec<(StdioStream, Client)>,
     /// Streams the process tree has closed: a client joining now gets
     /// EOF at once.
     ended: Vec<StdioStream>,
@@ -126,7 +130,7 @@ impl Console {
         ] {
             // A stream already ended is dropped here: the client sees EOF.
             if let Some(stream) = stream.filter(|_| !outputs.ended.contains(&kind)) {
-                outputs.clients.push((kind, stream));
+                outputs.clients.push((kind, Arc::new(Mutex::new(stream))));
             }
         }
         drop(outputs);
@@ -146,8 +150,9 @@ impl Console {
         let (console, mut lines) = (self.clone(), log.lines(stream));
         std::thread::spawn(move || {
             drain(from, |bytes| {
-                console.deliver(stream, bytes);
+                // The log first: it never waits for a client.
                 lines.push(bytes);
+                console.deliver(stream, bytes);
             });
             lines.finish();
             let mut outputs = locked(&console.outputs);
@@ -157,12 +162,24 @@ impl Console {
         });
     }
 
+    /// Writes `bytes` to every client of `stream`. A client that stops
+    /// reading holds up the process's output (as docker's attach does),
+    /// never another client joining or the agent; one that went away is
+    /// dropped and the process goes on.
     fn deliver(&self, stream: StdioStream, bytes: &[u8]) {
-        let mut outputs = locked(&self.outputs);
-        // A client that went away is dropped; the process goes on.
-        outputs
+        let clients: Vec<Client> = locked(&self.outputs)
             .clients
-            .retain_mut(|(kind, client)| *kind != stream || client.write_all(bytes).is_ok());
+            .iter()
+            .filter(|(kind, _)| *kind == stream)
+            .map(|(_, client)| client.clone())
+            .collect();
+        for client in clients {
+            if locked(&client).write_all(bytes).is_err() {
+                locked(&self.outputs)
+                    .clients
+                    .retain(|(_, c)| !Arc::ptr_eq(c, &client));
+            }
+        }
     }
 
     /// Copies a client's input into the process's stdin, on a thread,

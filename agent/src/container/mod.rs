@@ -131,14 +131,19 @@ impl Container {
     pub fn join(&self, streams: Streams) -> Result<Started, AgentError> {
         let record = self.lock();
         let pid = record.running_pid()?;
-        let console = self.console.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(console) = console.as_ref() else {
+        let console = self
+            .console
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let Some(console) = console else {
             // Running with no console: a record from before this boot.
             return Err(AgentError::new(
                 ErrorKind::Conflict,
                 format!("container {} has no stdio to attach to", record.info.name),
             ));
         };
+        drop(record);
         console.join(streams, false);
         Ok(Started {
             pid: pid as i32,

@@ -3,9 +3,7 @@
 //! overlayfs's directories (a 0/0 character device, the
 //! `trusted.overlay.opaque` xattr).
 
-use std::ffi::CString;
 use std::fs::Metadata;
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
 
@@ -20,22 +18,5 @@ pub fn is_whiteout(meta: &Metadata) -> bool {
 
 /// An overlayfs opaque directory: nothing of the layers below shows in it.
 pub fn is_opaque(dir: &Path) -> bool {
-    let (Ok(path), Ok(name)) = (
-        CString::new(dir.as_os_str().as_bytes()),
-        CString::new(OPAQUE_XATTR),
-    ) else {
-        return false;
-    };
-    let mut value = [0u8; 1];
-    // SAFETY: NUL-terminated path and name; the buffer and its length
-    // describe `value`. lgetxattr does not follow a final symlink.
-    let n = unsafe {
-        libc::lgetxattr(
-            path.as_ptr(),
-            name.as_ptr(),
-            value.as_mut_ptr() as *mut libc::c_void,
-            value.len(),
-        )
-    };
-    n == 1 && value[0] == b'y'
+    crate::sys::xattr::get(dir, OPAQUE_XATTR).is_some_and(|v| v == b"y")
 }

@@ -9,3 +9,4 @@ pub mod netlink;
 pub mod process;
 pub mod random;
 pub mod vsock;
+pub mod xattr;

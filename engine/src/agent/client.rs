@@ -5,7 +5,7 @@
 use super::connect_port;
 use super::error::AgentError;
 use protocol::{
-    read_frame_async, write_frame_async, CacheUsage, Change, ContainerCreate, ContainerDetails,
+    read_frame_async, write_frame_async, CacheUsage, ContainerCreate, ContainerDetails,
     ContainerEvent, ContainerInfo, Digest, Envelope, ExecSpec, ExitStatus, GuestInfo, LogEntry,
     NetworkCreate, NetworkInfo, ProcessEntry, PublishedPorts, Request, Response, StdioStream,
     StreamAttach, UsageSample, VolumeCreate, VolumeInfo, AGENT_PORT, PROTOCOL_VERSION, STREAM_PORT,
@@ -352,19 +352,6 @@ impl AgentClient {
             "inspect",
             request,
             expect!(Response::ContainerDetails(details) => *details),
-        )
-        .await
-    }
-
-    /// What the container added, changed and deleted in its image's files.
-    pub async fn container_changes(&mut self, container: &str) -> Result<Vec<Change>> {
-        let request = Request::ContainerChanges {
-            container: container.to_string(),
-        };
-        self.call(
-            "diff",
-            request,
-            expect!(Response::Changes(changes) => changes),
         )
         .await
     }

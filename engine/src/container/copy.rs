@@ -7,8 +7,8 @@ use crate::agent::{connect_port, AgentError};
 use crate::{Engine, Result};
 pub use protocol::PathStat;
 use protocol::{
-    chunk_len, read_frame_async, write_frame_async, ArchiveAction, ArchiveRequest, Envelope,
-    Response, ARCHIVE_PORT, MAX_CHUNK,
+    chunk_len, read_frame_async, write_frame_async, ArchiveAction, ArchiveRequest, Change,
+    Envelope, Response, ARCHIVE_PORT, MAX_CHUNK,
 };
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
@@ -162,6 +162,33 @@ impl Engine {
             .archive(machine, container, path, ArchiveAction::Read)
             .await?;
         Ok((stat, ArchiveReader { conn, ended: false }))
+    }
+
+    /// What `container` added, changed and deleted in its image's files
+    /// (docker's `diff`), parents before children; a running one is
+    /// frozen while its writable layer is read.
+    pub async fn container_changes(&self, machine: &str, container: &str) -> Result<Vec<Change>> {
+        let (conn, _) = self
+            .archive(machine, container, "/", ArchiveAction::Changes)
+            .await?;
+        let mut reader = ArchiveReader { conn, ended: false };
+        let mut lines = Vec::new();
+        while let Some(chunk) = reader.next().await? {
+            lines.extend_from_slice(&chunk);
+        }
+        lines
+            .split(|b| *b == b'\n')
+            .filter(|line| !line.is_empty())
+            .map(|line| {
+                serde_json::from_slice(line).map_err(|e| {
+                    AgentError::Io {
+                        what: "reading the change list from the machine".into(),
+                        source: std::io::Error::other(e),
+                    }
+                    .into()
+                })
+            })
+            .collect()
     }
 
     /// The container's whole filesystem as a tar, without its volumes and

@@ -3,7 +3,7 @@
 
 use crate::time::{format_rfc3339_ms, since};
 use crate::{Engine, Result};
-use protocol::{Change, ContainerDetails, ContainerInfo, ContainerState, MountInfo, PortBinding};
+use protocol::{ContainerDetails, ContainerInfo, ContainerState, MountInfo, PortBinding};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -24,13 +24,6 @@ impl Engine {
     ) -> Result<ContainerDetails> {
         let mut client = self.connect_running(machine).await?;
         Ok(client.inspect_container(container).await?)
-    }
-
-    /// What `container` added, changed and deleted in its image's files
-    /// (docker's `diff`), parents before children.
-    pub async fn container_changes(&self, machine: &str, container: &str) -> Result<Vec<Change>> {
-        let mut client = self.connect_running(machine).await?;
-        Ok(client.container_changes(container).await?)
     }
 
     /// The details of the machine's containers that `wanted` picks from

@@ -10,13 +10,13 @@ use super::import::{store_layer, StoredLayer};
 use super::lookup::{collect_garbage, find};
 use super::manifest::{self, Image, CONFIG_MEDIA_TYPE, LAYER_GZIP_MEDIA_TYPE, MANIFEST_MEDIA_TYPE};
 use super::reference::{ImageName, Reference};
-use super::store::{Digest, Store};
+use super::store::{Digest, Store, StoreLock};
 use crate::container::{labels, ArchiveReader, ContainerDetails};
 use crate::time::rfc3339_now;
 use crate::Engine;
 use serde_json::{json, Map, Value};
 use std::io::Read;
-use std::sync::mpsc::{sync_channel, Receiver};
+use tokio::sync::mpsc::{channel, Receiver};
 
 /// What `commit` is asked for besides the container.
 #[derive(Debug, Clone, Default)]
@@ -58,13 +58,12 @@ fn command_config(config: &mut Map<String, Value>, command: &[String]) {
     }
 }
 
-/// The new image's config: `parent`'s, with the container's settings,
-/// `options`' changes, the new layer and a history entry.
+/// The new image's config but for its new layer: `parent`'s, with the
+/// container's settings, `options`' changes and a history entry.
 fn new_config(
     parent: &[u8],
     details: &ContainerDetails,
     options: &CommitOptions,
-    diff_id: Option<&Digest>,
 ) -> Result<Value, ImageError> {
     let mut image: Value =
         serde_json::from_slice(parent).map_err(|source| ImageError::Malformed {
@@ -83,18 +82,27 @@ fn new_config(
         .ok_or_else(|| ImageError::Invalid("the image's config has no config object".into()))?;
     command_config(config, &details.info.command);
     if let Some(process) = details.spec.process() {
-        config.insert(
-            "Env".into(),
-            json!(process.env().clone().unwrap_or_default()),
-        );
+        let image_has_term = config
+            .get("Env")
+            .and_then(Value::as_array)
+            .is_some_and(|env| {
+                env.iter()
+                    .any(|e| e.as_str().is_some_and(|e| e.starts_with("TERM=")))
+            });
+        let mut env = process.env().clone().unwrap_or_default();
+        // `-t`'s TERM is the terminal's, not the image's (as docker keeps it).
+        if details.tty && !image_has_term {
+            env.retain(|e| e != "TERM=xterm");
+        }
+        config.insert("Env".into(), json!(env));
         config.insert("WorkingDir".into(), json!(process.cwd()));
     }
     if let Some(user) = &details.user {
         config.insert("User".into(), json!(user));
     }
-    let labels = labels(details);
-    if !labels.is_empty() {
-        config.insert("Labels".into(), json!(labels));
+    let image_labels = config_changes::object(config, "Labels");
+    for (key, value) in labels(details) {
+        image_labels.insert(key, json!(value));
     }
     for change in &options.changes {
         config_changes::apply(config, change)?;
@@ -109,13 +117,6 @@ fn new_config(
     if let Some(message) = &options.message {
         entry["comment"] = json!(message);
     }
-    if let Some(diff_id) = diff_id {
-        top.entry("rootfs")
-            .or_insert_with(|| json!({ "type": "layers", "diff_ids": [] }))["diff_ids"]
-            .as_array_mut()
-            .ok_or_else(|| ImageError::Invalid("the image's config has no diff ids".into()))?
-            .push(json!(diff_id.as_str()));
-    }
     match top.get_mut("history").and_then(Value::as_array_mut) {
         Some(history) => history.push(entry),
         None => {
@@ -123,6 +124,17 @@ fn new_config(
         }
     }
     Ok(image)
+}
+
+/// Adds the new layer's diff id to `config`.
+fn push_diff_id(config: &mut Value, diff_id: &Digest) -> Result<(), ImageError> {
+    config
+        .get_mut("rootfs")
+        .and_then(|r| r.get_mut("diff_ids"))
+        .and_then(Value::as_array_mut)
+        .ok_or_else(|| ImageError::Invalid("the image's config has no diff ids".into()))?
+        .push(json!(diff_id.as_str()));
+    Ok(())
 }
 
 /// Stores the config and an OCI manifest of `parent`'s layers and
@@ -161,22 +173,30 @@ fn store_image(
     Ok(store.put_bytes(manifest.to_string().as_bytes(), None)?)
 }
 
-/// The chunks a task sends, read as one stream.
-struct Chunks {
-    from: Receiver<Vec<u8>>,
+/// What the reading task hands the writing one.
+enum Piece {
+    Chunk(Vec<u8>),
+    /// The layer is whole: without this, a closed channel means it was cut.
+    End,
+}
+
+/// The pieces a task sends, read as one stream.
+struct Pieces {
+    from: Receiver<Piece>,
     chunk: std::io::Cursor<Vec<u8>>,
 }
 
-impl Read for Chunks {
+impl Read for Pieces {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         loop {
             let n = self.chunk.read(buf)?;
             if n > 0 || buf.is_empty() {
                 return Ok(n);
             }
-            match self.from.recv() {
-                Ok(next) => self.chunk = std::io::Cursor::new(next),
-                Err(_) => return Ok(0),
+            match self.from.blocking_recv() {
+                Some(Piece::Chunk(next)) => self.chunk = std::io::Cursor::new(next),
+                Some(Piece::End) => return Ok(0),
+                None => return Err(std::io::Error::other("the layer's stream was cut short")),
             }
         }
     }
@@ -185,25 +205,25 @@ impl Read for Chunks {
 /// Stores the layer `reader` brings, compressing and hashing on a
 /// blocking thread while the chunks arrive.
 async fn receive_layer(store: &Store, mut reader: ArchiveReader) -> crate::Result<StoredLayer> {
-    let (to, from) = sync_channel(8);
+    let (to, from) = channel(8);
     let writer_store = Store::at(store.root().to_path_buf());
     let writer = tokio::task::spawn_blocking(move || {
-        let mut chunks = Chunks {
+        let mut pieces = Pieces {
             from,
             chunk: std::io::Cursor::new(Vec::new()),
         };
-        store_layer(&writer_store, &mut chunks, "the container's changes")
+        store_layer(&writer_store, &mut pieces, "the container's changes")
     });
     let read = loop {
-        match reader.next().await {
-            Ok(Some(chunk)) => {
-                // The writer stopped: its error says why.
-                if to.send(chunk).is_err() {
-                    break Ok(());
-                }
-            }
-            Ok(None) => break Ok(()),
+        let piece = match reader.next().await {
+            Ok(Some(chunk)) => Piece::Chunk(chunk),
+            Ok(None) => Piece::End,
             Err(e) => break Err(e),
+        };
+        let end = matches!(piece, Piece::End);
+        // A writer that stopped has its error to tell.
+        if to.send(piece).await.is_err() || end {
+            break Ok(());
         }
     };
     drop(to);
@@ -212,6 +232,35 @@ async fn receive_layer(store: &Store, mut reader: ArchiveReader) -> crate::Resul
         .map_err(|e| ImageError::Invalid(format!("storing the layer: {e}")))?;
     read?;
     Ok(stored?)
+}
+
+/// What a commit stores once its layer is in: config, manifest, name.
+struct Finish {
+    store: Store,
+    lock: StoreLock,
+    parent: Image,
+    config: Value,
+    reference: String,
+}
+
+impl Finish {
+    /// The new image's id; on failure the blobs no name reaches go.
+    fn run(self, layer: crate::Result<StoredLayer>) -> crate::Result<Digest> {
+        let stored = layer.and_then(|layer| {
+            let mut config = self.config;
+            push_diff_id(&mut config, &layer.diff_id)?;
+            let manifest = store_image(&self.store, &self.parent, &config, &layer)?;
+            self.store.set_tag(&self.lock, &self.reference, &manifest)?;
+            Ok(manifest)
+        });
+        match stored {
+            Ok(manifest) => Ok(manifest::load(&self.store, &manifest)?.config_digest),
+            Err(e) => {
+                collect_garbage(&self.store, &self.lock)?;
+                Err(e)
+            }
+        }
+    }
 }
 
 impl Engine {
@@ -231,6 +280,10 @@ impl Engine {
         };
         let details = self.inspect_container(machine, container).await?;
         let store = self.store()?;
+        // Held throughout: no rmi takes the base's blobs meanwhile, and
+        // garbage collection does not take the new ones before they are
+        // named.
+        let lock = store.lock_async().await?;
         let image_name: ImageName = details
             .image_id
             .as_str()
@@ -242,27 +295,22 @@ impl Engine {
                 details.info.name, details.image_id, details.info.image
             ))
         })?;
-        let parent_config = store.read_blob(&parent.config_digest)?;
         // Bad changes are refused before anything is read or stored.
-        new_config(&parent_config, &details, options, None)?;
-        // Held throughout: garbage collection must not take the new blobs
-        // before they are named.
-        let lock = store.lock_async().await?;
-        let reader = self.container_layer(machine, &details.info.id).await?;
-        let stored = receive_layer(&store, reader).await.and_then(|layer| {
-            let config = new_config(&parent_config, &details, options, Some(&layer.diff_id))?;
-            let manifest = store_image(&store, &parent, &config, &layer)?;
-            store.set_tag(&lock, &reference.full(), &manifest)?;
-            Ok(manifest)
-        });
-        let manifest = match stored {
-            Ok(manifest) => manifest,
-            Err(e) => {
-                collect_garbage(&store, &lock)?;
-                return Err(e);
-            }
+        let config = new_config(&store.read_blob(&parent.config_digest)?, &details, options)?;
+        let finish = Finish {
+            store: Store::at(store.root().to_path_buf()),
+            lock,
+            parent,
+            config,
+            reference: reference.full(),
         };
-        Ok(manifest::load(&store, &manifest)?.config_digest)
+        let layer = match self.container_layer(machine, &details.info.id).await {
+            Ok(reader) => receive_layer(&store, reader).await,
+            Err(e) => Err(e),
+        };
+        tokio::task::spawn_blocking(move || finish.run(layer))
+            .await
+            .map_err(|e| ImageError::Invalid(format!("storing the image: {e}")))?
     }
 }
 

@@ -126,7 +126,11 @@ fn list<'a>(config: &'a mut Map<String, Value>, key: &str) -> &'a mut Vec<Value>
     entry.as_array_mut().expect("made an array above")
 }
 
-fn object<'a>(config: &'a mut Map<String, Value>, key: &str) -> &'a mut Map<String, Value> {
+/// `config[key]` as an object, made one if it is missing or is not.
+pub(super) fn object<'a>(
+    config: &'a mut Map<String, Value>,
+    key: &str,
+) -> &'a mut Map<String, Value> {
     let entry = config.entry(key).or_insert_with(|| json!({}));
     if !entry.is_object() {
         *entry = json!({});

@@ -266,17 +266,17 @@ fn copy<S: Read + Write>(job: &CopyJob, conn: &mut S) -> Result<(), AgentError> 
                 name => name,
             };
             let source = root.join(&located.resolved);
-            pack::send_tar(conn, &format!("copying {path}"), |out| {
+            pack::send_data(conn, &format!("copying {path}"), |out| {
                 pack::pack(&source, Path::new(name), &job.ids, out)
             });
         }
         ArchiveAction::Export => {
             reply(conn, Response::PathStat(stat(&located, path)?));
-            pack::send_tar(conn, "exporting the container", |out| {
+            pack::send_data(conn, "exporting the container", |out| {
                 pack::pack_root(root, &job.ids, out)
             });
         }
-        ArchiveAction::Layer => {
+        ArchiveAction::Layer | ArchiveAction::Changes => {
             return Err(AgentError::new(
                 ErrorKind::Internal,
                 "the agent reads a layer itself, not through the copy helper",

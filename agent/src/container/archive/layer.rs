@@ -6,17 +6,24 @@
 //! container's symlink must not lead it onto the machine.
 
 use super::ids::IdMap;
-use super::pack::{append_entry, send_tar};
+use super::pack::{append_entry, send_data};
 use super::{Held, Record};
 use crate::container::Container;
 use crate::layers::whiteout::{is_opaque, is_whiteout, OPAQUE_MARKER, WHITEOUT_PREFIX};
+use crate::sys::xattr;
 use protocol::{
-    write_frame, AgentError, Change, ChangeKind, Envelope, ErrorKind, PathStat, Response,
+    write_frame, AgentError, ArchiveAction, Change, ChangeKind, Envelope, ErrorKind, PathStat,
+    Response,
 };
+use std::collections::hash_map::{Entry, HashMap};
 use std::fs::{self, Metadata};
 use std::io::{self, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+
+const CAPABILITY_XATTR: &str = "security.capability";
+/// How a tar carries an xattr (the unpacker reads it back).
+const PAX_CAPABILITY: &str = "SCHILY.xattr.security.capability";
 
 /// What the runtime puts in every container's root: mount points and
 /// the files it writes. Like docker's init layer, they are neither
@@ -73,10 +80,10 @@ fn walk(
     entries.sort_by_key(|e| e.file_name());
     for entry in entries {
         let (path, name) = (entry.path(), rel.join(entry.file_name()));
-        if is_runtime_path(&name) || holds_only_runtime_paths(&path, &name) {
+        let meta = fs::symlink_metadata(&path)?;
+        if is_runtime_path(&name) || (meta.is_dir() && holds_only_runtime_paths(&path, &name)) {
             continue;
         }
-        let meta = fs::symlink_metadata(&path)?;
         if is_whiteout(&meta) {
             visit(&path, &name, &meta, Found::Deleted)?;
         } else if meta.is_dir() {
@@ -138,9 +145,15 @@ impl Container {
         Ok((held, record, upper))
     }
 
-    /// What the container added, changed and deleted, as docker's `diff`
-    /// lists it: every path under the upper directory.
-    pub fn changes(&self, asked_as: &str) -> Result<Vec<Change>, AgentError> {
+    /// Sends what the upper directory holds on `conn`, `action` saying
+    /// how: as an OCI layer tar ([`ArchiveAction::Layer`]) or as docker's
+    /// change list ([`ArchiveAction::Changes`]).
+    pub(super) fn send_upper(
+        &self,
+        asked_as: &str,
+        action: &ArchiveAction,
+        conn: &mut fs::File,
+    ) -> Result<(), AgentError> {
         let (held, record, upper) = self.hold_upper(asked_as)?;
         let lowers: Vec<PathBuf> = self
             .cache
@@ -148,34 +161,6 @@ impl Container {
             .into_iter()
             .map(PathBuf::from)
             .collect();
-        let mut changes = Vec::new();
-        // Paths under an opaque directory are new whatever the image had.
-        let mut opaque_dirs: Vec<PathBuf> = Vec::new();
-        let walked = walk(&upper, Path::new("/"), &mut |_, name, _, found| {
-            let replaced = opaque_dirs.iter().any(|d| name.starts_with(d));
-            let kind = match found {
-                Found::Deleted => ChangeKind::Deleted,
-                _ if !replaced && in_image(&lowers, relative(name)) => ChangeKind::Changed,
-                _ => ChangeKind::Added,
-            };
-            if let Found::Dir { opaque: true } = found {
-                opaque_dirs.push(name.to_path_buf());
-            }
-            changes.push(Change {
-                path: name.to_string_lossy().into_owned(),
-                kind,
-            });
-            Ok(())
-        });
-        drop(held);
-        walked.map_err(|e| reading_error(&record, e))?;
-        Ok(changes)
-    }
-
-    /// Sends the container's changes as an OCI layer tar on `conn` (see
-    /// [`protocol::ArchiveAction::Layer`]).
-    pub(super) fn send_layer(&self, asked_as: &str, conn: &mut fs::File) -> Result<(), AgentError> {
-        let (held, record, upper) = self.hold_upper(asked_as)?;
         let meta = fs::metadata(&upper).map_err(|e| reading_error(&record, e))?;
         let stat = PathStat {
             name: "/".into(),
@@ -192,12 +177,43 @@ impl Container {
             },
         );
         let ids = IdMap::of(&record.spec);
-        send_tar(conn, "reading the container's changes", |out| {
-            write_layer(&upper, &ids, out)
-        });
+        send_data(
+            conn,
+            "reading the container's changes",
+            |out| match action {
+                ArchiveAction::Changes => write_changes(&upper, &lowers, out),
+                _ => write_layer(&upper, &ids, out),
+            },
+        );
         drop(held);
         Ok(())
     }
+}
+
+/// What the container added, changed and deleted, as docker's `diff`
+/// lists it, one JSON [`Change`] a line: every path under the upper
+/// directory, judged against the image's layers `lowers` (top first).
+fn write_changes(upper: &Path, lowers: &[PathBuf], out: &mut dyn Write) -> io::Result<()> {
+    // Paths under an opaque directory are new whatever the image had.
+    let mut opaque_dirs: Vec<PathBuf> = Vec::new();
+    walk(upper, Path::new("/"), &mut |_, name, _, found| {
+        let replaced = opaque_dirs.iter().any(|d| name.starts_with(d));
+        let kind = match found {
+            Found::Deleted => ChangeKind::Deleted,
+            _ if !replaced && in_image(lowers, relative(name)) => ChangeKind::Changed,
+            _ => ChangeKind::Added,
+        };
+        if let Found::Dir { opaque: true } = found {
+            opaque_dirs.push(name.to_path_buf());
+        }
+        let change = Change {
+            path: name.to_string_lossy().into_owned(),
+            kind,
+        };
+        serde_json::to_writer(&mut *out, &change)?;
+        out.write_all(b"\n")
+    })?;
+    out.flush()
 }
 
 /// The upper directory `upper` as an OCI layer: whiteouts become `.wh.`
@@ -205,6 +221,8 @@ impl Container {
 /// container's.
 fn write_layer(upper: &Path, ids: &IdMap, out: &mut dyn Write) -> io::Result<()> {
     let mut builder = tar::Builder::new(out);
+    // Files linked more than once: the first name each was written as.
+    let mut first_names: HashMap<(u64, u64), PathBuf> = HashMap::new();
     walk(
         upper,
         Path::new(""),
@@ -221,10 +239,38 @@ fn write_layer(upper: &Path, ids: &IdMap, out: &mut dyn Write) -> io::Result<()>
                     false => Ok(()),
                 }
             }
-            Found::Other => append_entry(&mut builder, path, meta, name, ids),
+            Found::Other => {
+                if meta.is_file() && meta.nlink() > 1 {
+                    match first_names.entry((meta.dev(), meta.ino())) {
+                        Entry::Occupied(first) => {
+                            return append_hard_link(&mut builder, name, first.get());
+                        }
+                        Entry::Vacant(slot) => {
+                            slot.insert(name.to_path_buf());
+                        }
+                    }
+                }
+                // File capabilities (ping's, say) survive a copy-up: keep them.
+                if let Some(caps) = xattr::get(path, CAPABILITY_XATTR) {
+                    builder.append_pax_extensions([(PAX_CAPABILITY, &caps[..])])?;
+                }
+                append_entry(&mut builder, path, meta, name, ids)
+            }
         },
     )?;
     builder.into_inner()?.flush()
+}
+
+/// `name` as another name of the file written as `first`.
+fn append_hard_link<W: Write>(
+    builder: &mut tar::Builder<W>,
+    name: &Path,
+    first: &Path,
+) -> io::Result<()> {
+    let mut header = tar::Header::new_gnu();
+    header.set_entry_type(tar::EntryType::Link);
+    header.set_size(0);
+    builder.append_link(&mut header, name, first)
 }
 
 /// An empty file that marks a deletion, as OCI layers have them.
@@ -298,6 +344,7 @@ mod tests {
         whiteout(&upper.join("gone"));
         fs::create_dir_all(upper.join("opq")).unwrap();
         fs::write(upper.join("opq/only"), "").unwrap();
+        fs::hard_link(upper.join("added"), upper.join("etc/linked")).unwrap();
         let (dir, name, value) = (c_path(&upper.join("opq")), c"trusted.overlay.opaque", b"y");
         // SAFETY: valid NUL-terminated path and name; the value's pointer
         // and length describe `value`.
@@ -311,12 +358,25 @@ mod tests {
                 "added",
                 "etc",
                 "etc/changed",
+                "etc/linked",
                 ".wh.gone",
                 "opq",
                 "opq/.wh..wh..opq",
                 "opq/only"
             ]
         );
+        // The second name of a file is a link to the first, not a copy.
+        let mut tar_bytes = Vec::new();
+        write_layer(&upper, &IdMap::default(), &mut tar_bytes).unwrap();
+        let mut archive = tar::Archive::new(&tar_bytes[..]);
+        let linked = archive
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap())
+            .find(|e| e.path().unwrap() == Path::new("etc/linked"))
+            .unwrap();
+        assert_eq!(linked.header().entry_type(), tar::EntryType::Link);
+        assert_eq!(linked.link_name().unwrap().unwrap(), Path::new("added"));
         fs::remove_dir_all(&upper).unwrap();
     }
 

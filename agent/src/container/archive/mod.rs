@@ -177,8 +177,11 @@ impl Container {
     }
 
     fn copy(&self, request: &ArchiveRequest, conn: &mut File) -> Result<(), AgentError> {
-        if request.action == ArchiveAction::Layer {
-            return self.send_layer(&request.container, conn);
+        if matches!(
+            request.action,
+            ArchiveAction::Layer | ArchiveAction::Changes
+        ) {
+            return self.send_upper(&request.container, &request.action, conn);
         }
         let (held, root, job) = self.hold_root(request)?;
         let copied = helper::run(&job, &root, conn);

@@ -25,10 +25,11 @@ fn is_kernel_view(dir: &Path) -> bool {
     rc == 0 && VIEWS.contains(&(fs.f_type as i64))
 }
 
-/// Sends the tar that `fill` writes as archive chunks on `conn`, then the
+/// Sends what `fill` writes (a tar, or a change list) as archive chunks
+/// on `conn`, then the
 /// outcome (`Done`, or the error that cut it short, about `what`) as the
 /// closing frame.
-pub fn send_tar<S: Write>(
+pub fn send_data<S: Write>(
     conn: &mut S,
     what: &str,
     fill: impl FnOnce(&mut dyn Write) -> io::Result<()>,
