@@ -81,12 +81,18 @@ pub async fn changes(
     ))
 }
 
-/// `GET /images/{name}/history`, newest step first.
-pub fn history(st: &ApiState, name: &ImageName) -> ApiResult<Json<Vec<HistoryResponseItem>>> {
-    let steps = st
-        .engine
-        .image_history(name)
-        .map_err(|e| no_such_image(name)(e.into()))?;
+/// `GET /images/{name}/history`, newest step first; the store is read on
+/// a blocking thread.
+pub async fn history(
+    st: Arc<ApiState>,
+    name: ImageName,
+) -> ApiResult<Json<Vec<HistoryResponseItem>>> {
+    let engine = st.engine.clone();
+    let shown = name.clone();
+    let steps = tokio::task::spawn_blocking(move || engine.image_history(&name))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+        .map_err(|e| no_such_image(&shown)(e.into()))?;
     Ok(Json(
         steps
             .into_iter()

@@ -61,7 +61,9 @@ pub async fn get(State(st): State<Arc<ApiState>>, Path(path): Path<String>) -> A
         return crate::archive::save_named(st, vec![image_name(name)?]).await;
     }
     if let Some(name) = path.strip_suffix("/history") {
-        return Ok(crate::commit::history(&st, &image_name(name)?)?.into_response());
+        return Ok(crate::commit::history(st, image_name(name)?)
+            .await?
+            .into_response());
     }
     let Some(name) = path.strip_suffix("/json") else {
         return Err(ApiError::not_found(format!(
