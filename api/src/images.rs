@@ -40,6 +40,7 @@ pub async fn list(State(st): State<Arc<ApiState>>) -> ApiResult<Json<Vec<ImageSu
             ..Default::default()
         });
         match row.tag.as_str() {
+            _ if row.dangling => {}
             "<none>" => entry
                 .repo_digests
                 .push(format!("{}@{}", row.repository, row.manifest_digest)),

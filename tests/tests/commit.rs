@@ -227,7 +227,6 @@ fn commit_makes_an_image_of_a_containers_changes() {
 
     // Refusals say what to do and store nothing.
     let images_before = h.ok(&["images"]);
-    h.fails_with(&["commit", "maker"], 1, "name the new image");
     h.fails_with(
         &["commit", "-c", "RUN make", "maker", "x:1"],
         1,
@@ -236,6 +235,31 @@ fn commit_makes_an_image_of_a_containers_changes() {
     h.fails_with(&["commit", "ghost", "x:1"], 1, "no such container");
     assert_eq!(h.ok(&["images"]), images_before);
     h.fails_with(&["diff", "ghost"], 1, "no such container");
+
+    // Without a name the image is kept as <none> (docker's dangling
+    // image): it runs by id, a tag names it, and `image prune` removes an
+    // unnamed one that no container uses.
+    let unnamed = h.ok(&["commit", "maker"]);
+    let short = unnamed.trim()["sha256:".len()..][..12].to_string();
+    let listed = h.ok(&["images"]);
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.starts_with("<none>") && l.contains(&short)),
+        "{listed}"
+    );
+    assert_eq!(h.ok(&["run", "--rm", &short, "cat", "/added"]), "new\n");
+    h.ok(&["tag", &short, "named:1"]);
+    assert!(!h.ok(&["images"]).contains("<none>"));
+    let unnamed = h.ok(&["commit", "-m", "spare", "maker"]);
+    assert!(h.ok(&["images"]).contains("<none>"));
+    h.ok(&["image", "prune", "-f"]);
+    let listed = h.ok(&["images"]);
+    assert!(
+        !listed.contains("<none>") && listed.contains("named"),
+        "{listed}"
+    );
+    h.fails_with(&["history", unnamed.trim()], 1, "no such image");
     h.fails_with(&["history", "nothing:9"], 1, "no such image");
     assert!(!Path::new(&h.home)
         .join("store/tmp")

@@ -841,6 +841,15 @@ fn docker_cli_volumes_ports_and_archives() {
         history.starts_with("sh -c echo made > /made && rm /etc/group|by docker\n"),
         "{history}"
     );
+    // Without a name: docker's dangling image, which `image prune` removes.
+    let unnamed = service.docker_ok(&["commit", "maker"]);
+    let names = service.docker_ok(&["images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}"]);
+    assert!(
+        names.contains(&format!("<none>:<none> {}", &unnamed.trim()[7..19])),
+        "{names}"
+    );
+    let pruned = service.docker_ok(&["image", "prune", "-f"]);
+    assert!(pruned.contains(unnamed.trim()), "{pruned}");
     let exported = h.home.join("maker.tar");
     service.docker_ok(&["export", "-o", exported.to_str().unwrap(), "maker"]);
     let listed = std::process::Command::new("tar")

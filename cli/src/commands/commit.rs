@@ -23,7 +23,8 @@ pub struct CommitArgs {
     #[arg(short, long, default_value_t = true, action = clap::ArgAction::Set)]
     pause: bool,
     container: String,
-    /// The new image's name (REPOSITORY[:TAG])
+    /// The new image's name (REPOSITORY[:TAG]); without one it is kept
+    /// as <none> (see `image prune`)
     reference: Option<Reference>,
     #[command(flatten)]
     machine: MachineArg,

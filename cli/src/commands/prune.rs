@@ -10,7 +10,7 @@ use engine::Engine;
 #[derive(clap::Args)]
 pub struct ImagePruneArgs {
     /// Every image no container (of any running machine) uses; without
-    /// it only images with no name go, and hutch keeps none
+    /// it only images with no name (`<none>`, as a commit given none)
     #[arg(short, long)]
     all: bool,
     /// Do not ask for confirmation

@@ -21,7 +21,7 @@ use tokio::sync::mpsc::{channel, Receiver};
 /// What `commit` is asked for besides the container.
 #[derive(Debug, Clone, Default)]
 pub struct CommitOptions {
-    /// The new image's name (hutch keeps only named images).
+    /// The new image's name; without one it is kept as `<none>`.
     pub reference: Option<Reference>,
     pub message: Option<String>,
     pub author: Option<String>,
@@ -240,7 +240,8 @@ struct Finish {
     lock: StoreLock,
     parent: Image,
     config: Value,
-    reference: String,
+    /// The new image's name; none keeps it dangling (`<none>`).
+    reference: Option<String>,
 }
 
 impl Finish {
@@ -250,7 +251,10 @@ impl Finish {
             let mut config = self.config;
             push_diff_id(&mut config, &layer.diff_id)?;
             let manifest = store_image(&self.store, &self.parent, &config, &layer)?;
-            self.store.set_tag(&self.lock, &self.reference, &manifest)?;
+            match &self.reference {
+                Some(reference) => self.store.set_tag(&self.lock, reference, &manifest)?,
+                None => self.store.keep_untagged(&self.lock, &manifest)?,
+            }
             Ok(manifest)
         });
         match stored {
@@ -265,19 +269,13 @@ impl Finish {
 
 impl Engine {
     /// Makes `container`'s writable layer a new image on top of its own,
-    /// named `options.reference`; its id.
+    /// named `options.reference` (or dangling); its id.
     pub async fn commit_container(
         &self,
         machine: &str,
         container: &str,
         options: &CommitOptions,
     ) -> crate::Result<Digest> {
-        let Some(reference) = &options.reference else {
-            return Err(ImageError::Invalid(
-                "name the new image (e.g. hutch commit CONTAINER app:1): hutch keeps only named images".into(),
-            )
-            .into());
-        };
         let details = self.inspect_container(machine, container).await?;
         let store = self.store()?;
         // Held throughout: no rmi takes the base's blobs meanwhile, and
@@ -302,7 +300,7 @@ impl Engine {
             lock,
             parent,
             config,
-            reference: reference.full(),
+            reference: options.reference.as_ref().map(Reference::full),
         };
         let layer = match self.container_layer(machine, &details.info.id).await {
             Ok(reader) => receive_layer(&store, reader).await,

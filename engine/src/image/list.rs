@@ -23,6 +23,8 @@ pub struct ImageSummary {
     pub created: Option<String>,
     /// What its layers unpack to (docker's SIZE).
     pub size: u64,
+    /// Kept without a name (repository and tag are `<none>`).
+    pub dangling: bool,
 }
 
 /// An image's details, in the shape (and field names) of docker's
@@ -61,15 +63,25 @@ pub(super) fn shown_name(full: &str) -> String {
 }
 
 impl Engine {
-    /// Every name in the store, sorted by name.
+    /// Every name in the store, sorted by name, then the images kept
+    /// without one (`<none>`).
     pub fn images(&self) -> Result<Vec<ImageSummary>> {
         let store = self.store()?;
-        let mut rows = Vec::new();
-        for (full, digest) in store.tags()? {
-            let image = manifest::load(&store, &digest)?;
+        let names = store.tags()?.into_iter().map(|(full, digest)| {
             let (repository, tag) = match Reference::parse(&full) {
                 Ok(r) => (r.short_repository(), r.shown_tag().to_string()),
                 Err(_) => (full.clone(), String::new()),
+            };
+            (Some((repository, tag)), digest)
+        });
+        let dangling = store.untagged()?.into_iter().map(|digest| (None, digest));
+        let mut rows = Vec::new();
+        for (name, digest) in names.chain(dangling) {
+            let image = manifest::load(&store, &digest)?;
+            let none = || ("<none>".to_string(), "<none>".to_string());
+            let ((repository, tag), dangling) = match name {
+                Some(name) => (name, false),
+                None => (none(), true),
             };
             rows.push(ImageSummary {
                 repository,
@@ -78,6 +90,7 @@ impl Engine {
                 manifest_digest: image.manifest_digest.clone(),
                 created: image.config.created().clone(),
                 size: image.size(&store),
+                dangling,
             });
         }
         Ok(rows)

@@ -18,7 +18,7 @@ pub fn find(store: &Store, name: &ImageName) -> Result<(Option<String>, Image), 
     }
     if let Some(id) = name.id_prefix() {
         let mut found: Option<Image> = None;
-        for d in store.tags()?.values() {
+        for d in &store.kept()? {
             let image = manifest::load(store, d)?;
             if image.config_digest.hex().starts_with(id) {
                 if found
@@ -37,10 +37,10 @@ pub fn find(store: &Store, name: &ImageName) -> Result<(Option<String>, Image), 
     Err(ImageError::NoSuchImage(name.to_string()))
 }
 
-/// Deletes every blob no name reaches (manifests, configs, layers).
+/// Deletes every blob no kept image reaches (manifests, configs, layers).
 pub fn collect_garbage(store: &Store, lock: &StoreLock) -> Result<u64, ImageError> {
     let mut live = BTreeSet::new();
-    for manifest in store.tags()?.values() {
+    for manifest in &store.kept()? {
         live.insert(manifest.clone());
         if let Ok(image) = manifest::load(store, manifest) {
             live.extend(image.blobs());
@@ -52,7 +52,7 @@ pub fn collect_garbage(store: &Store, lock: &StoreLock) -> Result<u64, ImageErro
 /// Every diff id of every image in the store: what machines keep cached.
 pub fn all_diff_ids(store: &Store) -> Result<Vec<Digest>, ImageError> {
     let mut ids = BTreeSet::new();
-    for digest in store.tags()?.values() {
+    for digest in &store.kept()? {
         ids.extend(manifest::load(store, digest)?.diff_ids()?);
     }
     Ok(ids.into_iter().collect())

@@ -1,7 +1,6 @@
-//! docker's `image prune`: with `all`, every image no container uses.
-//! Without it only dangling images (no name) go, and hutch's store keeps
-//! no image without a name (an image goes with its last name), so there
-//! are none to remove. The store serves every machine: the containers of
+//! docker's `image prune`: the dangling images (kept without a name, as a
+//! commit given none is) that no container uses; with `all`, every image
+//! no container uses. The store serves every machine: the containers of
 //! each running machine count; a stopped machine's cannot be asked, and
 //! lose nothing (each machine keeps the layers its containers use).
 
@@ -21,7 +20,7 @@ pub struct ImagePrune {
 
 impl Engine {
     pub async fn prune_images(&self, all: bool) -> Result<ImagePrune> {
-        if !all {
+        if !all && !self.images()?.iter().any(|image| image.dangling) {
             return Ok(ImagePrune::default());
         }
         let mut used = BTreeSet::new();
@@ -37,7 +36,7 @@ impl Engine {
         let unused: BTreeMap<String, u64> = self
             .images()?
             .into_iter()
-            .filter(|image| !used.contains(&image.id))
+            .filter(|image| (all || image.dangling) && !used.contains(&image.id))
             .map(|image| (image.id.to_string(), image.size))
             .collect();
         if unused.is_empty() {

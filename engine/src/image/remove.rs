@@ -51,6 +51,7 @@ impl Engine {
                     .map_err(ImageError::from)?
                     .is_empty()
                 {
+                    store.forget_untagged(&lock, &image.manifest_digest)?;
                     removed.push(Removed::Deleted(image.config_digest.clone()));
                 }
             }

@@ -88,6 +88,10 @@ impl<W: Write> Write for HashingWriter<W> {
 struct Refs {
     /// Full reference (e.g. `docker.io/library/alpine:latest`) → manifest digest.
     tags: BTreeMap<String, Digest>,
+    /// Manifests kept without a name (docker's dangling images: a commit
+    /// given no name).
+    #[serde(default)]
+    untagged: BTreeSet<Digest>,
 }
 
 pub struct Store {
@@ -304,10 +308,40 @@ impl Store {
         Ok(self.load_refs()?.tags.get(reference).cloned())
     }
 
+    /// Names `manifest` `reference`; a named image is no longer dangling.
     pub fn set_tag(&self, _lock: &StoreLock, reference: &str, manifest: &Digest) -> Result<()> {
         let mut refs = self.load_refs()?;
         refs.tags.insert(reference.to_string(), manifest.clone());
+        refs.untagged.remove(manifest);
         self.save_refs(&refs)
+    }
+
+    /// Keeps `manifest` without a name.
+    pub fn keep_untagged(&self, _lock: &StoreLock, manifest: &Digest) -> Result<()> {
+        let mut refs = self.load_refs()?;
+        refs.untagged.insert(manifest.clone());
+        self.save_refs(&refs)
+    }
+
+    /// Stops keeping `manifest` without a name (it goes with the next
+    /// garbage collection unless a name holds it).
+    pub fn forget_untagged(&self, _lock: &StoreLock, manifest: &Digest) -> Result<()> {
+        let mut refs = self.load_refs()?;
+        if refs.untagged.remove(manifest) {
+            self.save_refs(&refs)?;
+        }
+        Ok(())
+    }
+
+    /// The manifests kept without a name.
+    pub fn untagged(&self) -> Result<BTreeSet<Digest>> {
+        Ok(self.load_refs()?.untagged)
+    }
+
+    /// Every manifest the store keeps: named or not.
+    pub fn kept(&self) -> Result<BTreeSet<Digest>> {
+        let refs = self.load_refs()?;
+        Ok(refs.tags.into_values().chain(refs.untagged).collect())
     }
 
     /// Removes a reference; returns the digest it pointed at.
