@@ -3,13 +3,14 @@
 //! `GET /images/{name}/history`.
 
 use crate::error::{no_such_image, ApiError, ApiResult};
+use crate::images::reference_of;
 use crate::state::ApiState;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::Json;
 use bollard_stubs::models::{ChangeType, FilesystemChange, HistoryResponseItem};
 use engine::container::ChangeKind;
-use engine::image::{CommitOptions, ImageName, Reference};
+use engine::image::{CommitOptions, ImageName};
 use engine::time::parse_rfc3339;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -39,18 +40,7 @@ pub async fn commit(
     }
     let container = container
         .ok_or_else(|| ApiError::bad_request("container= is required: the one to commit"))?;
-    options.reference = match (repo, tag) {
-        (Some(repo), tag) => {
-            let name = match tag {
-                Some(tag) => format!("{repo}:{tag}"),
-                None => repo,
-            };
-            let reference = Reference::parse(&name)
-                .map_err(|e| ApiError::bad_request(format!("invalid name {name:?}: {e}")))?;
-            Some(reference)
-        }
-        (None, _) => None,
-    };
+    options.reference = repo.map(|repo| reference_of(repo, tag)).transpose()?;
     let id = st.container_id(&container).await?;
     let image = st
         .engine

@@ -50,6 +50,16 @@ pub async fn list(State(st): State<Arc<ApiState>>) -> ApiResult<Json<Vec<ImageSu
     Ok(Json(by_id.into_values().collect()))
 }
 
+/// docker's `repo` and `tag` parameters as one name.
+pub fn reference_of(repo: String, tag: Option<String>) -> ApiResult<Reference> {
+    let name = match tag {
+        Some(tag) => format!("{repo}:{tag}"),
+        None => repo,
+    };
+    Reference::parse(&name)
+        .map_err(|e| ApiError::bad_request(format!("invalid name {name:?}: {e}")))
+}
+
 fn image_name(text: &str) -> ApiResult<ImageName> {
     text.parse()
         .map_err(|e| ApiError::bad_request(format!("invalid image name {text:?}: {e}")))
@@ -101,12 +111,7 @@ pub async fn post(
         .repo
         .filter(|r| !r.is_empty())
         .ok_or_else(|| ApiError::bad_request("repo is required: the name to give the image"))?;
-    let target = match query.tag.filter(|t| !t.is_empty()) {
-        Some(tag) => format!("{repo}:{tag}"),
-        None => repo,
-    };
-    let target = Reference::parse(&target)
-        .map_err(|e| ApiError::bad_request(format!("invalid name {target:?}: {e}")))?;
+    let target = reference_of(repo, query.tag.filter(|t| !t.is_empty()))?;
     let source = image_name(name)?;
     // Tagging takes the store's lock, which a pull holds while it runs:
     // the wait is a blocking thread's, not a runtime worker's.

@@ -11,7 +11,6 @@ use engine::Engine;
 use std::fs;
 use std::io::{Read, Write};
 use std::path::{Component, Path, PathBuf};
-use tokio::io::AsyncWriteExt;
 use tokio_util::io::SyncIoBridge;
 
 /// Bytes in flight between the network side and the tar side.
@@ -108,11 +107,7 @@ async fn copy_out(
         .copy_from_container(machine, container, &path)
         .await?;
     if dest == "-" {
-        let mut stdout = tokio::io::stdout();
-        while let Some(chunk) = reader.next().await? {
-            stdout.write_all(&chunk).await?;
-        }
-        stdout.flush().await?;
+        reader.copy_to(&mut tokio::io::stdout()).await?;
         return Ok(());
     }
     let plan = Landing::on_host(&stat, named_as, Path::new(dest))?;
@@ -120,17 +115,11 @@ async fn copy_out(
     let (mut pipe, tar) = tokio::io::duplex(PIPE_BYTES);
     let extract =
         tokio::task::spawn_blocking(move || plan.extract(SyncIoBridge::new(tar), keep_owners));
-    let pumped = async {
-        while let Some(chunk) = reader.next().await? {
-            pipe.write_all(&chunk).await?;
-        }
-        anyhow::Ok(())
-    }
-    .await;
+    let pumped = reader.copy_to(&mut pipe).await;
     drop(pipe);
     // The extractor's error explains a broken pipe better than the pipe.
     extract.await??;
-    pumped
+    Ok(pumped?)
 }
 
 /// Where a tar out of a container lands on the host: its top entry,

@@ -6,7 +6,7 @@ use anyhow::{bail, Context};
 use engine::Engine;
 use std::io::IsTerminal;
 use std::path::Path;
-use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::io::AsyncWrite;
 
 #[derive(clap::Args)]
 pub struct ExportArgs {
@@ -59,9 +59,5 @@ async fn export_to(
     to: &mut (impl AsyncWrite + Unpin),
 ) -> anyhow::Result<()> {
     let mut reader = engine.export_container(machine, container).await?;
-    while let Some(chunk) = reader.next().await? {
-        to.write_all(&chunk).await?;
-    }
-    to.flush().await?;
-    Ok(())
+    Ok(reader.copy_to(to).await?)
 }

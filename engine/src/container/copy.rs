@@ -10,7 +10,7 @@ use protocol::{
     chunk_len, read_frame_async, write_frame_async, ArchiveAction, ArchiveRequest, Change,
     Envelope, Response, ARCHIVE_PORT, MAX_CHUNK,
 };
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::UnixStream;
 
 /// How a tar is unpacked into a container.
@@ -108,6 +108,18 @@ impl ArchiveReader {
             .map_err(io_error("reading the copy from the machine"))?;
         Ok(Some(chunk))
     }
+
+    /// Writes the rest of the data to `to`; an error if it did not come
+    /// whole.
+    pub async fn copy_to(&mut self, to: &mut (impl AsyncWrite + Unpin)) -> Result<()> {
+        while let Some(chunk) = self.next().await? {
+            to.write_all(&chunk)
+                .await
+                .map_err(io_error("writing the copy out"))?;
+        }
+        to.flush().await.map_err(io_error("writing the copy out"))?;
+        Ok(())
+    }
 }
 
 impl Engine {
@@ -137,6 +149,19 @@ impl Engine {
         Ok((conn, stat))
     }
 
+    /// Opens an archive connection for `action`, whose data comes back:
+    /// the stat the agent answers first, and the data's reader.
+    async fn archive_reader(
+        &self,
+        machine: &str,
+        container: &str,
+        path: &str,
+        action: ArchiveAction,
+    ) -> Result<(PathStat, ArchiveReader)> {
+        let (conn, stat) = self.archive(machine, container, path, action).await?;
+        Ok((stat, ArchiveReader { conn, ended: false }))
+    }
+
     /// What `path` in `container` is (docker's `HEAD .../archive`).
     pub async fn stat_in_container(
         &self,
@@ -158,24 +183,19 @@ impl Engine {
         container: &str,
         path: &str,
     ) -> Result<(PathStat, ArchiveReader)> {
-        let (conn, stat) = self
-            .archive(machine, container, path, ArchiveAction::Read)
-            .await?;
-        Ok((stat, ArchiveReader { conn, ended: false }))
+        self.archive_reader(machine, container, path, ArchiveAction::Read)
+            .await
     }
 
     /// What `container` added, changed and deleted in its image's files
     /// (docker's `diff`), parents before children; a running one is
     /// frozen while its writable layer is read.
     pub async fn container_changes(&self, machine: &str, container: &str) -> Result<Vec<Change>> {
-        let (conn, _) = self
-            .archive(machine, container, "/", ArchiveAction::Changes)
+        let (_, mut reader) = self
+            .archive_reader(machine, container, "/", ArchiveAction::Changes)
             .await?;
-        let mut reader = ArchiveReader { conn, ended: false };
         let mut lines = Vec::new();
-        while let Some(chunk) = reader.next().await? {
-            lines.extend_from_slice(&chunk);
-        }
+        reader.copy_to(&mut lines).await?;
         lines
             .split(|b| *b == b'\n')
             .filter(|line| !line.is_empty())
@@ -195,19 +215,19 @@ impl Engine {
     /// other mounts (docker's `export`); a running one is frozen while it
     /// is read.
     pub async fn export_container(&self, machine: &str, container: &str) -> Result<ArchiveReader> {
-        let (conn, _) = self
-            .archive(machine, container, "/", ArchiveAction::Export)
+        let (_, reader) = self
+            .archive_reader(machine, container, "/", ArchiveAction::Export)
             .await?;
-        Ok(ArchiveReader { conn, ended: false })
+        Ok(reader)
     }
 
     /// The container's changes to its image's files as an OCI layer tar,
     /// its processes frozen while it is read (`commit`).
     pub async fn container_layer(&self, machine: &str, container: &str) -> Result<ArchiveReader> {
-        let (conn, _) = self
-            .archive(machine, container, "/", ArchiveAction::Layer)
+        let (_, reader) = self
+            .archive_reader(machine, container, "/", ArchiveAction::Layer)
             .await?;
-        Ok(ArchiveReader { conn, ended: false })
+        Ok(reader)
     }
 
     /// Unpacks the tar read from `tar` into directory `path` of

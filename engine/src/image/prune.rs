@@ -20,7 +20,12 @@ pub struct ImagePrune {
 
 impl Engine {
     pub async fn prune_images(&self, all: bool) -> Result<ImagePrune> {
-        if !all && !self.images()?.iter().any(|image| image.dangling) {
+        let candidates: Vec<_> = self
+            .images()?
+            .into_iter()
+            .filter(|image| all || image.dangling)
+            .collect();
+        if !all && candidates.is_empty() {
             return Ok(ImagePrune::default());
         }
         let mut used = BTreeSet::new();
@@ -33,10 +38,9 @@ impl Engine {
             let details = self.container_details(&machine, |_| true).await?;
             used.extend(details.into_iter().map(|d| d.image_id));
         }
-        let unused: BTreeMap<String, u64> = self
-            .images()?
+        let unused: BTreeMap<String, u64> = candidates
             .into_iter()
-            .filter(|image| (all || image.dangling) && !used.contains(&image.id))
+            .filter(|image| !used.contains(&image.id))
             .map(|image| (image.id.to_string(), image.size))
             .collect();
         if unused.is_empty() {

@@ -6,7 +6,7 @@
 //! container's symlink must not lead it onto the machine.
 
 use super::ids::IdMap;
-use super::pack::{append_entry, send_data};
+use super::pack::{append_entry, send_data, sorted_entries};
 use super::{Held, Record};
 use crate::container::Container;
 use crate::layers::whiteout::{is_opaque, is_whiteout, OPAQUE_MARKER, WHITEOUT_PREFIX};
@@ -76,9 +76,7 @@ fn walk(
     rel: &Path,
     visit: &mut dyn FnMut(&Path, &Path, &Metadata, Found) -> io::Result<()>,
 ) -> io::Result<()> {
-    let mut entries: Vec<_> = fs::read_dir(dir)?.collect::<Result<_, _>>()?;
-    entries.sort_by_key(|e| e.file_name());
-    for entry in entries {
+    for entry in sorted_entries(dir)? {
         let (path, name) = (entry.path(), rel.join(entry.file_name()));
         let meta = fs::symlink_metadata(&path)?;
         if is_runtime_path(&name) || (meta.is_dir() && holds_only_runtime_paths(&path, &name)) {

@@ -70,7 +70,8 @@ pub fn pack_root(root: &Path, ids: &IdMap, out: impl Write) -> io::Result<()> {
     builder.into_inner()?.flush()
 }
 
-fn sorted_entries(dir: &Path) -> io::Result<Vec<fs::DirEntry>> {
+/// `dir`'s entries in name order.
+pub(super) fn sorted_entries(dir: &Path) -> io::Result<Vec<fs::DirEntry>> {
     let mut entries: Vec<_> = fs::read_dir(dir)?.collect::<Result<_, _>>()?;
     entries.sort_by_key(|e| e.file_name());
     Ok(entries)
