@@ -4,6 +4,7 @@
 
 mod about;
 mod attach;
+mod build;
 mod commit;
 mod copy;
 mod events;
@@ -176,6 +177,11 @@ pub enum Command {
     History(image::HistoryArgs),
     /// Write a container's filesystem (without its volumes) as a tar
     Export(export::ExportArgs),
+    /// Build an image from a Dockerfile (docker's classic builder)
+    Build(build::BuildArgs),
+    /// Manage the build cache
+    #[command(subcommand)]
+    Builder(build::BuilderCommand),
     #[command(subcommand)]
     Container(lifecycle::ContainerCommand),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
@@ -232,6 +238,8 @@ impl Command {
             Command::Diff(a) => Ok(error_exits_1(commit::diff(engine, a).await)),
             Command::History(a) => Ok(error_exits_1(image::history(engine, a))),
             Command::Export(a) => Ok(error_exits_1(export::run(engine, a).await)),
+            Command::Build(a) => Ok(error_exits_1(build::build(engine, a).await)),
+            Command::Builder(c) => Ok(error_exits_1(build::builder(engine, c).await)),
             Command::Container(c) => lifecycle::container(engine, c).await,
             Command::Completion(a) => about::completion(a),
             Command::Man(a) => about::man(a),

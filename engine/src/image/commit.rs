@@ -137,19 +137,12 @@ fn push_diff_id(config: &mut Value, diff_id: &Digest) -> Result<(), ImageError> 
     Ok(())
 }
 
-/// Stores the config and an OCI manifest of `parent`'s layers and
-/// `layer`; the manifest's digest.
-fn store_image(
-    store: &Store,
-    parent: &Image,
-    config: &Value,
-    layer: &StoredLayer,
-) -> Result<Digest, ImageError> {
-    let config_bytes = config.to_string().into_bytes();
-    let config_digest = store.put_bytes(&config_bytes, None)?;
-    let mut layers: Vec<Value> = parent
-        .manifest
-        .layers()
+/// `image`'s layers as OCI manifest descriptors (none for `scratch`).
+pub(super) fn layer_descriptors(image: Option<&Image>) -> Vec<Value> {
+    let layers = image
+        .map(|i| i.manifest.layers().as_slice())
+        .unwrap_or_default();
+    layers
         .iter()
         .map(|l| {
             json!({
@@ -158,12 +151,17 @@ fn store_image(
                 "size": l.size(),
             })
         })
-        .collect();
-    layers.push(json!({
-        "mediaType": LAYER_GZIP_MEDIA_TYPE,
-        "digest": layer.blob.as_str(),
-        "size": layer.size,
-    }));
+        .collect()
+}
+
+/// Stores `config` and an OCI manifest of `layers`; the manifest's digest.
+pub(super) fn store_image(
+    store: &Store,
+    layers: Vec<Value>,
+    config: &Value,
+) -> Result<Digest, ImageError> {
+    let config_bytes = config.to_string().into_bytes();
+    let config_digest = store.put_bytes(&config_bytes, None)?;
     let manifest = json!({
         "schemaVersion": 2,
         "mediaType": MANIFEST_MEDIA_TYPE,
@@ -234,36 +232,69 @@ async fn receive_layer(store: &Store, mut reader: ArchiveReader) -> crate::Resul
     Ok(stored?)
 }
 
+/// What keeps a committed image in the store.
+pub(super) enum Keep {
+    /// A name.
+    Tag(String),
+    /// Nothing: docker's dangling `<none>`.
+    Untagged,
+    /// The build cache, under a step's key.
+    BuildStep(String),
+}
+
 /// What a commit stores once its layer is in: config, manifest, name.
-struct Finish {
-    store: Store,
-    lock: StoreLock,
-    parent: Image,
-    config: Value,
-    /// The new image's name; none keeps it dangling (`<none>`).
-    reference: Option<String>,
+pub(super) struct Finish {
+    pub store: Store,
+    pub lock: StoreLock,
+    /// The layers beneath the new one.
+    pub layers: Vec<Value>,
+    pub config: Value,
+    pub keep: Keep,
 }
 
 impl Finish {
-    /// The new image's id; on failure the blobs no name reaches go.
-    fn run(self, layer: crate::Result<StoredLayer>) -> crate::Result<Digest> {
+    /// The new image's manifest; on failure the blobs no name reaches go.
+    pub fn run(self, layer: crate::Result<StoredLayer>) -> crate::Result<Digest> {
         let stored = layer.and_then(|layer| {
             let mut config = self.config;
             push_diff_id(&mut config, &layer.diff_id)?;
-            let manifest = store_image(&self.store, &self.parent, &config, &layer)?;
-            match &self.reference {
-                Some(reference) => self.store.set_tag(&self.lock, reference, &manifest)?,
-                None => self.store.keep_untagged(&self.lock, &manifest)?,
+            let mut layers = self.layers;
+            layers.push(json!({
+                "mediaType": LAYER_GZIP_MEDIA_TYPE,
+                "digest": layer.blob.as_str(),
+                "size": layer.size,
+            }));
+            let manifest = store_image(&self.store, layers, &config)?;
+            match &self.keep {
+                Keep::Tag(reference) => self.store.set_tag(&self.lock, reference, &manifest)?,
+                Keep::Untagged => self.store.keep_untagged(&self.lock, &manifest)?,
+                Keep::BuildStep(key) => self.store.cache_step(&self.lock, key, &manifest)?,
             }
             Ok(manifest)
         });
-        match stored {
-            Ok(manifest) => Ok(manifest::load(&self.store, &manifest)?.config_digest),
-            Err(e) => {
-                collect_garbage(&self.store, &self.lock)?;
-                Err(e)
-            }
+        if stored.is_err() {
+            collect_garbage(&self.store, &self.lock)?;
         }
+        stored
+    }
+}
+
+impl Engine {
+    /// Stores `container`'s changes as a layer and, once it is whole,
+    /// the image `finish` describes; its manifest's digest.
+    pub(super) async fn store_commit(
+        &self,
+        machine: &str,
+        container: &str,
+        finish: Finish,
+    ) -> crate::Result<Digest> {
+        let layer = match self.container_layer(machine, container).await {
+            Ok(reader) => receive_layer(&finish.store, reader).await,
+            Err(e) => Err(e),
+        };
+        tokio::task::spawn_blocking(move || finish.run(layer))
+            .await
+            .map_err(|e| ImageError::Invalid(format!("storing the image: {e}")))?
     }
 }
 
@@ -298,17 +329,15 @@ impl Engine {
         let finish = Finish {
             store: Store::at(store.root().to_path_buf()),
             lock,
-            parent,
+            layers: layer_descriptors(Some(&parent)),
             config,
-            reference: options.reference.as_ref().map(Reference::full),
+            keep: match &options.reference {
+                Some(reference) => Keep::Tag(reference.full()),
+                None => Keep::Untagged,
+            },
         };
-        let layer = match self.container_layer(machine, &details.info.id).await {
-            Ok(reader) => receive_layer(&store, reader).await,
-            Err(e) => Err(e),
-        };
-        tokio::task::spawn_blocking(move || finish.run(layer))
-            .await
-            .map_err(|e| ImageError::Invalid(format!("storing the image: {e}")))?
+        let manifest = self.store_commit(machine, &details.info.id, finish).await?;
+        Ok(manifest::load(&store, &manifest)?.config_digest)
     }
 }
 

@@ -3,10 +3,10 @@
 
 use super::error::ImageError;
 use super::lookup::find;
-use super::manifest;
+use super::manifest::{self, Image};
 use super::reference::ImageName;
 use super::reference::Reference;
-use super::store::Digest;
+use super::store::{Digest, Store};
 use crate::{Engine, Result};
 use serde::Serialize;
 
@@ -40,7 +40,9 @@ pub struct ImageDetails {
     pub os: String,
     pub size: u64,
     pub stored_size: u64,
-    pub config: Option<oci_spec::image::Config>,
+    /// The config's `config` as stored, with what oci-spec's type has no
+    /// field for (docker's Healthcheck, OnBuild, Shell).
+    pub config: Option<serde_json::Value>,
     #[serde(rename = "RootFS")]
     pub root_fs: RootFs,
 }
@@ -60,6 +62,17 @@ pub(super) fn shown_name(full: &str) -> String {
     Reference::parse(full)
         .map(|r| r.short())
         .unwrap_or_else(|_| full.to_string())
+}
+
+/// The `config` object of `image`'s stored config.
+fn raw_settings(store: &Store, image: &Image) -> Result<Option<serde_json::Value>> {
+    let bytes = store.read_blob(&image.config_digest)?;
+    let mut config: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|source| ImageError::Malformed {
+            what: "the image's config".into(),
+            source,
+        })?;
+    Ok(config.get_mut("config").map(serde_json::Value::take))
 }
 
 impl Engine {
@@ -120,7 +133,7 @@ impl Engine {
             os: image.config.os().to_string(),
             size: image.size(&store),
             stored_size: image.stored_size(),
-            config: image.config.config().clone(),
+            config: raw_settings(&store, &image)?,
             root_fs: RootFs {
                 kind: "layers",
                 diff_ids: image.config.rootfs().diff_ids().clone(),

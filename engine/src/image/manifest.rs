@@ -52,6 +52,7 @@ pub struct Layer {
     pub diff_id: Digest,
 }
 
+#[derive(Clone)]
 pub struct Image {
     pub manifest_digest: Digest,
     pub manifest: ImageManifest,

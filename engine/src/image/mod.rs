@@ -3,6 +3,7 @@
 //! (pull, import, load, save), and delivery of their layers into machines.
 
 pub mod archive;
+mod build;
 mod commit;
 mod config_changes;
 pub mod deliver;
@@ -21,6 +22,7 @@ mod remove;
 pub mod store;
 mod tag;
 
+pub use build::{BuildOptions, BuildOutput};
 pub use commit::CommitOptions;
 pub use error::ImageError;
 pub use history::HistoryStep;

@@ -92,6 +92,10 @@ struct Refs {
     /// given no name).
     #[serde(default)]
     untagged: BTreeSet<Digest>,
+    /// The build cache: a build step's key (its parent, instruction and
+    /// sources) → the image that step made.
+    #[serde(default)]
+    build_cache: BTreeMap<String, Digest>,
 }
 
 pub struct Store {
@@ -338,10 +342,35 @@ impl Store {
         Ok(self.load_refs()?.untagged)
     }
 
-    /// Every manifest the store keeps: named or not.
+    /// Every manifest the store keeps: named, unnamed or cached by builds.
     pub fn kept(&self) -> Result<BTreeSet<Digest>> {
         let refs = self.load_refs()?;
-        Ok(refs.tags.into_values().chain(refs.untagged).collect())
+        Ok(refs
+            .tags
+            .into_values()
+            .chain(refs.untagged)
+            .chain(refs.build_cache.into_values())
+            .collect())
+    }
+
+    /// The image a build step with `key` made before, if cached.
+    pub fn cached_step(&self, key: &str) -> Result<Option<Digest>> {
+        Ok(self.load_refs()?.build_cache.get(key).cloned())
+    }
+
+    /// Caches `manifest` as what the build step with `key` makes.
+    pub fn cache_step(&self, _lock: &StoreLock, key: &str, manifest: &Digest) -> Result<()> {
+        let mut refs = self.load_refs()?;
+        refs.build_cache.insert(key.to_string(), manifest.clone());
+        self.save_refs(&refs)
+    }
+
+    /// Empties the build cache; how many steps it held.
+    pub fn clear_build_cache(&self, _lock: &StoreLock) -> Result<usize> {
+        let mut refs = self.load_refs()?;
+        let steps = std::mem::take(&mut refs.build_cache).len();
+        self.save_refs(&refs)?;
+        Ok(steps)
     }
 
     /// Removes a reference; returns the digest it pointed at.
