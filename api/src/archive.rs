@@ -84,7 +84,7 @@ pub async fn save(State(st): State<Arc<ApiState>>, request: Request) -> ApiResul
 }
 
 /// The body's chunks as a blocking reader, for the engine's loader.
-struct ChunkReader {
+pub struct ChunkReader {
     chunks: mpsc::Receiver<Result<Bytes, std::io::Error>>,
     current: Bytes,
 }
@@ -103,22 +103,29 @@ impl Read for ChunkReader {
     }
 }
 
+impl ChunkReader {
+    /// Reads `request`'s body as it arrives.
+    pub fn of(request: Request) -> ChunkReader {
+        let (sender, chunks) = mpsc::channel(16);
+        let mut body = request.into_body().into_data_stream();
+        tokio::spawn(async move {
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk.map_err(std::io::Error::other);
+                if sender.send(chunk).await.is_err() {
+                    return;
+                }
+            }
+        });
+        ChunkReader {
+            chunks,
+            current: Bytes::new(),
+        }
+    }
+}
+
 /// `POST /images/load`: docker's `{"stream": "Loaded image: ..."}` lines.
 pub async fn load(State(st): State<Arc<ApiState>>, request: Request) -> ApiResult<Response> {
-    let (sender, chunks) = mpsc::channel(16);
-    let mut body = request.into_body().into_data_stream();
-    tokio::spawn(async move {
-        while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(std::io::Error::other);
-            if sender.send(chunk).await.is_err() {
-                return;
-            }
-        }
-    });
-    let reader = ChunkReader {
-        chunks,
-        current: Bytes::new(),
-    };
+    let reader = ChunkReader::of(request);
     let engine = st.engine.clone();
     let loaded =
         tokio::task::spawn_blocking(move || engine.load(Box::new(reader), "the request body"))

@@ -6,6 +6,7 @@
 
 mod archive;
 mod attach;
+mod build;
 mod commit;
 mod containers;
 mod copy;

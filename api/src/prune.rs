@@ -58,12 +58,16 @@ pub async fn networks(
     Ok(Json(json!({ "NetworksDeleted": removed })))
 }
 
-/// `POST /build/prune`: hutch keeps no build cache, so there is nothing
-/// to remove (docker's `system prune` asks every time).
+/// `POST /build/prune`: the build cache emptied (docker's `builder
+/// prune`, and part of its `system prune`).
 pub async fn build_cache(
+    State(st): State<Arc<ApiState>>,
     query: Result<Query<PruneQuery>, QueryRejection>,
 ) -> ApiResult<Json<Value>> {
     let Query(query) = query?;
     filters(query.filters.as_deref(), &[])?;
-    Ok(Json(json!({ "CachesDeleted": [], "SpaceReclaimed": 0 })))
+    let (_, freed) = st.engine.prune_build_cache().await?;
+    Ok(Json(
+        json!({ "CachesDeleted": [], "SpaceReclaimed": freed }),
+    ))
 }

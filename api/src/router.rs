@@ -4,8 +4,8 @@
 use crate::error::ApiError;
 use crate::state::ApiState;
 use crate::{
-    archive, attach, commit, containers, copy, events, exec, images, networks, prune, system,
-    usage, volumes, wait,
+    archive, attach, build, commit, containers, copy, events, exec, images, networks, prune,
+    system, usage, volumes, wait,
 };
 use axum::extract::Request;
 use axum::routing::{delete, get, post};
@@ -74,6 +74,7 @@ pub fn app(state: Arc<ApiState>) -> axum::routing::IntoMakeService<Router> {
         .route("/images/get", get(archive::save))
         .route("/images/load", post(archive::load))
         .route("/images/prune", post(prune::images))
+        .route("/build", post(build::build))
         .route("/build/prune", post(prune::build_cache))
         // Image names hold slashes: the action is read off the path's end.
         .route(

@@ -3,6 +3,7 @@
 Run by tests/tests/docker_api.rs with DOCKER_HOST set and the name of an
 image pushed to a local registry as argv[1]; every check is an assert.
 """
+import io
 import sys
 
 import docker
@@ -47,6 +48,15 @@ assert steps[0]["Comment"] == "from py" and steps[0]["Id"] == committed.id, step
 out = client.containers.run("pycommit:1", ["cat", "/py"], remove=True)
 assert out == b"py\n", out
 client.images.remove("pycommit:1")
+# images.build: a Dockerfile alone, through the classic builder.
+built, logs = client.images.build(
+    fileobj=io.BytesIO(b"FROM busybox\nRUN echo built > /b\nCMD [\"cat\", \"/b\"]\n"),
+    tag="pybuilt:1",
+)
+assert "pybuilt:1" in built.tags, built.tags
+assert any("Step 2/3 : RUN echo built > /b" in l.get("stream", "") for l in logs), logs
+assert client.containers.run("pybuilt:1", remove=True) == b"built\n"
+client.images.remove("pybuilt:1")
 box.kill()
 assert box.wait()["StatusCode"] == 137
 assert box.logs() == b"up\n", box.logs()

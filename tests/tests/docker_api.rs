@@ -1030,3 +1030,100 @@ fn many_clients_and_clients_that_leave() {
         "fine\n"
     );
 }
+
+#[test]
+fn docker_cli_builds_with_the_classic_builder() {
+    let h = Hutch::new("docker-api-build");
+    import_busybox(&h, "busybox");
+    let service = Service::start(&h);
+    let _ = service.docker_ok(&["info"]);
+    let _machine = hutch_tests::MachineGuard::adopt(&h, "default");
+    let context = h.home.join("context");
+    std::fs::create_dir_all(&context).unwrap();
+    std::fs::write(context.join("app.txt"), "from the context\n").unwrap();
+    std::fs::write(context.join("secret.txt"), "never sent\n").unwrap();
+    std::fs::write(context.join(".dockerignore"), "secret.txt\n").unwrap();
+    // A Dockerfile outside the context: the CLI adds it under a name of
+    // its own and names that in `dockerfile=`.
+    let dockerfile = h.home.join("Build.dockerfile");
+    std::fs::write(
+        &dockerfile,
+        "FROM busybox\nARG WHO=nobody\nCOPY . /app/\nRUN echo \"built for $WHO\" > /app/who\n\
+         CMD [\"sh\", \"-c\", \"cat /app/who /app/app.txt; ls /app\"]\n",
+    )
+    .unwrap();
+    let build = |extra: &[&str]| {
+        let mut args = vec!["build", "-f", dockerfile.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        args.push(context.to_str().unwrap());
+        service
+            .docker_cmd(&args)
+            .env("DOCKER_BUILDKIT", "0")
+            .output()
+            .unwrap()
+    };
+    let out = build(&["-t", "built:1", "--build-arg", "WHO=docker"]);
+    let text = stdout_of(&out);
+    assert!(out.status.success(), "{text}{}", stderr_of(&out));
+    for wanted in [
+        "Step 1/5 : FROM busybox",
+        "Step 4/5 : RUN echo \"built for $WHO\" > /app/who",
+        " ---> Running in ",
+        "Successfully tagged built:1",
+    ] {
+        assert!(text.contains(wanted), "{wanted:?} in:\n{text}");
+    }
+    assert_eq!(
+        service.docker_ok(&["run", "--rm", "built:1"]),
+        "built for docker\nfrom the context\napp.txt\nwho\n",
+        "secret.txt stays out, as does the CLI's own copy of the Dockerfile"
+    );
+
+    // The same build again: every step from the cache; -q prints the id.
+    let again = build(&["-t", "built:1", "--build-arg", "WHO=docker"]);
+    assert_eq!(stdout_of(&again).matches(" ---> Using cache").count(), 4);
+    let quiet = build(&["-q", "-t", "built:1", "--build-arg", "WHO=docker"]);
+    let id = service.docker_ok(&["image", "inspect", "-f", "{{.Id}}", "built:1"]);
+    assert_eq!(stdout_of(&quiet), id);
+
+    // A failing step: docker's message and a failed status; nothing named.
+    std::fs::write(&dockerfile, "FROM busybox\nRUN echo trying && exit 5\n").unwrap();
+    let failed = build(&["-t", "broken:1"]);
+    assert!(!failed.status.success());
+    assert!(
+        stdout_of(&failed).contains("trying"),
+        "{}",
+        stdout_of(&failed)
+    );
+    assert!(
+        stderr_of(&failed).contains("returned a non-zero code: 5"),
+        "{}",
+        stderr_of(&failed)
+    );
+    assert!(
+        service
+            .docker(&["image", "inspect", "broken:1"])
+            .status
+            .code()
+            == Some(1)
+    );
+    assert_eq!(service.docker_ok(&["ps", "-aq"]), "");
+
+    // builder prune empties the cache; the named image stays.
+    service.docker_ok(&["builder", "prune", "-f"]);
+    std::fs::write(
+        &dockerfile,
+        "FROM busybox\nARG WHO=nobody\nCOPY . /app/\nRUN echo \"built for $WHO\" > /app/who\n",
+    )
+    .unwrap();
+    let rebuilt = build(&["--build-arg", "WHO=docker"]);
+    assert!(
+        !stdout_of(&rebuilt).contains("Using cache"),
+        "{}",
+        stdout_of(&rebuilt)
+    );
+    assert_eq!(
+        service.docker_ok(&["run", "--rm", "built:1", "cat", "/app/who"]),
+        "built for docker\n"
+    );
+}

@@ -41,10 +41,11 @@ pub struct BuildArgs {
 pub enum BuilderCommand {
     /// Remove the build cache (the images of cached build steps)
     Prune {
-        /// Do not ask (hutch never asks; accepted for docker's scripts)
+        /// Do not ask for confirmation
         #[arg(short, long)]
         force: bool,
-        /// Remove all of it (the only kind hutch keeps)
+        /// Remove all of it (hutch's cache is all one kind: every step's
+        /// image, which nothing else names)
         #[arg(short, long)]
         all: bool,
     },
@@ -128,7 +129,10 @@ pub async fn build(engine: &Engine, a: BuildArgs) -> anyhow::Result<i32> {
 
 pub async fn builder(engine: &Engine, command: BuilderCommand) -> anyhow::Result<i32> {
     match command {
-        BuilderCommand::Prune { .. } => {
+        BuilderCommand::Prune { force, .. } => {
+            if !force && !super::lifecycle::confirmed("This will remove all the build cache.")? {
+                return Ok(1);
+            }
             let (steps, freed) = engine.prune_build_cache().await?;
             outln!("Deleted build cache objects: {steps}");
             outln!("Total reclaimed space: {}", crate::units::human_size(freed));

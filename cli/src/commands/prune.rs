@@ -1,4 +1,5 @@
-//! `hutch image prune`, `network prune` and `system prune`: what nothing
+//! `hutch image prune`, `network prune` and `system prune` (the build
+//! cache too): what nothing
 //! uses goes, after docker's confirmation (or `-f`).
 
 use super::lifecycle::confirmed;
@@ -92,7 +93,8 @@ pub async fn image(engine: &Engine, a: ImagePruneArgs) -> anyhow::Result<i32> {
         return Ok(1);
     }
     let reclaimed = images(engine, a.all).await?;
-    outln!("Total reclaimed space: {}", human_size(reclaimed));
+    let (_, cache) = engine.prune_build_cache().await?;
+    outln!("Total reclaimed space: {}", human_size(reclaimed + cache));
     Ok(0)
 }
 
@@ -118,6 +120,7 @@ pub async fn system(engine: &Engine, a: SystemPruneArgs) -> anyhow::Result<i32> 
     } else {
         "  - all dangling images\n"
     });
+    what.push_str("  - all build cache\n");
     if !a.force && !confirmed(what.trim_end())? {
         return Ok(1);
     }
@@ -134,6 +137,7 @@ pub async fn system(engine: &Engine, a: SystemPruneArgs) -> anyhow::Result<i32> 
         );
     }
     let reclaimed = images(engine, a.all).await?;
-    outln!("Total reclaimed space: {}", human_size(reclaimed));
+    let (_, cache) = engine.prune_build_cache().await?;
+    outln!("Total reclaimed space: {}", human_size(reclaimed + cache));
     Ok(0)
 }

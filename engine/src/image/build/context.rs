@@ -179,6 +179,53 @@ fn join(dir: &str, name: &str) -> String {
     }
 }
 
+/// Unpacks a build context sent as a tar (compressed or not, as the
+/// Engine API's `/build` takes it) into `dir`. The tar crate keeps every
+/// entry inside `dir`.
+pub fn unpack_context(input: impl Read, dir: &Path) -> Result<(), ImageError> {
+    let input = protocol::compression::decompressed(input)
+        .map_err(ImageError::io("reading the build context"))?;
+    let mut archive = tar::Archive::new(Completed {
+        input,
+        read: 0,
+        zeros: None,
+    });
+    archive.set_preserve_permissions(true);
+    archive.set_overwrite(true);
+    archive.unpack(dir).map_err(ImageError::io(
+        "unpacking the build context (a tar is expected)",
+    ))
+}
+
+/// A tar as docker's CLI sends it with `-f -`: its last entry unpadded
+/// and no end-of-archive blocks (Go's reader takes that; the tar crate
+/// wants whole blocks). At the end of the input come the zeros that
+/// complete it; after a whole archive they are never read.
+struct Completed<R> {
+    input: R,
+    read: u64,
+    /// Zeros still to give once the input has ended.
+    zeros: Option<u64>,
+}
+
+impl<R: Read> Read for Completed<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.zeros.is_none() {
+            let n = self.input.read(buf)?;
+            if n > 0 || buf.is_empty() {
+                self.read += n as u64;
+                return Ok(n);
+            }
+            self.zeros = Some((512 - self.read % 512) % 512 + 1024);
+        }
+        let left = self.zeros.as_mut().expect("set above");
+        let n = buf.len().min(*left as usize);
+        buf[..n].fill(0);
+        *left -= n as u64;
+        Ok(n)
+    }
+}
+
 /// A relative `/`-separated path without `.` components; none if `..`
 /// would leave the root.
 pub fn clean(path: &str) -> Option<String> {
@@ -321,6 +368,25 @@ pub fn write_tar(out: impl Write, items: Vec<Item>, stamp: Stamp) -> std::io::Re
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_context_tar_cut_after_its_last_data_unpacks() {
+        let mut tar = tar::Builder::new(Vec::new());
+        let mut header = tar::Header::new_gnu();
+        header.set_size(5);
+        header.set_mode(0o644);
+        tar.append_data(&mut header, "Dockerfile", &b"FROM "[..])
+            .unwrap();
+        let mut bytes = tar.into_inner().unwrap();
+        // As docker's CLI sends it: no padding after the data, no end.
+        bytes.truncate(512 + 5);
+        let dir = std::env::temp_dir().join(format!("hutch-cut-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        unpack_context(bytes.as_slice(), &dir).unwrap();
+        assert_eq!(std::fs::read(dir.join("Dockerfile")).unwrap(), b"FROM ");
+        let _ = std::fs::remove_dir_all(dir);
+    }
 
     #[test]
     fn sources_are_picked_within_the_context_past_dockerignore() {

@@ -23,6 +23,7 @@ use super::reference::{ImageName, Reference};
 use super::store::{Digest, Store};
 use crate::time::rfc3339_now;
 use crate::Engine;
+pub use context::unpack_context;
 use context::Context;
 use dockerfile::Dockerfile;
 use serde_json::{json, Value};
