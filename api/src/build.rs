@@ -8,10 +8,8 @@ use crate::archive::ChunkReader;
 use crate::error::{message_of, ApiError, ApiResult};
 use crate::params::truthy;
 use crate::state::ApiState;
-use axum::body::{Body, Bytes};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, Request, State};
-use axum::http::header::CONTENT_TYPE;
 use axum::http::StatusCode;
 use axum::response::Response;
 use engine::image::{unpack_context, BuildOptions, Reference};
@@ -176,16 +174,5 @@ pub async fn build(
         };
         let _ = lines.send(line);
     });
-    let body = futures_util::stream::unfold(receiver, |mut receiver| async move {
-        let line = receiver.recv().await?;
-        Some((
-            Ok::<_, std::convert::Infallible>(Bytes::from(format!("{line}\n"))),
-            receiver,
-        ))
-    });
-    Ok(Response::builder()
-        .status(StatusCode::OK)
-        .header(CONTENT_TYPE, "application/json")
-        .body(Body::from_stream(body))
-        .expect("static headers are valid"))
+    Ok(crate::lines::json_lines(receiver))
 }

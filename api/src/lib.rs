@@ -15,6 +15,7 @@ mod error;
 mod events;
 mod exec;
 mod images;
+mod lines;
 mod listener;
 mod networks;
 mod params;

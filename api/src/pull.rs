@@ -4,11 +4,8 @@
 
 use crate::error::{message_of, ApiError, ApiResult};
 use crate::state::ApiState;
-use axum::body::{Body, Bytes};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::http::header::CONTENT_TYPE;
-use axum::http::StatusCode;
 use axum::response::Response;
 use bollard_stubs::models::{CreateImageInfo, ErrorDetail, ProgressDetail};
 use engine::image::Reference;
@@ -65,20 +62,7 @@ pub async fn pull(
             });
         }
     });
-    let body = futures_util::stream::unfold(receiver, |mut receiver| async move {
-        let info = receiver.recv().await?;
-        let mut line = serde_json::to_vec(&info).unwrap_or_default();
-        line.push(b'\n');
-        Some((
-            Ok::<_, std::convert::Infallible>(Bytes::from(line)),
-            receiver,
-        ))
-    });
-    Ok(Response::builder()
-        .status(StatusCode::OK)
-        .header(CONTENT_TYPE, "application/json")
-        .body(Body::from_stream(body))
-        .expect("static headers are valid"))
+    Ok(crate::lines::json_lines(receiver))
 }
 
 /// The pull's events as docker's progress lines.
