@@ -752,6 +752,63 @@ fn stages_copy_from_each_other_a_target_stops_early_and_scratch_and_stdin_build(
     );
     assert!(out.ends_with("Successfully tagged piped:1\n"), "{out}");
     assert_eq!(h.ok(&["run", "--rm", "piped:1", "cat", "/p"]), "piped\n");
+
+    // ADD of a URL: fetched on the host, kept as it is (mode 0600, as
+    // docker's), needing no context.
+    let port = hutch_tests::http_server(std::sync::Arc::new(b"fetched\n".to_vec()));
+    succeeded(
+        with_stdin(
+            &h,
+            &["build", "-t", "fetched:1", "-"],
+            &format!("FROM bb:1\nADD http://127.0.0.1:{port}/files/fetched.txt /srv/\n"),
+        ),
+        "ADD of a URL",
+    );
+    assert_eq!(
+        h.ok(&[
+            "run",
+            "--rm",
+            "fetched:1",
+            "sh",
+            "-c",
+            "stat -c %a /srv/fetched.txt; cat /srv/fetched.txt"
+        ]),
+        "600\nfetched\n"
+    );
+
+    // ONBUILD: stored in the image, run when another is built FROM it
+    // (before that build's own steps), and not passed on further.
+    succeeded(
+        with_stdin(
+            &h,
+            &["build", "-t", "parent:1", "-"],
+            "FROM bb:1\nONBUILD RUN echo triggered > /t\nONBUILD ENV CHILD=yes\n",
+        ),
+        "a build with ONBUILD",
+    );
+    assert_eq!(
+        inspect(&h, "parent:1")["Config"]["OnBuild"],
+        serde_json::json!(["RUN echo triggered > /t", "ENV CHILD=yes"])
+    );
+    let out = succeeded(
+        with_stdin(
+            &h,
+            &["build", "-t", "child:1", "-"],
+            "FROM parent:1\nRUN cat /t\n",
+        ),
+        "a build FROM an image with triggers",
+    );
+    assert!(out.contains("# Executing 2 build triggers\n"), "{out}");
+    assert!(printed(&out, "triggered"), "the trigger ran first:\n{out}");
+    let child = inspect(&h, "child:1");
+    assert!(child["Config"]["OnBuild"].is_null(), "{child}");
+    assert!(
+        child["Config"]["Env"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!("CHILD=yes")),
+        "{child}"
+    );
     assert_eq!(h.ok(&["ps", "-a", "-q"]), "");
 }
 

@@ -23,6 +23,8 @@ pub struct Picked {
     pub rel: String,
     pub path: PathBuf,
     pub is_dir: bool,
+    /// Fetched from a URL by ADD: copied as it is, never unpacked.
+    pub fetched: bool,
 }
 
 fn io(what: String) -> impl FnOnce(std::io::Error) -> ImageError {
@@ -69,6 +71,7 @@ impl Context {
                 rel,
                 path,
                 is_dir: meta.is_dir(),
+                fetched: false,
             }]);
         }
         let glob = GlobBuilder::new(&rel)
@@ -84,6 +87,7 @@ impl Context {
                 rel,
                 path,
                 is_dir: meta.is_dir(),
+                fetched: false,
             })
             .collect();
         match picked.is_empty() {

@@ -71,6 +71,10 @@ fn is_archive(path: &std::path::Path) -> bool {
         || head.get(257..262) == Some(b"ustar")
 }
 
+fn is_url(source: &str) -> bool {
+    source.starts_with("http://") || source.starts_with("https://")
+}
+
 /// `--chmod`'s octal mode.
 fn parse_mode(text: &str) -> Result<u32, ImageError> {
     u32::from_str_radix(text, 8)
@@ -134,7 +138,8 @@ impl Origin {
     fn is_one_dir(&self, add: bool) -> bool {
         match self {
             Origin::Context(picked) => {
-                picked.len() == 1 && (picked[0].is_dir || (add && is_archive(&picked[0].path)))
+                let unpacked = |p: &Picked| add && !p.fetched && is_archive(&p.path);
+                picked.len() == 1 && (picked[0].is_dir || unpacked(&picked[0]))
             }
             Origin::Image(read) => read.len() == 1 && read[0].0.is_dir(),
         }
@@ -152,9 +157,9 @@ impl Build<'_> {
         let dest = state.expand(&spec.dest);
         let chown = spec.chown.as_ref().map(|c| state.expand(c));
         let mode = spec.chmod.as_deref().map(parse_mode).transpose()?;
-        if spec.add && sources.iter().any(|s| s.contains("://")) {
+        if !spec.add && sources.iter().any(|s| is_url(s)) {
             return Err(ImageError::Invalid(format!(
-                "{text}: ADD of a URL is not supported by hutch's builder; fetch it with RUN (wget or curl) or put the file in the context"
+                "{text}: COPY takes files of the context; ADD fetches URLs"
             ))
             .into());
         }
@@ -166,7 +171,10 @@ impl Build<'_> {
             None => {
                 let mut picked = Vec::new();
                 for source in &sources {
-                    picked.extend(self.context.pick(source)?);
+                    match is_url(source) {
+                        true => picked.push(self.fetch(source).await?),
+                        false => picked.extend(self.context.pick(source)?),
+                    }
                 }
                 (None, picked)
             }
@@ -227,6 +235,20 @@ impl Build<'_> {
         }
         .await;
         self.discard(&container, made).await
+    }
+
+    /// Fetches ADD's `url` for this build.
+    async fn fetch(&mut self, url: &str) -> crate::Result<Picked> {
+        let local = format!("add-{}", self.downloads.len());
+        let download = super::download::fetch(url, &self.scratch_dir, &local).await?;
+        let picked = Picked {
+            rel: download.name.clone(),
+            path: download.path.clone(),
+            is_dir: false,
+            fetched: true,
+        };
+        self.downloads.push(download);
+        Ok(picked)
     }
 
     /// The image `--from` names: a stage by name or index, or an image.
@@ -328,7 +350,7 @@ impl Build<'_> {
                                 path,
                             });
                         }
-                    } else if add && is_archive(&source.path) {
+                    } else if add && !source.fetched && is_archive(&source.path) {
                         let below = place.name("");
                         items.push(Item::Tar {
                             tar: TarSource::File(source.path.clone()),

@@ -116,6 +116,17 @@ pub fn parse(text: &str) -> Result<Dockerfile, ImageError> {
     })
 }
 
+/// An ONBUILD trigger of a base image, read as the step it runs.
+pub fn parse_trigger(trigger: &str) -> Result<Step, ImageError> {
+    let mut file = parse(&format!("FROM scratch\n{trigger}\n"))?;
+    match file.stages.pop().map(|stage| stage.steps) {
+        Some(mut steps) if steps.len() == 1 => Ok(steps.remove(0)),
+        _ => Err(invalid(format!(
+            "the base image's ONBUILD trigger {trigger:?} is not one instruction"
+        ))),
+    }
+}
+
 /// An instruction's text on one line: continuations joined, comment lines
 /// inside it dropped.
 fn one_line(text: &str) -> String {

@@ -10,6 +10,7 @@
 mod context;
 mod copy;
 mod dockerfile;
+mod download;
 mod expand;
 mod ignore;
 mod run;
@@ -97,6 +98,17 @@ struct Build<'a> {
     names: BTreeMap<String, usize>,
     /// The build args some ARG declared (the rest are reported unused).
     used_args: BTreeSet<String>,
+    /// Where ADD's URLs are fetched to, and what was fetched (removed
+    /// when the build ends).
+    scratch_dir: PathBuf,
+    downloads: Vec<download::Download>,
+}
+
+impl Drop for Build<'_> {
+    fn drop(&mut self) {
+        self.downloads.clear();
+        let _ = std::fs::remove_dir(&self.scratch_dir);
+    }
 }
 
 impl Build<'_> {
@@ -203,6 +215,11 @@ impl Engine {
             stages: Vec::new(),
             names: BTreeMap::new(),
             used_args: BTreeSet::new(),
+            scratch_dir: self
+                .home()
+                .root()
+                .join(format!("build-downloads-{}", unique())),
+            downloads: Vec::new(),
         };
         for (index, stage) in file.stages[..=last].iter().enumerate() {
             let built = build.stage(&file, stage).await?;
@@ -268,6 +285,13 @@ fn last_stage(file: &Dockerfile, target: Option<&str>) -> Result<usize, ImageErr
                 "failed to reach build target {target} in Dockerfile: name a stage given with FROM ... AS {target}"
             ))
         })
+}
+
+/// A name no other build running now has.
+fn unique() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{}-{n}", std::process::id())
 }
 
 /// A history entry made now.

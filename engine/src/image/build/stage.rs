@@ -94,6 +94,18 @@ impl StageState {
         hex::encode(Sha256::digest(text.as_bytes()))
     }
 
+    /// The base image's ONBUILD triggers, which run now, before the
+    /// stage's steps; they are not passed on to the images made here.
+    pub fn take_triggers(&mut self) -> Vec<String> {
+        let Some(settings) = self.config.get_mut("config").and_then(Value::as_object_mut) else {
+            return Vec::new();
+        };
+        settings
+            .remove("OnBuild")
+            .and_then(|t| serde_json::from_value(t).ok())
+            .unwrap_or_default()
+    }
+
     /// A copy of the config with a history entry for `created_by`.
     pub fn next_config(&self, created_by: String, empty_layer: bool) -> Value {
         let mut config = self.config.clone();
@@ -202,21 +214,41 @@ impl Build<'_> {
             config: base.config,
             args: BTreeMap::new(),
         };
+        let triggers = state.take_triggers();
+        if !triggers.is_empty() {
+            self.say(format!("# Executing {} build triggers\n", triggers.len()));
+        }
+        for trigger in &triggers {
+            let step = super::dockerfile::parse_trigger(trigger)?;
+            self.say(format!("Trigger: {}\n", step.text));
+            self.apply(&mut state, &step, &globals).await?;
+        }
         for step in &stage.steps {
             self.begin_step(&step.text);
-            let image = self.step(&mut state, step, &globals).await?;
-            state.config = serde_json::from_slice(&self.store.read_blob(&image.config_digest)?)
-                .map_err(|source| ImageError::Malformed {
-                    what: "a build step's config".into(),
-                    source,
-                })?;
-            self.say(format!(" ---> {}\n", short_id(&image.config_digest)));
-            state.image = Some(image);
+            self.apply(&mut state, step, &globals).await?;
         }
         Ok(Built {
             image: state.image,
             config: state.config,
         })
+    }
+
+    /// Runs `step` and makes its image the stage's.
+    async fn apply(
+        &mut self,
+        state: &mut StageState,
+        step: &Step,
+        globals: &BTreeMap<String, Option<String>>,
+    ) -> crate::Result<()> {
+        let image = self.step(state, step, globals).await?;
+        state.config = serde_json::from_slice(&self.store.read_blob(&image.config_digest)?)
+            .map_err(|source| ImageError::Malformed {
+                what: "a build step's config".into(),
+                source,
+            })?;
+        self.say(format!(" ---> {}\n", short_id(&image.config_digest)));
+        state.image = Some(image);
+        Ok(())
     }
 
     /// Runs one step on `state`'s image; the image it made.
