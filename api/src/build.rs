@@ -26,6 +26,7 @@ pub struct BuildQuery {
     dockerfile: Option<String>,
     buildargs: Option<String>,
     target: Option<String>,
+    labels: Option<String>,
     nocache: Option<String>,
     q: Option<String>,
     remote: Option<String>,
@@ -42,13 +43,14 @@ fn tags(query: Option<&str>) -> ApiResult<Vec<Reference>> {
         .collect()
 }
 
-/// `buildargs={"A":"b"}`; a null value is an unset arg, left out.
-fn build_args(text: Option<&str>) -> ApiResult<BTreeMap<String, String>> {
+/// `buildargs={"A":"b"}` or `labels={...}`; a null value (an unset
+/// arg) is left out.
+fn string_map(text: Option<&str>, what: &str) -> ApiResult<BTreeMap<String, String>> {
     let Some(text) = text.filter(|t| !t.is_empty()) else {
         return Ok(BTreeMap::new());
     };
     let args: BTreeMap<String, Option<String>> = serde_json::from_str(text)
-        .map_err(|e| ApiError::bad_request(format!("invalid buildargs: {e}")))?;
+        .map_err(|e| ApiError::bad_request(format!("invalid {what}: {e}")))?;
     Ok(args
         .into_iter()
         .filter_map(|(k, v)| Some((k, v?)))
@@ -111,7 +113,8 @@ pub async fn build(
         ));
     }
     let tags = tags(request.uri().query())?;
-    let build_args = build_args(query.buildargs.as_deref())?;
+    let build_args = string_map(query.buildargs.as_deref(), "buildargs")?;
+    let labels = string_map(query.labels.as_deref(), "labels")?;
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let dir = ContextDir(st.engine.home().root().join(format!(
         "build-{}-{}",
@@ -138,6 +141,7 @@ pub async fn build(
         tags,
         build_args,
         target: query.target.filter(|t| !t.is_empty()),
+        labels,
         no_cache: truthy(&query.nocache),
     };
     let quiet = truthy(&query.q);

@@ -946,3 +946,110 @@ fn a_failed_or_mistaken_build_says_why_and_leaves_nothing_behind() {
     assert_eq!(h.ok(&["images", "-q"]), ids, "nor left one unnamed");
     assert_eq!(h.ok(&["ps", "-a", "-q"]), "");
 }
+
+const RULES_DOCKERFILE: &str = r#"FROM vol:1
+ARG FLAGS="-O2 -g"
+ENV CFLAGS=$FLAGS QUOTED="it's \"$FLAGS\""
+WORKDIR /app
+COPY requirements.txt .
+COPY *.jar app.jar
+COPY inside-link /linked.txt
+COPY seed.txt /data/seed.txt
+ADD dump.sql.gz /dumps/
+RUN env | grep -q '^http_proxy=http://proxy.example:3128$' && echo proxied
+"#;
+
+#[test]
+fn copy_keeps_dockers_destination_rules_and_stays_in_the_context() {
+    let h = Hutch::new("build-rules");
+    import_busybox(&h, "bb:1");
+    let _machine = h.start("default");
+    // A base with a VOLUME: COPY under it writes into the image.
+    succeeded(
+        with_stdin(
+            &h,
+            &["build", "-t", "vol:1", "-"],
+            "FROM bb:1\nVOLUME /data\n",
+        ),
+        "a base with a volume",
+    );
+    let ctx = h.home.join("rules");
+    write(&ctx, "Dockerfile", RULES_DOCKERFILE);
+    write(&ctx, "requirements.txt", "flask\n");
+    write(&ctx, "build/only-1.0.jar", "jar\n");
+    write(&ctx, "only-1.0.jar", "jar\n");
+    write(&ctx, "real.txt", "through a link\n");
+    write(&ctx, "seed.txt", "seeded\n");
+    std::os::unix::fs::symlink("sub/../real.txt", ctx.join("inside-link")).unwrap();
+    // A gzip file that holds no tar is copied as it is.
+    let gz = Command::new("gzip")
+        .arg("-c")
+        .stdin(std::fs::File::open(write(&ctx, "dump.sql", "select 1;\n")).unwrap())
+        .output()
+        .unwrap();
+    std::fs::write(ctx.join("dump.sql.gz"), gz.stdout).unwrap();
+
+    let out = succeeded(
+        h.cmd(&[
+            "build",
+            "-t",
+            "rules:1",
+            "--label",
+            "team=build tools",
+            "--build-arg",
+            "http_proxy=http://proxy.example:3128",
+            path(&ctx),
+        ])
+        .output()
+        .unwrap(),
+        "the rules build",
+    );
+    assert!(printed(&out, "proxied"), "the proxy reached RUN:\n{out}");
+    assert!(!out.contains("not consumed"), "{out}");
+    assert_eq!(
+        h.ok(&[
+            "run",
+            "--rm",
+            "rules:1",
+            "sh",
+            "-c",
+            "cat /app/requirements.txt /app/app.jar /linked.txt /data/seed.txt; \
+             test -f /app/app.jar && echo file; gzip -dc /dumps/dump.sql.gz; \
+             echo \"$CFLAGS|$QUOTED\"",
+        ]),
+        "flask\njar\nthrough a link\nseeded\nfile\nselect 1;\n-O2 -g|it's \"-O2 -g\"\n"
+    );
+    let config = &inspect(&h, "rules:1")["Config"];
+    assert_eq!(config["Labels"]["team"], "build tools", "{config}");
+    let env = config["Env"].as_array().unwrap();
+    assert!(
+        !env.iter().any(|e| e.as_str().unwrap().contains("proxy")),
+        "a proxy build arg is not kept: {config}"
+    );
+
+    // A link that points out of the context leads inside it instead: the
+    // host's file is never read.
+    let leak = h.home.join("leak");
+    write(&leak, "Dockerfile", "FROM bb:1\nCOPY hostname /stolen\n");
+    std::os::unix::fs::symlink("/etc/hostname", leak.join("hostname")).unwrap();
+    failed(
+        h.cmd(&["build", path(&leak)]).output().unwrap(),
+        "COPY through a link out of the context",
+        &["hostname", "not found in build context"],
+    );
+
+    // FROM scratch, a config step, then COPY: still the first layer.
+    write(
+        &leak,
+        "Dockerfile",
+        "FROM scratch\nARG ARCH=amd64\nCOPY Dockerfile /Dockerfile.$ARCH\n",
+    );
+    succeeded(
+        h.cmd(&["build", "-t", "scratch-arg:1", path(&leak)])
+            .output()
+            .unwrap(),
+        "FROM scratch, ARG, COPY",
+    );
+    assert_eq!(layers(&inspect(&h, "scratch-arg:1")).len(), 1);
+    assert_eq!(h.ok(&["ps", "-a", "-q"]), "");
+}

@@ -24,6 +24,9 @@ pub struct BuildArgs {
     /// Build up to and including this stage
     #[arg(long)]
     target: Option<String>,
+    /// A label for the image (KEY=VALUE); repeatable
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    labels: Vec<String>,
     /// Run every step, using no cached one
     #[arg(long)]
     no_cache: bool,
@@ -104,6 +107,7 @@ pub async fn build(engine: &Engine, a: BuildArgs) -> anyhow::Result<i32> {
         tags: a.tags.clone(),
         build_args: build_args(&a.build_args),
         target: a.target.clone(),
+        labels: super::labels(&a.labels).into_iter().collect(),
         no_cache: a.no_cache,
     };
     let (out, mut progress) = tokio::sync::mpsc::unbounded_channel::<String>();

@@ -93,8 +93,7 @@ pub async fn image(engine: &Engine, a: ImagePruneArgs) -> anyhow::Result<i32> {
         return Ok(1);
     }
     let reclaimed = images(engine, a.all).await?;
-    let (_, cache) = engine.prune_build_cache().await?;
-    outln!("Total reclaimed space: {}", human_size(reclaimed + cache));
+    outln!("Total reclaimed space: {}", human_size(reclaimed));
     Ok(0)
 }
 

@@ -10,6 +10,26 @@ use protocol::{ContainerCreate, PortBinding};
 impl Engine {
     /// Creates the container in `machine` (started if needed); its id.
     pub async fn create_container(&self, machine: &str, request: &CreateRequest) -> Result<String> {
+        self.create(machine, request, true).await
+    }
+
+    /// A container that only has files copied in or out (a build's COPY):
+    /// without the image's VOLUMEs, whose anonymous volumes would stand
+    /// over the paths it copies (docker's build writes there too).
+    pub(crate) async fn create_copy_container(
+        &self,
+        machine: &str,
+        request: &CreateRequest,
+    ) -> Result<String> {
+        self.create(machine, request, false).await
+    }
+
+    async fn create(
+        &self,
+        machine: &str,
+        request: &CreateRequest,
+        with_image_volumes: bool,
+    ) -> Result<String> {
         let mut client = self.connect_or_start(machine).await?;
         let mut mounts = request.mounts.clone();
         let shares = self.machine_shares(machine)?;
@@ -37,7 +57,10 @@ impl Engine {
             ports: self.ports_to_publish(request, &prepared.config),
             mounts,
             volumes_from: request.volumes_from.clone(),
-            image_volumes: image_volumes(&prepared.config),
+            image_volumes: match with_image_volumes {
+                true => image_volumes(&prepared.config),
+                false => Vec::new(),
+            },
         };
         Ok(client.create_container(create).await?)
     }

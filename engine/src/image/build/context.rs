@@ -23,8 +23,8 @@ pub struct Picked {
     pub rel: String,
     pub path: PathBuf,
     pub is_dir: bool,
-    /// Fetched from a URL by ADD: copied as it is, never unpacked.
-    pub fetched: bool,
+    /// A tar whose contents ADD unpacks (see `copy`), rather than the file.
+    pub unpack: bool,
 }
 
 fn io(what: String) -> impl FnOnce(std::io::Error) -> ImageError {
@@ -62,17 +62,10 @@ impl Context {
             ))
         };
         if !is_glob(&rel) {
-            let path = root.join(&rel);
-            let meta = std::fs::metadata(&path).map_err(|_| missing())?;
             if !rel.is_empty() && self.ignore.excludes(&rel) {
                 return Err(missing());
             }
-            return Ok(vec![Picked {
-                rel,
-                path,
-                is_dir: meta.is_dir(),
-                fetched: false,
-            }]);
+            return Ok(vec![picked_at(root, rel).ok_or_else(missing)?]);
         }
         let glob = GlobBuilder::new(&rel)
             .literal_separator(true)
@@ -83,12 +76,7 @@ impl Context {
             .walk(root, "")?
             .into_iter()
             .filter(|(rel, _, _)| glob.is_match(rel))
-            .map(|(rel, path, meta)| Picked {
-                rel,
-                path,
-                is_dir: meta.is_dir(),
-                fetched: false,
-            })
+            .filter_map(|(rel, _, _)| picked_at(root, rel))
             .collect();
         match picked.is_empty() {
             true => Err(missing()),
@@ -146,6 +134,61 @@ impl Context {
         }
         Ok(hex::encode(hasher.finalize()))
     }
+}
+
+/// The source at `rel`, its symlinks followed inside the context; none
+/// if nothing is there.
+fn picked_at(root: &Path, rel: String) -> Option<Picked> {
+    let path = resolve(root, &rel)?;
+    let meta = std::fs::metadata(&path).ok()?;
+    Some(Picked {
+        rel,
+        path,
+        is_dir: meta.is_dir(),
+        unpack: false,
+    })
+}
+
+/// Symlinks a path may pass before it is taken for a loop.
+const MAX_LINKS: usize = 40;
+
+/// `rel` under `root` with every symlink on the way followed as if `root`
+/// were `/` (docker's FollowSymlinkInScope): no link leads out of the
+/// context, whatever it points at. None for a loop.
+fn resolve(root: &Path, rel: &str) -> Option<PathBuf> {
+    let mut resolved: Vec<String> = Vec::new();
+    let mut pending: std::collections::VecDeque<String> =
+        rel.split('/').map(str::to_string).collect();
+    let mut links = 0;
+    while let Some(part) = pending.pop_front() {
+        match part.as_str() {
+            "" | "." => continue,
+            ".." => {
+                resolved.pop();
+                continue;
+            }
+            _ => {}
+        }
+        let candidate = root.join(resolved.join("/")).join(&part);
+        match std::fs::symlink_metadata(&candidate) {
+            Ok(meta) if meta.is_symlink() => {
+                links += 1;
+                if links > MAX_LINKS {
+                    return None;
+                }
+                let target = std::fs::read_link(&candidate).ok()?;
+                let target = target.to_string_lossy();
+                if target.starts_with('/') {
+                    resolved.clear();
+                }
+                let rest: Vec<String> = pending.drain(..).collect();
+                pending.extend(target.split('/').map(str::to_string));
+                pending.extend(rest);
+            }
+            _ => resolved.push(part),
+        }
+    }
+    Some(root.join(resolved.join("/")))
 }
 
 fn hash_entry(
@@ -407,6 +450,9 @@ mod tests {
             std::fs::write(root.join(name), body).unwrap();
         }
         std::fs::write(root.join(".dockerignore"), "secret.txt\n**/*.log\n").unwrap();
+        // Links lead where they would if the context were `/`.
+        std::os::unix::fs::symlink("/etc", root.join("etc-link")).unwrap();
+        std::os::unix::fs::symlink("../../a.txt", root.join("src/up")).unwrap();
         let context = Context::open(Some(root.clone())).unwrap();
         let names = |source: &str| -> Vec<String> {
             context
@@ -418,6 +464,12 @@ mod tests {
         };
         assert_eq!(names("*.txt"), ["a.txt", "b.txt"]);
         assert_eq!(names("./src/"), ["src"]);
+        let up = context.pick("src/up").unwrap();
+        assert_eq!(up[0].path, root.join("a.txt"));
+        assert!(
+            context.pick("etc-link/passwd").is_err(),
+            "no /etc/passwd in the context"
+        );
         for bad in ["secret.txt", "nothing*", "../outside", "missing"] {
             assert!(context.pick(bad).is_err(), "{bad}");
         }
@@ -427,7 +479,7 @@ mod tests {
             .into_iter()
             .map(|(rel, _, _)| rel)
             .collect();
-        assert_eq!(walked, ["src/deep", "src/main.rs"]);
+        assert_eq!(walked, ["src/deep", "src/main.rs", "src/up"]);
 
         // The hash follows contents, not times.
         let before = context.hash(&context.pick("src").unwrap()).unwrap();

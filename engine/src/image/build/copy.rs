@@ -59,16 +59,27 @@ fn base_name(path: &str) -> &str {
         .unwrap_or_default()
 }
 
-/// Whether a file is a tar ADD unpacks (plain, gzip or zstd).
-fn is_archive(path: &std::path::Path) -> bool {
-    let mut head = [0u8; 262];
-    let Ok(n) = std::fs::File::open(path).and_then(|mut f| f.read(&mut head)) else {
-        return false;
-    };
-    let head = &head[..n];
-    head.starts_with(&[0x1f, 0x8b])
-        || head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd])
-        || head.get(257..262) == Some(b"ustar")
+/// Whether a file is a tar ADD unpacks: a tar, plain or compressed with
+/// gzip or zstd. A compressed file that holds no tar is copied as it is,
+/// as docker does; xz and bzip2 tars are refused rather than copied whole.
+fn is_archive(path: &std::path::Path) -> Result<bool, ImageError> {
+    let read = |what: &str| ImageError::io(format!("reading {what} {}", path.display()));
+    let file = std::fs::File::open(path).map_err(read("the source"))?;
+    let mut head = Vec::with_capacity(512);
+    protocol::compression::decompressed(file)
+        .and_then(|r| r.take(512).read_to_end(&mut head))
+        .map_err(read("the source"))?;
+    if head.get(257..262) == Some(b"ustar") {
+        return Ok(true);
+    }
+    let is_xz = head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]);
+    if is_xz || head.starts_with(b"BZh") {
+        return Err(ImageError::Invalid(format!(
+            "ADD {}: xz and bzip2 archives are not unpacked by hutch; give a plain, gzip or zstd tar, or unpack it with RUN",
+            path.file_name().unwrap_or_default().to_string_lossy()
+        )));
+    }
+    Ok(false)
 }
 
 fn is_url(source: &str) -> bool {
@@ -86,16 +97,14 @@ fn parse_mode(text: &str) -> Result<u32, ImageError> {
 }
 
 /// A `user[:group]` of names or ids as ids, names looked up in the
-/// image's `/etc/passwd` and `/etc/group` (`files` reads one).
+/// image's `/etc/passwd` and `/etc/group` (`files` reads one). Without a
+/// group, the user's name (or id) is taken as the group's, as docker does.
 async fn resolve_owner<F, Fut>(chown: &str, files: F) -> crate::Result<(u64, u64)>
 where
     F: Fn(&'static str) -> Fut,
     Fut: std::future::Future<Output = crate::Result<String>>,
 {
-    let (user, group) = match chown.split_once(':') {
-        Some((user, group)) => (user, Some(group)),
-        None => (chown, None),
-    };
+    let (user, group) = chown.split_once(':').unwrap_or((chown, chown));
     let lookup = |table: &str, name: &str| -> Option<u64> {
         table.lines().find_map(|line| {
             let fields: Vec<&str> = line.split(':').collect();
@@ -110,16 +119,13 @@ where
             ))
         })?,
     };
-    let gid = match group {
-        None => uid,
-        Some(group) => match group.parse() {
-            Ok(gid) => gid,
-            Err(_) => lookup(&files("/etc/group").await?, group).ok_or_else(|| {
-                ImageError::Invalid(format!(
-                    "--chown={chown}: no group {group} in the image's /etc/group"
-                ))
-            })?,
-        },
+    let gid = match group.parse() {
+        Ok(gid) => gid,
+        Err(_) => lookup(&files("/etc/group").await?, group).ok_or_else(|| {
+            ImageError::Invalid(format!(
+                "--chown={chown}: no group {group} in the image's /etc/group; name one after a colon"
+            ))
+        })?,
     };
     Ok((uid, gid))
 }
@@ -133,14 +139,19 @@ enum Origin {
 }
 
 impl Origin {
+    /// How many things it copies.
+    fn count(&self) -> usize {
+        match self {
+            Origin::Context(picked) => picked.len(),
+            Origin::Image(read) => read.len(),
+        }
+    }
+
     /// Whether it is one directory (or one archive ADD unpacks), whose
     /// contents go into the destination.
-    fn is_one_dir(&self, add: bool) -> bool {
+    fn is_one_dir(&self) -> bool {
         match self {
-            Origin::Context(picked) => {
-                let unpacked = |p: &Picked| add && !p.fetched && is_archive(&p.path);
-                picked.len() == 1 && (picked[0].is_dir || unpacked(&picked[0]))
-            }
+            Origin::Context(picked) => picked.len() == 1 && (picked[0].is_dir || picked[0].unpack),
             Origin::Image(read) => read.len() == 1 && read[0].0.is_dir(),
         }
     }
@@ -171,9 +182,14 @@ impl Build<'_> {
             None => {
                 let mut picked = Vec::new();
                 for source in &sources {
-                    match is_url(source) {
-                        true => picked.push(self.fetch(source).await?),
-                        false => picked.extend(self.context.pick(source)?),
+                    if is_url(source) {
+                        // Fetched files are copied as they are.
+                        picked.push(self.fetch(source).await?);
+                        continue;
+                    }
+                    for mut found in self.context.pick(source)? {
+                        found.unpack = spec.add && !found.is_dir && is_archive(&found.path)?;
+                        picked.push(found);
                     }
                 }
                 (None, picked)
@@ -189,33 +205,35 @@ impl Build<'_> {
             self.say(" ---> Using cache\n".into());
             return Ok(image);
         }
-        let dest = match dest.starts_with('/') {
-            true => dest,
-            false => format!("{}/{dest}", state.workdir().trim_end_matches('/')),
-        };
+        // `dir/`, `dir/.` and `.` name a directory, whatever is there.
+        let names_dir = dest.ends_with('/') || dest.ends_with("/.") || dest == ".";
+        let dest = absolute(&state.workdir(), &dest);
         let origin = match from_image {
             Some(image) => Origin::Image(self.read_from_image(&image, &sources).await?),
             None => Origin::Context(picked),
         };
-        let into_dir = origin.is_one_dir(spec.add)
-            || dest.ends_with('/')
-            || sources.len() > 1
-            || sources.iter().any(|s| s.contains(['*', '?', '[']));
+        // Several sources (named, or a pattern's matches) go into a
+        // directory; so does one directory's (or archive's) content.
+        let into_dir = names_dir || origin.count() > 1 || origin.is_one_dir();
         let created_by = format!("/bin/sh -c #(nop) {verb} {} in {dest} ", sources.join(" "));
         let config = state.next_config(created_by, false);
-        let Some(parent) = &state.image else {
+        let Some(parent) = state
+            .image
+            .as_ref()
+            .filter(|i| !i.manifest.layers().is_empty())
+        else {
             // FROM scratch: nothing is there, so the tar is the layer.
             let place = place_in_nothing(&dest, into_dir);
             let stamp = Stamp {
                 owner: chown.as_deref().map(numeric_owner).transpose()?,
                 mode,
             };
-            let items = self.items(origin, &place, spec.add).await?;
+            let items = self.items(origin, &place).await?;
             return self.store_tar_layer(items, stamp, config, key).await;
         };
         let container = self
             .engine
-            .create_container(
+            .create_copy_container(
                 self.machine,
                 &step_container(parent, vec!["true".into()], Some(state), vec![])?,
             )
@@ -228,7 +246,7 @@ impl Build<'_> {
                 }
                 None => None,
             };
-            let items = self.items(origin, &place, spec.add).await?;
+            let items = self.items(origin, &place).await?;
             self.copy_in(&container, &place.anchor, items, Stamp { owner, mode })
                 .await?;
             self.commit_step(&container, parent, config, key).await
@@ -245,7 +263,7 @@ impl Build<'_> {
             rel: download.name.clone(),
             path: download.path.clone(),
             is_dir: false,
-            fetched: true,
+            unpack: false,
         };
         self.downloads.push(download);
         Ok(picked)
@@ -268,7 +286,11 @@ impl Build<'_> {
                 })?
                 .image
                 .clone(),
-            None => Some(self.engine.image_for_build(from).await?),
+            None => Some(self.engine.image_for_build(from).await.map_err(|e| {
+                ImageError::Invalid(format!(
+                    "COPY --from={from}: no stage is named {from} before this one, and the image {from} is not at hand: {e}"
+                ))
+            })?),
         };
         built.ok_or_else(|| {
             ImageError::Invalid(format!("COPY --from={from}: that stage has no files")).into()
@@ -333,7 +355,7 @@ impl Build<'_> {
     }
 
     /// What the copy places, named relative to `place`'s anchor.
-    async fn items(&self, origin: Origin, place: &Place, add: bool) -> crate::Result<Vec<Item>> {
+    async fn items(&self, origin: Origin, place: &Place) -> crate::Result<Vec<Item>> {
         let mut items = place.new_dirs();
         match origin {
             Origin::Context(picked) => {
@@ -350,7 +372,7 @@ impl Build<'_> {
                                 path,
                             });
                         }
-                    } else if add && !source.fetched && is_archive(&source.path) {
+                    } else if source.unpack {
                         let below = place.name("");
                         items.push(Item::Tar {
                             tar: TarSource::File(source.path.clone()),
@@ -392,7 +414,10 @@ impl Build<'_> {
         paths: &[String],
     ) -> crate::Result<Vec<(PathStat, Vec<u8>)>> {
         let request = step_container(image, vec!["true".into()], None, vec![])?;
-        let source = self.engine.create_container(self.machine, &request).await?;
+        let source = self
+            .engine
+            .create_copy_container(self.machine, &request)
+            .await?;
         let read = async {
             let mut read = Vec::new();
             for path in paths {
@@ -440,9 +465,15 @@ impl Build<'_> {
         let written = writing
             .await
             .map_err(|e| ImageError::Invalid(format!("writing the copy: {e}")))?;
-        copied?;
-        written.map_err(ImageError::io("reading the files to copy"))?;
-        Ok(())
+        let reading = ImageError::io("reading the files to copy");
+        match (copied, written) {
+            (Ok(()), Ok(())) => Ok(()),
+            // A file that could not be read says more than the short tar
+            // the machine then got; a closed pipe is the machine's doing.
+            (_, Err(e)) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(reading(e).into()),
+            (Err(e), _) => Err(e),
+            (Ok(()), Err(e)) => Err(reading(e).into()),
+        }
     }
 
     /// FROM scratch: stores the tar of `items` as the first layer.
@@ -500,6 +531,26 @@ fn renamer(stat: &PathStat, place: &Place) -> Rename {
             Box::new(move |name| (clean(name)? == top).then(|| join(&below, &new_name)))
         }
     }
+}
+
+/// `dest` as an absolute, clean path (relative to `workdir`; `..`
+/// stops at `/`, as docker's path joining does).
+fn absolute(workdir: &str, dest: &str) -> String {
+    let joined = match dest.starts_with('/') {
+        true => dest.to_string(),
+        false => format!("{workdir}/{dest}"),
+    };
+    let mut parts: Vec<&str> = Vec::new();
+    for part in joined.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            part => parts.push(part),
+        }
+    }
+    format!("/{}", parts.join("/"))
 }
 
 /// The destination directory and, for one file, its new name.
@@ -561,6 +612,10 @@ mod tests {
         assert_eq!(place.below, ["usr", "local", "bin"]);
         assert_eq!(place.name("tool"), "usr/local/bin/tool");
         assert_eq!(base_name("src/dir/"), "dir");
+        assert_eq!(absolute("/app", "."), "/app");
+        assert_eq!(absolute("/app", "./x/../y"), "/app/y");
+        assert_eq!(absolute("/app", "../../etc/"), "/etc");
+        assert_eq!(absolute("/", "/"), "/");
     }
 
     #[test]
@@ -570,15 +625,26 @@ mod tests {
             .unwrap();
         let files = |path: &'static str| async move {
             Ok(match path {
-                "/etc/passwd" => "root:x:0:0::/root:/bin/sh\napp:x:1000:1001::/home/app:/bin/sh\n",
+                "/etc/passwd" => {
+                    "root:x:0:0::/root:/bin/sh\napp:x:1000:1001::/home/app:/bin/sh\nstaff:x:7:7::/:/bin/sh\n"
+                }
                 _ => "root:x:0:\nstaff:x:50:\n",
             }
             .to_string())
         };
         assert_eq!(rt.block_on(resolve_owner("7:8", files)).unwrap(), (7, 8));
         assert_eq!(
-            rt.block_on(resolve_owner("app", files)).unwrap(),
+            rt.block_on(resolve_owner("1000", files)).unwrap(),
             (1000, 1000)
+        );
+        assert_eq!(
+            rt.block_on(resolve_owner("staff", files)).unwrap(),
+            (7, 50),
+            "the group named as the user"
+        );
+        assert!(
+            rt.block_on(resolve_owner("app", files)).is_err(),
+            "no group app"
         );
         assert_eq!(
             rt.block_on(resolve_owner("app:staff", files)).unwrap(),

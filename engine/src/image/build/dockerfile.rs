@@ -36,11 +36,21 @@ pub enum Kind {
     Onbuild(String),
     Maintainer(String),
     /// CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, STOPSIGNAL, USER, VOLUME: what
-    /// `commit --change` applies. `expand`: variables in it are the
-    /// builder's to expand (not in CMD and ENTRYPOINT: their shell's).
+    /// `commit --change` applies, after `expand`.
     Config {
-        expand: bool,
+        expand: Expansion,
     },
+}
+
+/// Whose the variables in a config instruction are.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Expansion {
+    /// The shell's, when the command runs (CMD, ENTRYPOINT).
+    None,
+    /// The builder's (EXPOSE, STOPSIGNAL, USER, VOLUME).
+    Plain,
+    /// The builder's, in `KEY=value` pairs split afterwards (ENV, LABEL).
+    Pairs,
 }
 
 pub enum CommandForm {
@@ -124,6 +134,26 @@ pub fn parse_trigger(trigger: &str) -> Result<Step, ImageError> {
         _ => Err(invalid(format!(
             "the base image's ONBUILD trigger {trigger:?} is not one instruction"
         ))),
+    }
+}
+
+/// The LABEL step `--label` adds at the end, its values as given (no
+/// variables expand in them).
+pub fn label_step(labels: &std::collections::BTreeMap<String, String>) -> Step {
+    let quote = |text: &str| {
+        shlex::try_quote(text)
+            .map(|q| q.into_owned())
+            .unwrap_or_default()
+    };
+    let pairs: Vec<String> = labels
+        .iter()
+        .map(|(key, value)| format!("{}={}", quote(key), quote(value)))
+        .collect();
+    Step {
+        text: format!("LABEL {}", pairs.join(" ")),
+        kind: Kind::Config {
+            expand: Expansion::None,
+        },
     }
 }
 
@@ -219,13 +249,18 @@ fn kind(instruction: &Instruction<'_>) -> Result<Kind, String> {
             Kind::Onbuild(String::new())
         }
         Instruction::Maintainer(i) => Kind::Maintainer(i.name.value.to_string()),
-        Instruction::Cmd(_) | Instruction::Entrypoint(_) => Kind::Config { expand: false },
-        Instruction::Env(_)
-        | Instruction::Expose(_)
-        | Instruction::Label(_)
+        Instruction::Cmd(_) | Instruction::Entrypoint(_) => Kind::Config {
+            expand: Expansion::None,
+        },
+        Instruction::Env(_) | Instruction::Label(_) => Kind::Config {
+            expand: Expansion::Pairs,
+        },
+        Instruction::Expose(_)
         | Instruction::Stopsignal(_)
         | Instruction::User(_)
-        | Instruction::Volume(_) => Kind::Config { expand: true },
+        | Instruction::Volume(_) => Kind::Config {
+            expand: Expansion::Plain,
+        },
         Instruction::From(_) => unreachable!("FROM starts a stage"),
         _ => return Err("this instruction is not known to the classic builder".into()),
     })
@@ -346,7 +381,9 @@ mod tests {
         assert_eq!(copy.chown.as_deref(), Some("1:2"));
         assert!(matches!(
             file.stages[1].steps[0].kind,
-            Kind::Config { expand: false }
+            Kind::Config {
+                expand: Expansion::None
+            }
         ));
     }
 

@@ -7,6 +7,9 @@ use crate::image::ImageError;
 use std::path::{Path, PathBuf};
 use tokio::io::AsyncWriteExt;
 
+/// How long a server may keep us waiting for its next byte.
+const STALL_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// A fetched file, removed when dropped.
 pub struct Download {
     pub path: PathBuf,
@@ -35,6 +38,9 @@ pub async fn fetch(url: &str, dir: &Path, local: &str) -> Result<Download, Image
         .ok_or_else(|| bad("the URL names no file; end it with the file's name".into()))?;
     let client = reqwest::Client::builder()
         .user_agent(concat!("hutch/", env!("CARGO_PKG_VERSION")))
+        // A server that stops sending fails the step rather than hanging it.
+        .connect_timeout(STALL_LIMIT)
+        .read_timeout(STALL_LIMIT)
         .build()
         .map_err(|e| bad(e.to_string()))?;
     let mut response = client

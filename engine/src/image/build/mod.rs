@@ -47,11 +47,26 @@ pub struct BuildOptions {
     pub build_args: BTreeMap<String, String>,
     /// `--target`: build up to and including this stage.
     pub target: Option<String>,
+    /// `--label`: labels for the image, set by a last LABEL step.
+    pub labels: BTreeMap<String, String>,
     pub no_cache: bool,
 }
 
 /// The build's progress: docker's `Step N/M` lines and each RUN's output.
 pub type BuildOutput = UnboundedSender<String>;
+
+/// Build args every RUN sees without an ARG for them, kept out of the
+/// image's history and the cache key (docker's predefined ARGs).
+const PROXY_ARGS: [&str; 8] = [
+    "HTTP_PROXY",
+    "http_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "FTP_PROXY",
+    "ftp_proxy",
+    "NO_PROXY",
+    "no_proxy",
+];
 
 /// The first 12 hex digits of an id, as docker prints them.
 fn short_id(digest: &Digest) -> String {
@@ -201,8 +216,13 @@ impl Engine {
         options: &BuildOptions,
         out: &BuildOutput,
     ) -> crate::Result<Digest> {
-        let file = dockerfile::parse(&options.dockerfile)?;
+        let mut file = dockerfile::parse(&options.dockerfile)?;
         let last = last_stage(&file, options.target.as_deref())?;
+        if !options.labels.is_empty() {
+            file.stages[last]
+                .steps
+                .push(dockerfile::label_step(&options.labels));
+        }
         let mut build = Build {
             engine: self,
             machine,
@@ -228,14 +248,16 @@ impl Engine {
             }
             build.stages.push(built);
         }
-        let unused: Vec<&String> = options
+        let unused: Vec<&str> = options
             .build_args
             .keys()
-            .filter(|k| !build.used_args.contains(*k))
+            .filter(|k| !build.used_args.contains(*k) && !PROXY_ARGS.contains(&k.as_str()))
+            .map(String::as_str)
             .collect();
         if !unused.is_empty() {
             build.say(format!(
-                "[Warning] One or more build-args {unused:?} were not consumed\n"
+                "[Warning] One or more build-args [{}] were not consumed\n",
+                unused.join(" ")
             ));
         }
         let Some(image) = build.stages.pop().and_then(|b| b.image) else {

@@ -80,7 +80,11 @@ impl Build<'_> {
             self.say(" ---> Using cache\n".into());
             return Ok(image);
         }
-        let Some(parent) = &state.image else {
+        let Some(parent) = state
+            .image
+            .as_ref()
+            .filter(|i| !i.manifest.layers().is_empty())
+        else {
             return Err(ImageError::Invalid(
                 "RUN has nothing to run in a stage FROM scratch until COPY or ADD puts a program there"
                     .into(),
@@ -92,7 +96,14 @@ impl Build<'_> {
             true => argv.join(" "),
             false => format!("|{} {} {}", args.len(), args.join(" "), argv.join(" ")),
         };
-        let request = step_container(parent, argv.clone(), Some(state), args)?;
+        // The proxy settings given as build args reach the command but
+        // neither the history nor the cache key, as docker keeps them.
+        let proxies = super::PROXY_ARGS.iter().filter_map(|name| {
+            let value = self.options.build_args.get(*name)?;
+            (!state.args.contains_key(*name)).then(|| format!("{name}={value}"))
+        });
+        let env = args.iter().cloned().chain(proxies).collect();
+        let request = step_container(parent, argv.clone(), Some(state), env)?;
         let container = self.engine.create_container(self.machine, &request).await?;
         self.say(format!(" ---> Running in {}\n", short(&container)));
         let made = self

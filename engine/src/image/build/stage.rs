@@ -1,8 +1,8 @@
 //! One stage of a build: FROM, then each step on the image the last one
 //! made, from the cache when its key is there.
 
-use super::dockerfile::{ArgDecl, Dockerfile, Healthcheck, Kind, Stage, Step};
-use super::expand::expand;
+use super::dockerfile::{ArgDecl, Dockerfile, Expansion, Healthcheck, Kind, Stage, Step};
+use super::expand::{expand, expand_quoted};
 use super::{history_entry, short_id, Build, Built};
 use crate::image::config_changes;
 use crate::image::manifest::Image;
@@ -129,31 +129,36 @@ pub fn settings_mut(config: &mut Value) -> &mut Map<String, Value> {
         .expect("made an object above")
 }
 
-/// A Go duration (`30s`, `1m30s`, `500ms`) in nanoseconds, as docker's
-/// config keeps HEALTHCHECK's times.
+/// A Go duration (`30s`, `1m30s`, `1.5s`, `500ms`, `0`) in nanoseconds,
+/// as docker's config keeps HEALTHCHECK's times.
 fn nanoseconds(text: &str) -> Result<u64, String> {
-    let bad = || format!("{text:?} is not a duration (e.g. 30s, 1m30s, 500ms)");
-    let mut total = 0u64;
+    let bad = || format!("{text:?} is not a duration (e.g. 30s, 1m30s, 1.5s, 500ms)");
+    if text == "0" {
+        return Ok(0);
+    }
+    let mut total = 0f64;
     let mut rest = text;
     while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
-        let number: u64 = rest[..digits].parse().map_err(|_| bad())?;
-        let unit_end = rest[digits..]
-            .find(|c: char| c.is_ascii_digit())
-            .map_or(rest.len(), |i| digits + i);
-        let scale = match &rest[digits..unit_end] {
-            "ns" => 1,
-            "us" | "µs" => 1_000,
-            "ms" => 1_000_000,
-            "s" => 1_000_000_000,
-            "m" => 60_000_000_000,
-            "h" => 3_600_000_000_000,
+        let number_end = rest
+            .find(|c: char| !c.is_ascii_digit() && c != '.')
+            .ok_or_else(bad)?;
+        let number: f64 = rest[..number_end].parse().map_err(|_| bad())?;
+        let unit_end = rest[number_end..]
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .map_or(rest.len(), |i| number_end + i);
+        let scale = match &rest[number_end..unit_end] {
+            "ns" => 1.0,
+            "us" | "µs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
             _ => return Err(bad()),
         };
         total += number * scale;
         rest = &rest[unit_end..];
     }
-    Ok(total)
+    Ok(total.round() as u64)
 }
 
 /// docker's `Healthcheck` config object.
@@ -311,8 +316,9 @@ impl Build<'_> {
             }
             Kind::Config { expand } => {
                 let text = match expand {
-                    true => state.expand(&step.text),
-                    false => step.text.clone(),
+                    Expansion::None => step.text.clone(),
+                    Expansion::Plain => state.expand(&step.text),
+                    Expansion::Pairs => expand_quoted(&step.text, &|name| state.var(name)),
                 };
                 config_changes::apply(settings_mut(&mut config), &text)?;
                 json!(["CONFIG", text])
@@ -362,6 +368,8 @@ mod tests {
     fn healthcheck_times_are_kept_as_docker_does() {
         assert_eq!(nanoseconds("1m30s"), Ok(90_000_000_000));
         assert_eq!(nanoseconds("500ms"), Ok(500_000_000));
+        assert_eq!(nanoseconds("1.5s"), Ok(1_500_000_000));
+        assert_eq!(nanoseconds("0"), Ok(0));
         assert!(nanoseconds("soon").is_err());
         let check = Healthcheck {
             test: vec!["CMD-SHELL".into(), "true".into()],
