@@ -273,20 +273,36 @@ impl<R: Read> Read for Completed<R> {
     }
 }
 
-/// A relative `/`-separated path without `.` components; none if `..`
-/// would leave the root.
-pub fn clean(path: &str) -> Option<String> {
+/// `path`'s components with `.` dropped and each `..` taking back the
+/// one before; and whether some `..` would have gone above the start.
+pub fn normal_parts(path: &str) -> (Vec<&str>, bool) {
     let mut parts: Vec<&str> = Vec::new();
+    let mut escaped = false;
     for part in path.split('/') {
         match part {
             "" | "." => {}
-            ".." => {
-                parts.pop()?;
-            }
+            ".." => escaped |= parts.pop().is_none(),
             part => parts.push(part),
         }
     }
-    Some(parts.join("/"))
+    (parts, escaped)
+}
+
+/// `path` in the image as an absolute, clean path (relative to `workdir`;
+/// `..` stops at `/`, as docker's path joining does).
+pub fn absolute(workdir: &str, path: &str) -> String {
+    let joined = match path.starts_with('/') {
+        true => path.to_string(),
+        false => format!("{workdir}/{path}"),
+    };
+    format!("/{}", normal_parts(&joined).0.join("/"))
+}
+
+/// A relative `/`-separated path without `.` components; none if `..`
+/// would leave the root.
+pub fn clean(path: &str) -> Option<String> {
+    let (parts, escaped) = normal_parts(path);
+    (!escaped).then(|| parts.join("/"))
 }
 
 /// Who owns and what mode has everything a copy places (`--chown`,

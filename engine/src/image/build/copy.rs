@@ -5,7 +5,7 @@
 //! while it streams into a container of the parent image, whose layer is
 //! then committed; FROM scratch, the tar is the layer.
 
-use super::context::{clean, write_tar, Item, Picked, Rename, Stamp, TarSource};
+use super::context::{absolute, clean, write_tar, Item, Picked, Rename, Stamp, TarSource};
 use super::dockerfile::CopySpec;
 use super::run::step_container;
 use super::stage::StageState;
@@ -531,26 +531,6 @@ fn renamer(stat: &PathStat, place: &Place) -> Rename {
             Box::new(move |name| (clean(name)? == top).then(|| join(&below, &new_name)))
         }
     }
-}
-
-/// `dest` as an absolute, clean path (relative to `workdir`; `..`
-/// stops at `/`, as docker's path joining does).
-fn absolute(workdir: &str, dest: &str) -> String {
-    let joined = match dest.starts_with('/') {
-        true => dest.to_string(),
-        false => format!("{workdir}/{dest}"),
-    };
-    let mut parts: Vec<&str> = Vec::new();
-    for part in joined.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            part => parts.push(part),
-        }
-    }
-    format!("/{}", parts.join("/"))
 }
 
 /// The destination directory and, for one file, its new name.

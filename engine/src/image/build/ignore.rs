@@ -4,6 +4,7 @@
 //! pattern that matches a directory covers everything under it; `!`
 //! makes an exception, and the last pattern that matches decides.
 
+use super::context::normal_parts;
 use crate::image::ImageError;
 use globset::{GlobBuilder, GlobMatcher};
 use std::path::Path;
@@ -41,7 +42,8 @@ impl Ignore {
                 Some(rest) => (true, rest.trim()),
                 None => (false, line),
             };
-            let cleaned = clean(pattern);
+            // A clean relative path: no leading `/` or `./`, `..` taken back.
+            let cleaned = normal_parts(pattern).0.join("/");
             if cleaned.is_empty() {
                 continue;
             }
@@ -77,22 +79,6 @@ impl Ignore {
     pub fn has_exceptions(&self) -> bool {
         self.patterns.iter().any(|p| p.exception)
     }
-}
-
-/// The pattern as a clean relative path: no leading `/` or `./`, no `.`
-/// components, `..` taken back.
-fn clean(pattern: &str) -> String {
-    let mut parts: Vec<&str> = Vec::new();
-    for part in pattern.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            part => parts.push(part),
-        }
-    }
-    parts.join("/")
 }
 
 #[cfg(test)]

@@ -273,14 +273,9 @@ impl Build<'_> {
                 json!(["ARG", values])
             }
             Kind::Workdir(dir) => {
-                let dir = state.expand(dir);
-                let dir = match dir.starts_with('/') {
-                    true => dir,
-                    false => format!("{}/{dir}", state.workdir().trim_end_matches('/')),
-                };
-                let clean = format!("/{}", super::context::clean(&dir).unwrap_or_default());
-                settings_mut(&mut config).insert("WorkingDir".into(), json!(clean));
-                json!(["WORKDIR", clean])
+                let dir = super::context::absolute(&state.workdir(), &state.expand(dir));
+                settings_mut(&mut config).insert("WorkingDir".into(), json!(dir));
+                json!(["WORKDIR", dir])
             }
             Kind::Shell(words) => {
                 if words.is_empty() {
