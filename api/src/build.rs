@@ -12,7 +12,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, Request, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use engine::image::{unpack_context, BuildOptions, Reference};
+use engine::image::{new_build_id, unpack_context, BuildOptions, Reference};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -143,6 +143,7 @@ pub async fn build(
         target: query.target.filter(|t| !t.is_empty()),
         labels,
         no_cache: truthy(&query.nocache),
+        build_id: new_build_id(),
     };
     let quiet = truthy(&query.q);
     let machine = st.ready().await?.to_string();
@@ -158,7 +159,15 @@ pub async fn build(
     });
     let engine = st.engine.clone();
     tokio::spawn(async move {
-        let built = engine.build(&machine, &options, &out).await;
+        let built = tokio::select! {
+            built = engine.build(&machine, &options, &out) => built,
+            // The client left (docker's CLI interrupted): the build stops,
+            // and the step under way goes with its container.
+            () = lines.closed() => {
+                let _ = engine.remove_build_containers(&machine, &options.build_id).await;
+                return;
+            }
+        };
         drop(out);
         drop(dir);
         // Every progress line goes before the outcome's.

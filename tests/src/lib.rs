@@ -442,6 +442,11 @@ impl Piped {
         input.flush().unwrap();
     }
 
+    /// Its process id (to signal it).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Ends our input (EOF).
     pub fn close_input(&mut self) {
         self.input = None;

@@ -945,6 +945,21 @@ fn a_failed_or_mistaken_build_says_why_and_leaves_nothing_behind() {
     assert_eq!(listed(&h), names, "no failed build named an image");
     assert_eq!(h.ok(&["images", "-q"]), ids, "nor left one unnamed");
     assert_eq!(h.ok(&["ps", "-a", "-q"]), "");
+
+    // Ctrl-C during a RUN: the build stops with 130 and its step's
+    // container goes.
+    let mut build = hutch_tests::Piped::spawn(h.cmd(&["build", "-"]));
+    build.send("FROM bb:1\nRUN echo started && sleep 600\n");
+    build.close_input();
+    build.read_until("started");
+    let interrupted = Command::new("kill")
+        .args(["-INT", &build.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    let (_, code) = build.finish();
+    assert_eq!(code, Some(130));
+    assert_eq!(h.ok(&["ps", "-a", "-q"]), "", "the RUN's container is gone");
 }
 
 const RULES_DOCKERFILE: &str = r#"FROM vol:1

@@ -3,7 +3,7 @@
 
 use super::MachineArg;
 use anyhow::Context as _;
-use engine::image::{BuildOptions, Reference};
+use engine::image::{new_build_id, BuildOptions, Reference};
 use engine::Engine;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -109,6 +109,7 @@ pub async fn build(engine: &Engine, a: BuildArgs) -> anyhow::Result<i32> {
         target: a.target.clone(),
         labels: super::labels(&a.labels).into_iter().collect(),
         no_cache: a.no_cache,
+        build_id: new_build_id(),
     };
     let (out, mut progress) = tokio::sync::mpsc::unbounded_channel::<String>();
     let quiet = a.quiet;
@@ -121,7 +122,19 @@ pub async fn build(engine: &Engine, a: BuildArgs) -> anyhow::Result<i32> {
             }
         }
     });
-    let built = engine.build(&a.machine.machine, &options, &out).await;
+    let machine = a.machine.machine.as_str();
+    let built = tokio::select! {
+        built = engine.build(machine, &options, &out) => built,
+        // Interrupted: the step under way stops with its container.
+        _ = tokio::signal::ctrl_c() => {
+            // (The step's output relays hold the printer open until its
+            // container goes.)
+            printer.abort();
+            engine.remove_build_containers(machine, &options.build_id).await?;
+            eprintln!("hutch: the build was interrupted");
+            return Ok(130);
+        }
+    };
     drop(out);
     let _ = printer.await;
     let id = built?;

@@ -22,7 +22,7 @@ mod remove;
 pub mod store;
 mod tag;
 
-pub use build::{unpack_context, BuildOptions, BuildOutput};
+pub use build::{new_build_id, unpack_context, BuildOptions, BuildOutput};
 pub use commit::CommitOptions;
 pub use error::ImageError;
 pub use history::HistoryStep;

@@ -7,7 +7,6 @@
 
 use super::context::{absolute, clean, write_tar, Item, Picked, Rename, Stamp, TarSource};
 use super::dockerfile::CopySpec;
-use super::run::step_container;
 use super::stage::StageState;
 use super::Build;
 use crate::container::{is_missing_path, CopyOptions, PathStat};
@@ -235,7 +234,7 @@ impl Build<'_> {
             .engine
             .create_copy_container(
                 self.machine,
-                &step_container(parent, vec!["true".into()], Some(state), vec![])?,
+                &self.step_container(parent, vec!["true".into()], Some(state), vec![])?,
             )
             .await?;
         let made = async {
@@ -413,7 +412,7 @@ impl Build<'_> {
         image: &Image,
         paths: &[String],
     ) -> crate::Result<Vec<(PathStat, Vec<u8>)>> {
-        let request = step_container(image, vec!["true".into()], None, vec![])?;
+        let request = self.step_container(image, vec!["true".into()], None, vec![])?;
         let source = self
             .engine
             .create_copy_container(self.machine, &request)

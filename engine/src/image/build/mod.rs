@@ -50,6 +50,18 @@ pub struct BuildOptions {
     /// `--label`: labels for the image, set by a last LABEL step.
     pub labels: BTreeMap<String, String>,
     pub no_cache: bool,
+    /// Names this build's step containers (`ID-N`): see
+    /// [`Engine::remove_build_containers`]. Make one with [`new_build_id`].
+    pub build_id: String,
+}
+
+/// An id for a build no other has.
+pub fn new_build_id() -> String {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or_default();
+    format!("build-{ms}-{}", unique())
 }
 
 /// The build's progress: docker's `Step N/M` lines and each RUN's output.
@@ -117,6 +129,9 @@ struct Build<'a> {
     /// when the build ends).
     scratch_dir: PathBuf,
     downloads: Vec<download::Download>,
+    /// Names the step containers: `ID-N`, N counting those made so far.
+    id: String,
+    containers: std::sync::atomic::AtomicUsize,
 }
 
 impl Drop for Build<'_> {
@@ -240,6 +255,11 @@ impl Engine {
                 .root()
                 .join(format!("build-downloads-{}", unique())),
             downloads: Vec::new(),
+            id: match options.build_id.is_empty() {
+                true => new_build_id(),
+                false => options.build_id.clone(),
+            },
+            containers: Default::default(),
         };
         for (index, stage) in file.stages[..=last].iter().enumerate() {
             let built = build.stage(&file, stage).await?;
@@ -281,6 +301,25 @@ impl Engine {
             build.say(format!("Successfully tagged {}\n", tag.short()));
         }
         Ok(id)
+    }
+
+    /// Removes the step containers an interrupted build `build_id` left
+    /// in `machine` (a finished build leaves none); how many.
+    pub async fn remove_build_containers(
+        &self,
+        machine: &str,
+        build_id: &str,
+    ) -> crate::Result<usize> {
+        let prefix = format!("{build_id}-");
+        let mut removed = 0;
+        for container in self.list_containers(machine).await? {
+            if container.name.starts_with(&prefix) {
+                self.remove_container(machine, &container.id, true, true)
+                    .await?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
     }
 
     /// Empties the build cache and removes what only it kept; the steps

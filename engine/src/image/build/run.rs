@@ -13,44 +13,50 @@ use crate::image::store::Store;
 use crate::image::{ImageError, ImageName};
 use protocol::ExitStatus;
 use serde_json::json;
+use std::sync::atomic::Ordering;
 use tokio::io::AsyncReadExt;
 use tokio::net::UnixStream;
 
-/// A container of `image` for a build step, running `command` (not the
-/// image's entrypoint) as the stage's user in its working directory.
-pub(super) fn step_container(
-    image: &Image,
-    command: Vec<String>,
-    state: Option<&StageState>,
-    env: Vec<String>,
-) -> Result<CreateRequest, ImageError> {
-    Ok(CreateRequest {
-        image: image
-            .config_digest
-            .as_str()
-            .parse::<ImageName>()
-            .map_err(ImageError::from)?,
-        flags: Flags {
-            command,
-            entrypoint: Some(String::new()),
-            env,
-            workdir: state.map(StageState::workdir),
-            user: state.and_then(StageState::user),
-            ..Flags::default()
-        },
-        name: None,
-        auto_remove: false,
-        stdin: false,
-        tty: false,
-        network: "bridge".into(),
-        aliases: Vec::new(),
-        extra_hosts: Vec::new(),
-        dns: Vec::new(),
-        mounts: Vec::new(),
-        volumes_from: Vec::new(),
-        ports: Vec::new(),
-        publish_all: false,
-    })
+impl Build<'_> {
+    /// A container of `image` for a build step, running `command` (not the
+    /// image's entrypoint) as the stage's user in its working directory;
+    /// named after the build, so that an interrupted build's can be found.
+    pub(super) fn step_container(
+        &self,
+        image: &Image,
+        command: Vec<String>,
+        state: Option<&StageState>,
+        env: Vec<String>,
+    ) -> Result<CreateRequest, ImageError> {
+        let n = self.containers.fetch_add(1, Ordering::Relaxed);
+        Ok(CreateRequest {
+            image: image
+                .config_digest
+                .as_str()
+                .parse::<ImageName>()
+                .map_err(ImageError::from)?,
+            flags: Flags {
+                command,
+                entrypoint: Some(String::new()),
+                env,
+                workdir: state.map(StageState::workdir),
+                user: state.and_then(StageState::user),
+                ..Flags::default()
+            },
+            name: Some(format!("{}-{n}", self.id)),
+            auto_remove: false,
+            stdin: false,
+            tty: false,
+            network: "bridge".into(),
+            aliases: Vec::new(),
+            extra_hosts: Vec::new(),
+            dns: Vec::new(),
+            mounts: Vec::new(),
+            volumes_from: Vec::new(),
+            ports: Vec::new(),
+            publish_all: false,
+        })
+    }
 }
 
 /// Sends what `stream` carries into the build's output until it ends.
@@ -103,7 +109,7 @@ impl Build<'_> {
             (!state.args.contains_key(*name)).then(|| format!("{name}={value}"))
         });
         let env = args.iter().cloned().chain(proxies).collect();
-        let request = step_container(parent, argv.clone(), Some(state), env)?;
+        let request = self.step_container(parent, argv.clone(), Some(state), env)?;
         let container = self.engine.create_container(self.machine, &request).await?;
         self.say(format!(" ---> Running in {}\n", short(&container)));
         let made = self
