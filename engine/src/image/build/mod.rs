@@ -290,7 +290,8 @@ impl Engine {
         let id = image.config_digest.clone();
         build.say(format!("Successfully built {}\n", short_id(&id)));
         let lock = build.store.lock_async().await?;
-        if options.tags.is_empty() {
+        let named = !build.store.tags_of(&image.manifest_digest)?.is_empty();
+        if options.tags.is_empty() && !named {
             // docker shows an unnamed build as <none>.
             build.store.keep_untagged(&lock, &image.manifest_digest)?;
         }
