@@ -47,6 +47,9 @@ pub fn request(body: ContainerCreateBody, name: Option<String>) -> ApiResult<Cre
                 .unwrap_or_default()
                 .into_iter()
                 .collect(),
+            cap_add: host.cap_add.clone().unwrap_or_default(),
+            cap_drop: host.cap_drop.clone().unwrap_or_default(),
+            privileged: host.privileged.unwrap_or(false),
         },
         name: name.filter(|n| !n.is_empty()),
         auto_remove: host.auto_remove.unwrap_or(false),

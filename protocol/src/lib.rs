@@ -10,6 +10,7 @@
 //! of containers go through [`ARCHIVE_PORT`] (see [`archive`]).
 
 pub mod archive;
+pub mod capabilities;
 #[cfg(feature = "compression")]
 pub mod compression;
 pub mod digest;
@@ -24,6 +25,7 @@ pub use archive::{
     chunk_len, ArchiveAction, ArchiveRequest, ChunkReader, ChunkWriter, PathStat, ARCHIVE_PORT,
     MAX_CHUNK,
 };
+pub use capabilities::CAPABILITY_NAMES;
 pub use digest::{Digest, InvalidDigest};
 pub use frame::{decode_body, encode_frame, read_frame, write_frame, FrameError, MAX_FRAME_LEN};
 #[cfg(feature = "tokio")]

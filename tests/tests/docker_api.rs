@@ -124,6 +124,22 @@ fn docker_cli_drives_hutch() {
         ]),
         format!("{}\n", 64 << 20)
     );
+    // HostConfig's CapAdd/CapDrop/Privileged reach the kernel.
+    let capabilities = |flags: &[&str]| {
+        let mut args = vec!["run", "--rm"];
+        args.extend_from_slice(flags);
+        args.extend_from_slice(&["busybox", "grep", "CapEff", "/proc/self/status"]);
+        service.docker_ok(&args)
+    };
+    assert_eq!(capabilities(&[]), "CapEff:\t00000000a80425fb\n");
+    assert_eq!(
+        capabilities(&["--cap-drop", "ALL", "--cap-add", "NET_RAW"]),
+        "CapEff:\t0000000000002000\n"
+    );
+    assert_eq!(
+        capabilities(&["--privileged"]),
+        "CapEff:\t000001ffffffffff\n"
+    );
     let left = service.docker_ok(&["ps", "-a", "-q"]);
     assert_eq!(left, "", "--rm containers are gone once docker run returns");
 

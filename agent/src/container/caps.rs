@@ -4,54 +4,12 @@
 use oci_spec::runtime::{Capabilities, Capability};
 use std::io;
 
-/// Kernel capability numbers are positions in this list.
-const NAMES: [&str; 41] = [
-    "CHOWN",
-    "DAC_OVERRIDE",
-    "DAC_READ_SEARCH",
-    "FOWNER",
-    "FSETID",
-    "KILL",
-    "SETGID",
-    "SETUID",
-    "SETPCAP",
-    "LINUX_IMMUTABLE",
-    "NET_BIND_SERVICE",
-    "NET_BROADCAST",
-    "NET_ADMIN",
-    "NET_RAW",
-    "IPC_LOCK",
-    "IPC_OWNER",
-    "SYS_MODULE",
-    "SYS_RAWIO",
-    "SYS_CHROOT",
-    "SYS_PTRACE",
-    "SYS_PACCT",
-    "SYS_ADMIN",
-    "SYS_BOOT",
-    "SYS_NICE",
-    "SYS_RESOURCE",
-    "SYS_TIME",
-    "SYS_TTY_CONFIG",
-    "MKNOD",
-    "LEASE",
-    "AUDIT_WRITE",
-    "AUDIT_CONTROL",
-    "SETFCAP",
-    "MAC_OVERRIDE",
-    "MAC_ADMIN",
-    "SYSLOG",
-    "WAKE_ALARM",
-    "BLOCK_SUSPEND",
-    "AUDIT_READ",
-    "PERFMON",
-    "BPF",
-    "CHECKPOINT_RESTORE",
-];
-
 fn number(cap: &Capability) -> Option<u32> {
     let name = cap.to_string();
-    NAMES.iter().position(|n| *n == name).map(|n| n as u32)
+    protocol::CAPABILITY_NAMES
+        .iter()
+        .position(|n| *n == name)
+        .map(|n| n as u32)
 }
 
 /// The set as the kernel's two 32-bit words.
@@ -69,7 +27,7 @@ pub fn limit_bounding(bounding: Option<&Capabilities>) -> io::Result<()> {
     let last = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
         .ok()
         .and_then(|s| s.trim().parse::<u32>().ok())
-        .unwrap_or(NAMES.len() as u32 - 1);
+        .unwrap_or(protocol::CAPABILITY_NAMES.len() as u32 - 1);
     for cap in 0..=last {
         if keep & (1 << cap) == 0 {
             // SAFETY: prctl with plain integer arguments.

@@ -62,6 +62,16 @@ pub struct CreateArgs {
     /// Tune container pids limit (-1 for unlimited)
     #[arg(long)]
     pids_limit: Option<i64>,
+    /// Add a Linux capability (e.g. NET_ADMIN, or ALL)
+    #[arg(long = "cap-add", value_name = "CAPABILITY")]
+    cap_add: Vec<String>,
+    /// Drop a Linux capability (e.g. CHOWN, or ALL)
+    #[arg(long = "cap-drop", value_name = "CAPABILITY")]
+    cap_drop: Vec<String>,
+    /// Give the container every capability and an unmasked /proc and /sys
+    /// (the machine's kernel stays between it and the host)
+    #[arg(long)]
+    privileged: bool,
     /// User namespace: `host` (the container's root is the machine's) or
     /// `private` (its ids are 100000-165535 of the machine)
     #[arg(long, value_enum, default_value_t = Userns::Host)]
@@ -173,6 +183,9 @@ impl CreateArgs {
                 pids_limit: self.pids_limit,
                 private_users: self.userns == Userns::Private,
                 labels: super::labels(&self.labels).into_iter().collect(),
+                cap_add: self.cap_add.clone(),
+                cap_drop: self.cap_drop.clone(),
+                privileged: self.privileged,
             },
             name: self.name.clone(),
             auto_remove: self.rm,

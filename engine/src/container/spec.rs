@@ -29,6 +29,12 @@ pub struct Flags {
     pub private_users: bool,
     /// `--label KEY=VALUE`: kept as the spec's annotations.
     pub labels: std::collections::BTreeMap<String, String>,
+    /// `--cap-add` and `--cap-drop`: capability names (`NET_ADMIN` or
+    /// `CAP_NET_ADMIN`, any case) or `ALL`.
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
+    /// `--privileged`: every capability, and /proc and /sys unmasked.
+    pub privileged: bool,
 }
 
 const DOCKER_CAPABILITIES: [Capability; 14] = [
@@ -165,11 +171,11 @@ pub fn build(
             "no command given and the image has none (give one after the image name)".into(),
         ));
     }
-    let docker_caps: Capabilities = DOCKER_CAPABILITIES.into_iter().collect();
+    let caps = capability_set(flags)?;
     let capabilities = LinuxCapabilitiesBuilder::default()
-        .bounding(docker_caps.clone())
-        .effective(docker_caps.clone())
-        .permitted(docker_caps)
+        .bounding(caps.clone())
+        .effective(caps.clone())
+        .permitted(caps)
         .inheritable(Capabilities::new())
         .ambient(Capabilities::new())
         .build()?;
@@ -206,10 +212,15 @@ pub fn build(
         .into_iter()
         .map(|typ| LinuxNamespaceBuilder::default().typ(typ).build())
         .collect::<Result<Vec<_>, _>>()?;
+    // Set either way: the builder's own default is a list of its own.
+    let (masked, readonly) = match flags.privileged {
+        true => (Vec::new(), Vec::new()),
+        false => (strings(&MASKED_PATHS), strings(&READONLY_PATHS)),
+    };
     let mut linux = LinuxBuilder::default()
         .namespaces(namespaces)
-        .masked_paths(strings(&MASKED_PATHS))
-        .readonly_paths(strings(&READONLY_PATHS))
+        .masked_paths(masked)
+        .readonly_paths(readonly)
         .resources(resources(flags)?);
     if flags.private_users {
         let map = LinuxIdMappingBuilder::default()
@@ -234,6 +245,60 @@ pub fn build(
         spec.set_annotations(Some(flags.labels.clone().into_iter().collect()));
     }
     Ok(spec)
+}
+
+/// A capability as `--cap-add`/`--cap-drop` name it.
+fn capability(name: &str) -> Result<Capability, ContainerError> {
+    let upper = name.to_uppercase();
+    let bare = upper.strip_prefix("CAP_").unwrap_or(&upper);
+    bare.parse().map_err(|_| {
+        ContainerError::InvalidRequest(format!(
+            "unknown capability {name:?}: give a name such as NET_ADMIN or SYS_PTRACE, or ALL"
+        ))
+    })
+}
+
+/// Every capability the kernel has.
+fn all_capabilities() -> Capabilities {
+    protocol::CAPABILITY_NAMES
+        .iter()
+        .filter_map(|name| name.parse().ok())
+        .collect()
+}
+
+fn is_all(name: &str) -> bool {
+    name.eq_ignore_ascii_case("ALL")
+}
+
+/// The capabilities `names` name, ALL aside.
+fn named(names: &[String]) -> Result<Capabilities, ContainerError> {
+    names
+        .iter()
+        .filter(|n| !is_all(n))
+        .map(|n| capability(n))
+        .collect()
+}
+
+/// The container's capabilities: docker's default set, `--cap-drop`'s
+/// taken out and `--cap-add`'s put in (an add wins over a drop of the
+/// same); ALL on either side as docker reads it; everything with
+/// `--privileged`.
+fn capability_set(flags: &Flags) -> Result<Capabilities, ContainerError> {
+    let (adds, drops) = (named(&flags.cap_add)?, named(&flags.cap_drop)?);
+    if flags.privileged || flags.cap_add.iter().any(|n| is_all(n)) {
+        let all = all_capabilities();
+        return Ok(match flags.privileged {
+            true => all,
+            false => all.difference(&drops).copied().collect(),
+        });
+    }
+    let mut caps: Capabilities = match flags.cap_drop.iter().any(|n| is_all(n)) {
+        true => Capabilities::new(),
+        false => DOCKER_CAPABILITIES.into_iter().collect(),
+    };
+    caps.retain(|c| !drops.contains(c));
+    caps.extend(adds);
+    Ok(caps)
 }
 
 /// cgroup limits: memory.max, cpu.max, pids.max.
@@ -274,6 +339,35 @@ mod tests {
             "rootfs": { "type": "layers", "diff_ids": [] },
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn capabilities_are_dockers_with_adds_and_drops() {
+        let set = |add: &[&str], drop: &[&str], privileged: bool| {
+            capability_set(&Flags {
+                cap_add: add.iter().map(|s| s.to_string()).collect(),
+                cap_drop: drop.iter().map(|s| s.to_string()).collect(),
+                privileged,
+                ..Default::default()
+            })
+        };
+        assert_eq!(
+            set(&[], &[], false).unwrap().len(),
+            DOCKER_CAPABILITIES.len()
+        );
+        let added = set(&["net_admin", "CAP_SYS_PTRACE"], &["chown"], false).unwrap();
+        assert!(added.contains(&Capability::NetAdmin) && added.contains(&Capability::SysPtrace));
+        assert!(!added.contains(&Capability::Chown));
+        let only = set(&["CHOWN"], &["ALL"], false).unwrap();
+        assert_eq!(only, [Capability::Chown].into_iter().collect());
+        let all_but = set(&["ALL"], &["SYS_ADMIN"], false).unwrap();
+        assert_eq!(all_but.len(), protocol::CAPABILITY_NAMES.len() - 1);
+        assert_eq!(
+            set(&[], &[], true).unwrap().len(),
+            protocol::CAPABILITY_NAMES.len()
+        );
+        let err = set(&["FLY"], &[], false).unwrap_err().to_string();
+        assert!(err.contains("unknown capability \"FLY\""), "{err}");
     }
 
     #[test]
