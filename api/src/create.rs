@@ -3,7 +3,7 @@
 
 use crate::error::{ApiError, ApiResult};
 use bollard_stubs::models::{ContainerCreateBody, HostConfig, Mount, MountTypeEnum};
-use engine::container::{mounts, ports, CreateRequest, Flags, PortBinding};
+use engine::container::{mounts, ports, seccomp, CreateRequest, Flags, PortBinding};
 use engine::image::ImageName;
 use engine::volume::MountRequest;
 
@@ -17,6 +17,9 @@ pub fn request(body: ContainerCreateBody, name: Option<String>) -> ApiResult<Cre
         .map_err(|e| ApiError::bad_request(format!("invalid image name: {e}")))?;
     let host = body.host_config.clone().unwrap_or_default();
     let (entrypoint, command) = command(&body);
+    let (seccomp, no_new_privileges) =
+        seccomp::security_options(host.security_opt.as_deref().unwrap_or_default())
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let network = match host.network_mode.as_deref() {
         None | Some("" | "default") => "bridge".to_string(),
         Some(mode) => mode.to_string(),
@@ -50,6 +53,8 @@ pub fn request(body: ContainerCreateBody, name: Option<String>) -> ApiResult<Cre
             cap_add: host.cap_add.clone().unwrap_or_default(),
             cap_drop: host.cap_drop.clone().unwrap_or_default(),
             privileged: host.privileged.unwrap_or(false),
+            seccomp,
+            no_new_privileges,
         },
         name: name.filter(|n| !n.is_empty()),
         auto_remove: host.auto_remove.unwrap_or(false),

@@ -125,12 +125,13 @@ fn docker_cli_drives_hutch() {
         format!("{}\n", 64 << 20)
     );
     // HostConfig's CapAdd/CapDrop/Privileged reach the kernel.
-    let capabilities = |flags: &[&str]| {
+    let status = |flags: &[&str], key: &str| {
         let mut args = vec!["run", "--rm"];
         args.extend_from_slice(flags);
-        args.extend_from_slice(&["busybox", "grep", "CapEff", "/proc/self/status"]);
+        args.extend_from_slice(&["busybox", "grep", key, "/proc/self/status"]);
         service.docker_ok(&args)
     };
+    let capabilities = |flags: &[&str]| status(flags, "CapEff");
     assert_eq!(capabilities(&[]), "CapEff:\t00000000a80425fb\n");
     assert_eq!(
         capabilities(&["--cap-drop", "ALL", "--cap-add", "NET_RAW"]),
@@ -139,6 +140,21 @@ fn docker_cli_drives_hutch() {
     assert_eq!(
         capabilities(&["--privileged"]),
         "CapEff:\t000001ffffffffff\n"
+    );
+    // SecurityOpt: docker's CLI sends a profile file's JSON, or unconfined.
+    let filters = |flags: &[&str]| status(flags, "Seccomp_filters");
+    assert_eq!(filters(&[]), "Seccomp_filters:\t3\n");
+    assert_eq!(
+        filters(&["--security-opt", "seccomp=unconfined"]),
+        "Seccomp_filters:\t1\n"
+    );
+    let profile = h.home.join("allow-all.json");
+    std::fs::write(&profile, r#"{"defaultAction": "SCMP_ACT_ALLOW"}"#).unwrap();
+    let option = format!("seccomp={}", profile.display());
+    assert_eq!(
+        filters(&["--security-opt", &option]),
+        "Seccomp_filters:\t1\n",
+        "a profile that allows everything adds no filter"
     );
     let left = service.docker_ok(&["ps", "-a", "-q"]);
     assert_eq!(left, "", "--rm containers are gone once docker run returns");

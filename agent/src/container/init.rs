@@ -408,6 +408,21 @@ fn exec_process(config: &InitConfig) -> Result<std::convert::Infallible, AgentEr
         "limiting capabilities",
         caps::limit_bounding(capabilities.and_then(|c| c.bounding().as_ref())),
     )?;
+    // The spec's profile, while we may still load filters (CAP_SYS_ADMIN)
+    // and as late as that allows: what follows (setgroups, setuid, capset,
+    // execve) is what any profile lets a container do.
+    let profile = config
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.seccomp().as_ref());
+    for program in profile
+        .map(seccomp::profile_programs)
+        .transpose()?
+        .unwrap_or_default()
+    {
+        seccomp::load(&program)?;
+    }
     let groups: Vec<libc::gid_t> = identity.groups.clone();
     // SAFETY: setgroups(2) reads `len` gids from a valid slice.
     os_step("setgroups", unsafe {

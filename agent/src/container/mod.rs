@@ -25,6 +25,7 @@ mod spawn;
 mod start;
 mod stdio;
 mod stop;
+mod syscalls;
 mod usage;
 mod user;
 mod userns;

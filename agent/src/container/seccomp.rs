@@ -9,6 +9,8 @@
 //! io_uring, which can create sockets without calling socket(2)
 //! (IORING_OP_SOCKET) and which docker's profile leaves out too.
 
+use super::syscalls;
+use oci_spec::runtime::{LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArg, LinuxSeccompOperator};
 use protocol::{AgentError, ErrorKind};
 use seccompiler::{
     BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
@@ -52,6 +54,121 @@ pub fn program() -> Result<BpfProgram, AgentError> {
     BpfProgram::try_from(filter).map_err(|e| internal("compiling the filter", e))
 }
 
+/// What a profile asks for, as seccompiler's action.
+fn action_of(
+    action: LinuxSeccompAction,
+    errno: Option<u32>,
+    default_errno: u32,
+) -> Result<SeccompAction, AgentError> {
+    Ok(match action {
+        LinuxSeccompAction::ScmpActAllow => SeccompAction::Allow,
+        LinuxSeccompAction::ScmpActErrno => SeccompAction::Errno(errno.unwrap_or(default_errno)),
+        LinuxSeccompAction::ScmpActKill | LinuxSeccompAction::ScmpActKillThread => {
+            SeccompAction::KillThread
+        }
+        LinuxSeccompAction::ScmpActKillProcess => SeccompAction::KillProcess,
+        LinuxSeccompAction::ScmpActTrap => SeccompAction::Trap,
+        LinuxSeccompAction::ScmpActLog => SeccompAction::Log,
+        LinuxSeccompAction::ScmpActTrace => SeccompAction::Trace(errno.unwrap_or(0)),
+        LinuxSeccompAction::ScmpActNotify => {
+            return Err(AgentError::new(
+                ErrorKind::BadRequest,
+                "seccomp: SCMP_ACT_NOTIFY needs a listener, which hutch does not run",
+            ))
+        }
+    })
+}
+
+fn condition(arg: &LinuxSeccompArg) -> Result<SeccompCondition, AgentError> {
+    let (op, value) = match arg.op() {
+        LinuxSeccompOperator::ScmpCmpEq => (SeccompCmpOp::Eq, arg.value()),
+        LinuxSeccompOperator::ScmpCmpNe => (SeccompCmpOp::Ne, arg.value()),
+        LinuxSeccompOperator::ScmpCmpLt => (SeccompCmpOp::Lt, arg.value()),
+        LinuxSeccompOperator::ScmpCmpLe => (SeccompCmpOp::Le, arg.value()),
+        LinuxSeccompOperator::ScmpCmpGt => (SeccompCmpOp::Gt, arg.value()),
+        LinuxSeccompOperator::ScmpCmpGe => (SeccompCmpOp::Ge, arg.value()),
+        // (arg & value) == value_two
+        LinuxSeccompOperator::ScmpCmpMaskedEq => (
+            SeccompCmpOp::MaskedEq(arg.value()),
+            arg.value_two().unwrap_or(0),
+        ),
+    };
+    let index = u8::try_from(arg.index()).map_err(|e| internal("an argument's index", e))?;
+    SeccompCondition::new(index, SeccompCmpArgLen::Qword, op, value)
+        .map_err(|e| internal("an argument rule", e))
+}
+
+/// The calls one action applies to: each with its rules (none: every
+/// call of it).
+type Calls = BTreeMap<i64, Option<Vec<SeccompRule>>>;
+
+/// The container spec's profile as filters to load after hutch's own:
+/// the calls it allows (everything else taking its default action),
+/// then one filter for each other action it names. The kernel applies
+/// the strictest answer of all filters, and of equal ones the last
+/// loaded: so a call the profile gives its own errno (clone3's ENOSYS)
+/// gets that errno rather than the default's.
+pub fn profile_programs(profile: &LinuxSeccomp) -> Result<Vec<BpfProgram>, AgentError> {
+    let default_errno = profile.default_errno_ret().unwrap_or(libc::EPERM as u32);
+    let default = action_of(profile.default_action(), None, default_errno)?;
+    let mut groups: Vec<(SeccompAction, Calls)> = Vec::new();
+    for syscall in profile.syscalls().iter().flatten() {
+        let action = action_of(syscall.action(), syscall.errno_ret(), default_errno)?;
+        if action == default {
+            continue;
+        }
+        let rule = match syscall.args().as_deref() {
+            None | Some([]) => None,
+            Some(args) => {
+                let conditions = args.iter().map(condition).collect::<Result<_, _>>()?;
+                Some(SeccompRule::new(conditions).map_err(|e| internal("a rule", e))?)
+            }
+        };
+        let calls = match groups.iter_mut().find(|(a, _)| *a == action) {
+            Some((_, calls)) => calls,
+            None => {
+                groups.push((action, Calls::new()));
+                &mut groups.last_mut().expect("just pushed").1
+            }
+        };
+        for number in syscall.names().iter().filter_map(|n| syscalls::number(n)) {
+            let rules = calls.entry(number).or_insert_with(|| Some(Vec::new()));
+            match (&rule, rules.as_mut()) {
+                (None, _) => *rules = None,
+                (Some(rule), Some(list)) => list.push(rule.clone()),
+                (Some(_), None) => {}
+            }
+        }
+    }
+    // The allow-list first, so that the other actions' filters come later.
+    groups.sort_by_key(|(action, _)| *action != SeccompAction::Allow);
+    if default != SeccompAction::Allow
+        && groups
+            .first()
+            .is_none_or(|(a, _)| *a != SeccompAction::Allow)
+    {
+        groups.insert(0, (SeccompAction::Allow, Calls::new()));
+    }
+    let arch = TargetArch::try_from(std::env::consts::ARCH)
+        .map_err(|e| internal("this architecture", e))?;
+    groups
+        .into_iter()
+        .map(|(action, calls)| {
+            let rules = calls
+                .into_iter()
+                .map(|(number, rules)| (number, rules.unwrap_or_default()))
+                .collect();
+            let (mismatch, matched) = match action {
+                SeccompAction::Allow => (default.clone(), action),
+                _ => (SeccompAction::Allow, action),
+            };
+            let filter = SeccompFilter::new(rules, mismatch, matched, arch)
+                .map_err(|e| internal("building the profile's filter", e))?;
+            BpfProgram::try_from(filter).map_err(|e| internal("compiling the profile", e))
+        })
+        .collect()
+}
+
 /// Loads `program` on the calling thread; it is inherited by every child
 /// and kept across execve. Needs CAP_SYS_ADMIN or no_new_privs: the agent
 /// calls it as the machine's root. Not seccompiler's `apply_filter`, which
@@ -91,6 +208,44 @@ mod tests {
 
     fn errno_of(rc: libc::c_long) -> Option<i32> {
         (rc < 0).then(|| Error::last_os_error().raw_os_error().unwrap_or(0))
+    }
+
+    #[test]
+    fn a_profile_gives_each_call_its_action() {
+        let profile: LinuxSeccomp = serde_json::from_value(serde_json::json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [
+                { "names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": libc::EACCES },
+                { "names": ["getpriority"], "action": "SCMP_ACT_ERRNO",
+                  "args": [{ "index": 0, "value": libc::PRIO_PGRP, "op": "SCMP_CMP_EQ" }] },
+                { "names": ["no_such_call"], "action": "SCMP_ACT_ERRNO" }
+            ]
+        }))
+        .unwrap();
+        let programs = profile_programs(&profile).expect("the profile compiles");
+        std::thread::spawn(move || {
+            // SAFETY: prctl with plain integers, as above.
+            let rc = unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
+            assert_eq!(rc, 0);
+            for program in &programs {
+                load(program).expect("the filter loads");
+            }
+            // SAFETY: mkdir(2) of a path that is never made.
+            let rc = unsafe { libc::mkdir(c"/nonexistent-hutch-test".as_ptr(), 0o700) };
+            assert_eq!(errno_of(rc.into()), Some(libc::EACCES));
+            // SAFETY: getpriority(2) with plain integers.
+            let rc = unsafe { libc::syscall(libc::SYS_getpriority, libc::PRIO_PROCESS, 0) };
+            assert_eq!(
+                errno_of(rc),
+                None,
+                "only the argument the rule names is refused"
+            );
+            // SAFETY: as above.
+            let rc = unsafe { libc::syscall(libc::SYS_getpriority, libc::PRIO_PGRP, 0) };
+            assert_eq!(errno_of(rc), Some(libc::EPERM), "the default errno");
+        })
+        .join()
+        .expect("the filtered thread");
     }
 
     #[test]

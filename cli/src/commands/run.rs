@@ -4,7 +4,7 @@ use super::MachineArg;
 use crate::attach::{self, Mode};
 use crate::exit;
 use crate::units;
-use engine::container::{mounts, ports, CreateRequest, Flags, PortBinding};
+use engine::container::{mounts, ports, seccomp, CreateRequest, Flags, PortBinding};
 use engine::image::ImageName;
 use engine::machine::MachineError;
 use engine::volume::MountRequest;
@@ -72,6 +72,10 @@ pub struct CreateArgs {
     /// (the machine's kernel stays between it and the host)
     #[arg(long)]
     privileged: bool,
+    /// Security options: seccomp=unconfined, seccomp=PROFILE.json (docker's
+    /// format), no-new-privileges
+    #[arg(long = "security-opt", value_name = "OPTION")]
+    security_opts: Vec<String>,
     /// User namespace: `host` (the container's root is the machine's) or
     /// `private` (its ids are 100000-165535 of the machine)
     #[arg(long, value_enum, default_value_t = Userns::Host)]
@@ -167,9 +171,28 @@ pub fn resolve_env(entries: &[String]) -> Vec<String> {
         .collect()
 }
 
+/// `--security-opt` as the engine takes it: a `seccomp=` profile file's
+/// contents in place of its path, as docker's CLI sends them.
+fn security_options(options: &[String]) -> anyhow::Result<Vec<String>> {
+    options
+        .iter()
+        .map(|option| match option.split_once('=') {
+            Some(("seccomp", path)) if path != "unconfined" && !path.starts_with('{') => {
+                let profile = std::fs::read_to_string(path).map_err(|e| {
+                    anyhow::anyhow!("--security-opt {option}: cannot read the profile: {e}")
+                })?;
+                Ok(format!("seccomp={profile}"))
+            }
+            _ => Ok(option.clone()),
+        })
+        .collect()
+}
+
 impl CreateArgs {
-    fn request(&self) -> CreateRequest {
-        CreateRequest {
+    fn request(&self) -> anyhow::Result<CreateRequest> {
+        let (seccomp, no_new_privileges) =
+            seccomp::security_options(&security_options(&self.security_opts)?)?;
+        Ok(CreateRequest {
             image: self.image.clone(),
             flags: Flags {
                 command: self.command.clone(),
@@ -186,6 +209,8 @@ impl CreateArgs {
                 cap_add: self.cap_add.clone(),
                 cap_drop: self.cap_drop.clone(),
                 privileged: self.privileged,
+                seccomp,
+                no_new_privileges,
             },
             name: self.name.clone(),
             auto_remove: self.rm,
@@ -199,14 +224,14 @@ impl CreateArgs {
             volumes_from: self.volumes_from.clone(),
             ports: self.publish.concat(),
             publish_all: self.publish_all,
-        }
+        })
     }
 }
 
 /// `hutch create`: prints the new container's id.
 pub async fn create(engine: &Engine, a: CreateArgs) -> anyhow::Result<i32> {
     let id = engine
-        .create_container(&a.machine.machine, &a.request())
+        .create_container(&a.machine.machine, &a.request()?)
         .await?;
     outln!("{id}");
     Ok(0)
@@ -227,7 +252,7 @@ pub async fn run(engine: &Engine, r: RunArgs) -> anyhow::Result<i32> {
         attach::check_terminal(&mode)?;
     }
     let machine = &a.machine.machine;
-    let id = engine.create_container(machine, &a.request()).await?;
+    let id = engine.create_container(machine, &a.request()?).await?;
     let status = if r.detach {
         match engine.start_container(machine, &id).await {
             Ok(_) => {

@@ -17,6 +17,7 @@ pub mod mounts;
 pub mod ports;
 mod process;
 mod publish;
+pub mod seccomp;
 pub mod spec;
 mod usage;
 mod watch;

@@ -33,8 +33,13 @@ pub struct Flags {
     /// `CAP_NET_ADMIN`, any case) or `ALL`.
     pub cap_add: Vec<String>,
     pub cap_drop: Vec<String>,
-    /// `--privileged`: every capability, and /proc and /sys unmasked.
+    /// `--privileged`: every capability, /proc and /sys unmasked, no
+    /// seccomp profile.
     pub privileged: bool,
+    /// `--security-opt seccomp=...`.
+    pub seccomp: super::seccomp::SeccompChoice,
+    /// `--security-opt no-new-privileges`.
+    pub no_new_privileges: bool,
 }
 
 const DOCKER_CAPABILITIES: [Capability; 14] = [
@@ -172,6 +177,10 @@ pub fn build(
         ));
     }
     let caps = capability_set(flags)?;
+    let seccomp = match flags.privileged {
+        true => None,
+        false => flags.seccomp.profile(&caps)?,
+    };
     let capabilities = LinuxCapabilitiesBuilder::default()
         .bounding(caps.clone())
         .effective(caps.clone())
@@ -192,7 +201,7 @@ pub fn build(
         .cwd(working_dir(image, flags)?)
         .capabilities(capabilities)
         .rlimits(vec![nofile])
-        .no_new_privileges(false)
+        .no_new_privileges(flags.no_new_privileges)
         .build()?;
 
     let mut namespaces = vec![
@@ -222,6 +231,9 @@ pub fn build(
         .masked_paths(masked)
         .readonly_paths(readonly)
         .resources(resources(flags)?);
+    if let Some(seccomp) = seccomp {
+        linux = linux.seccomp(seccomp);
+    }
     if flags.private_users {
         let map = LinuxIdMappingBuilder::default()
             .container_id(0u32)
