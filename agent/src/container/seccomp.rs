@@ -8,6 +8,12 @@
 //! fails with EPERM, as under docker's default profile, and so does
 //! io_uring, which can create sockets without calling socket(2)
 //! (IORING_OP_SOCKET) and which docker's profile leaves out too.
+//! (A container given SYS_ADMIN or `--privileged` can still become the
+//! machine's root outside any filter, through a writable /proc/sys: then
+//! the machine's kernel is the wall, as the host's is under docker.)
+//!
+//! After it, the spec's own profile (docker's default, or the user's),
+//! compiled by [`profile_programs`].
 
 use super::syscalls;
 use oci_spec::runtime::{LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArg, LinuxSeccompOperator};
@@ -54,22 +60,20 @@ pub fn program() -> Result<BpfProgram, AgentError> {
     BpfProgram::try_from(filter).map_err(|e| internal("compiling the filter", e))
 }
 
-/// What a profile asks for, as seccompiler's action.
-fn action_of(
-    action: LinuxSeccompAction,
-    errno: Option<u32>,
-    default_errno: u32,
-) -> Result<SeccompAction, AgentError> {
+/// What a profile asks for, as seccompiler's action (an errno rule
+/// without its own errno gives EPERM, as runc's does).
+fn action_of(action: LinuxSeccompAction, errno: Option<u32>) -> Result<SeccompAction, AgentError> {
+    let errno = errno.unwrap_or(libc::EPERM as u32);
     Ok(match action {
         LinuxSeccompAction::ScmpActAllow => SeccompAction::Allow,
-        LinuxSeccompAction::ScmpActErrno => SeccompAction::Errno(errno.unwrap_or(default_errno)),
+        LinuxSeccompAction::ScmpActErrno => SeccompAction::Errno(errno),
         LinuxSeccompAction::ScmpActKill | LinuxSeccompAction::ScmpActKillThread => {
             SeccompAction::KillThread
         }
         LinuxSeccompAction::ScmpActKillProcess => SeccompAction::KillProcess,
         LinuxSeccompAction::ScmpActTrap => SeccompAction::Trap,
         LinuxSeccompAction::ScmpActLog => SeccompAction::Log,
-        LinuxSeccompAction::ScmpActTrace => SeccompAction::Trace(errno.unwrap_or(0)),
+        LinuxSeccompAction::ScmpActTrace => SeccompAction::Trace(errno),
         LinuxSeccompAction::ScmpActNotify => {
             return Err(AgentError::new(
                 ErrorKind::BadRequest,
@@ -79,7 +83,9 @@ fn action_of(
     })
 }
 
-fn condition(arg: &LinuxSeccompArg) -> Result<SeccompCondition, AgentError> {
+/// One argument test; none for a masked test that can never hold as
+/// libseccomp reads it (bits of the value outside the mask).
+fn condition(arg: &LinuxSeccompArg) -> Result<Option<SeccompCondition>, AgentError> {
     let (op, value) = match arg.op() {
         LinuxSeccompOperator::ScmpCmpEq => (SeccompCmpOp::Eq, arg.value()),
         LinuxSeccompOperator::ScmpCmpNe => (SeccompCmpOp::Ne, arg.value()),
@@ -88,85 +94,123 @@ fn condition(arg: &LinuxSeccompArg) -> Result<SeccompCondition, AgentError> {
         LinuxSeccompOperator::ScmpCmpGt => (SeccompCmpOp::Gt, arg.value()),
         LinuxSeccompOperator::ScmpCmpGe => (SeccompCmpOp::Ge, arg.value()),
         // (arg & value) == value_two
-        LinuxSeccompOperator::ScmpCmpMaskedEq => (
-            SeccompCmpOp::MaskedEq(arg.value()),
-            arg.value_two().unwrap_or(0),
-        ),
+        LinuxSeccompOperator::ScmpCmpMaskedEq => {
+            let (mask, wanted) = (arg.value(), arg.value_two().unwrap_or(0));
+            if wanted & !mask != 0 {
+                return Ok(None);
+            }
+            (SeccompCmpOp::MaskedEq(mask), wanted)
+        }
     };
     let index = u8::try_from(arg.index()).map_err(|e| internal("an argument's index", e))?;
     SeccompCondition::new(index, SeccompCmpArgLen::Qword, op, value)
+        .map(Some)
         .map_err(|e| internal("an argument rule", e))
 }
 
-/// The calls one action applies to: each with its rules (none: every
+/// A profile entry's argument tests as seccompiler rules (any may
+/// match): one rule of them all (ANDed), or, when they all test the same
+/// argument, one rule each (ORed), as runc reads them. None: every call.
+fn rules_of(args: &[LinuxSeccompArg]) -> Result<Option<Vec<SeccompRule>>, AgentError> {
+    if args.is_empty() {
+        return Ok(None);
+    }
+    let rule = |conditions: Vec<SeccompCondition>| {
+        SeccompRule::new(conditions).map_err(|e| internal("a rule", e))
+    };
+    let same_argument = args.len() > 1 && args.iter().all(|a| a.index() == args[0].index());
+    let mut rules = Vec::new();
+    if same_argument {
+        for arg in args {
+            if let Some(condition) = condition(arg)? {
+                rules.push(rule(vec![condition])?);
+            }
+        }
+    } else {
+        let conditions: Option<Vec<_>> = args.iter().map(condition).collect::<Result<_, _>>()?;
+        rules.extend(conditions.map(rule).transpose()?);
+    }
+    Ok(Some(rules))
+}
+
+/// The calls an action applies to: each with its rules (none: every
 /// call of it).
 type Calls = BTreeMap<i64, Option<Vec<SeccompRule>>>;
 
-/// The container spec's profile as filters to load after hutch's own:
-/// the calls it allows (everything else taking its default action),
-/// then one filter for each other action it names. The kernel applies
-/// the strictest answer of all filters, and of equal ones the last
-/// loaded: so a call the profile gives its own errno (clone3's ENOSYS)
-/// gets that errno rather than the default's.
+fn add_calls(
+    calls: &mut Calls,
+    numbers: impl Iterator<Item = i64>,
+    rules: &Option<Vec<SeccompRule>>,
+) {
+    for number in numbers {
+        let entry = calls.entry(number).or_insert_with(|| Some(Vec::new()));
+        match (rules, entry.as_mut()) {
+            (None, _) => *entry = None,
+            (Some(rules), Some(list)) => list.extend(rules.iter().cloned()),
+            (Some(_), None) => {}
+        }
+    }
+}
+
+/// The container spec's profile as filters to load after hutch's own.
+/// One filter answers the default action for every call no entry names
+/// (and a named call whose argument tests fail), passing the rest; one
+/// filter per other action answers it for its calls and passes the
+/// rest. Each call thus gets exactly its entry's action, whichever is
+/// strictest, as the kernel takes the strictest answer of all filters.
+/// The default's filter comes last: the others load while it cannot yet
+/// refuse seccomp(2).
 pub fn profile_programs(profile: &LinuxSeccomp) -> Result<Vec<BpfProgram>, AgentError> {
     let default_errno = profile.default_errno_ret().unwrap_or(libc::EPERM as u32);
-    let default = action_of(profile.default_action(), None, default_errno)?;
+    let default = match profile.default_action() {
+        LinuxSeccompAction::ScmpActErrno => SeccompAction::Errno(default_errno),
+        other => action_of(other, Some(default_errno))?,
+    };
+    let mut named = Calls::new();
     let mut groups: Vec<(SeccompAction, Calls)> = Vec::new();
     for syscall in profile.syscalls().iter().flatten() {
-        let action = action_of(syscall.action(), syscall.errno_ret(), default_errno)?;
+        let action = action_of(syscall.action(), syscall.errno_ret())?;
         if action == default {
             continue;
         }
-        let rule = match syscall.args().as_deref() {
-            None | Some([]) => None,
-            Some(args) => {
-                let conditions = args.iter().map(condition).collect::<Result<_, _>>()?;
-                Some(SeccompRule::new(conditions).map_err(|e| internal("a rule", e))?)
-            }
-        };
-        let calls = match groups.iter_mut().find(|(a, _)| *a == action) {
-            Some((_, calls)) => calls,
+        let rules = rules_of(syscall.args().as_deref().unwrap_or_default())?;
+        if rules.as_ref().is_some_and(Vec::is_empty) {
+            // Argument tests that never hold: the entry matches nothing.
+            continue;
+        }
+        let numbers = || syscall.names().iter().filter_map(|n| syscalls::number(n));
+        add_calls(&mut named, numbers(), &rules);
+        if action == SeccompAction::Allow {
+            continue;
+        }
+        let calls = match groups.iter_mut().position(|(a, _)| *a == action) {
+            Some(at) => &mut groups[at].1,
             None => {
-                groups.push((action, Calls::new()));
+                groups.push((action.clone(), Calls::new()));
                 &mut groups.last_mut().expect("just pushed").1
             }
         };
-        for number in syscall.names().iter().filter_map(|n| syscalls::number(n)) {
-            let rules = calls.entry(number).or_insert_with(|| Some(Vec::new()));
-            match (&rule, rules.as_mut()) {
-                (None, _) => *rules = None,
-                (Some(rule), Some(list)) => list.push(rule.clone()),
-                (Some(_), None) => {}
-            }
-        }
-    }
-    // The allow-list first, so that the other actions' filters come later.
-    groups.sort_by_key(|(action, _)| *action != SeccompAction::Allow);
-    if default != SeccompAction::Allow
-        && groups
-            .first()
-            .is_none_or(|(a, _)| *a != SeccompAction::Allow)
-    {
-        groups.insert(0, (SeccompAction::Allow, Calls::new()));
+        add_calls(calls, numbers(), &rules);
     }
     let arch = TargetArch::try_from(std::env::consts::ARCH)
         .map_err(|e| internal("this architecture", e))?;
-    groups
+    let compile = |calls: Calls, mismatch: SeccompAction, matched: SeccompAction| {
+        let rules = calls
+            .into_iter()
+            .map(|(number, rules)| (number, rules.unwrap_or_default()))
+            .collect();
+        let filter = SeccompFilter::new(rules, mismatch, matched, arch)
+            .map_err(|e| internal("building the profile's filter", e))?;
+        BpfProgram::try_from(filter).map_err(|e| internal("compiling the profile", e))
+    };
+    let mut programs = groups
         .into_iter()
-        .map(|(action, calls)| {
-            let rules = calls
-                .into_iter()
-                .map(|(number, rules)| (number, rules.unwrap_or_default()))
-                .collect();
-            let (mismatch, matched) = match action {
-                SeccompAction::Allow => (default.clone(), action),
-                _ => (SeccompAction::Allow, action),
-            };
-            let filter = SeccompFilter::new(rules, mismatch, matched, arch)
-                .map_err(|e| internal("building the profile's filter", e))?;
-            BpfProgram::try_from(filter).map_err(|e| internal("compiling the profile", e))
-        })
-        .collect()
+        .map(|(action, calls)| compile(calls, SeccompAction::Allow, action))
+        .collect::<Result<Vec<_>, _>>()?;
+    if default != SeccompAction::Allow {
+        programs.push(compile(named, default, SeccompAction::Allow)?);
+    }
+    Ok(programs)
 }
 
 /// Loads `program` on the calling thread; it is inherited by every child
@@ -242,7 +286,11 @@ mod tests {
             );
             // SAFETY: as above.
             let rc = unsafe { libc::syscall(libc::SYS_getpriority, libc::PRIO_PGRP, 0) };
-            assert_eq!(errno_of(rc), Some(libc::EPERM), "the default errno");
+            assert_eq!(
+                errno_of(rc),
+                Some(libc::EPERM),
+                "an errno rule's own default"
+            );
         })
         .join()
         .expect("the filtered thread");

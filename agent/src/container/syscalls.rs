@@ -8,9 +8,22 @@ pub fn number(name: &str) -> Option<i64> {
     COMMON
         .iter()
         .chain(ARCH_ONLY)
+        .chain(NEWER)
         .find(|(n, _)| *n == name)
         .map(|(_, number)| *number)
 }
+
+/// Calls newer than the libc crate's tables; from 424 on, x86_64 and
+/// aarch64 number calls alike (the kernel's unified table).
+#[rustfmt::skip]
+const NEWER: &[(&str, i64)] = &[
+    ("cachestat", 451),
+    ("map_shadow_stack", 453),
+    ("futex_wake", 454),
+    ("futex_wait", 455),
+    ("futex_requeue", 456),
+    ("mseal", 462),
+];
 
 /// Calls both x86_64 and aarch64 have.
 #[rustfmt::skip]
@@ -322,6 +335,7 @@ const COMMON: &[(&str, i64)] = &[
 #[cfg(target_arch = "x86_64")]
 #[rustfmt::skip]
 const ARCH_ONLY: &[(&str, i64)] = &[
+    ("io_pgetevents", 333),
     ("_sysctl", libc::SYS__sysctl),
     ("access", libc::SYS_access),
     ("afs_syscall", libc::SYS_afs_syscall),
@@ -383,9 +397,16 @@ const ARCH_ONLY: &[(&str, i64)] = &[
     ("vserver", libc::SYS_vserver),
 ];
 
+/// aarch64's calls that one of the libc crate's aarch64 tables lacks.
 #[cfg(target_arch = "aarch64")]
 #[rustfmt::skip]
 const ARCH_ONLY: &[(&str, i64)] = &[
+    ("renameat", 38),
+    ("sync_file_range", 84),
+    ("getrlimit", 163),
+    ("setrlimit", 164),
+    ("io_pgetevents", 292),
+    ("fchmodat2", 452),
 ];
 
 #[cfg(test)]
@@ -397,5 +418,8 @@ mod tests {
         assert_eq!(number("read"), Some(libc::SYS_read));
         assert_eq!(number("clone3"), Some(libc::SYS_clone3));
         assert_eq!(number("chown32"), None, "i386's, not this architecture's");
+        assert_eq!(number("cachestat"), Some(451));
+        #[cfg(target_arch = "x86_64")]
+        assert_eq!(number("io_pgetevents"), Some(333));
     }
 }

@@ -176,8 +176,10 @@ pub fn resolve_env(entries: &[String]) -> Vec<String> {
 fn security_options(options: &[String]) -> anyhow::Result<Vec<String>> {
     options
         .iter()
-        .map(|option| match option.split_once('=') {
-            Some(("seccomp", path)) if path != "unconfined" && !path.starts_with('{') => {
+        .map(|option| match option.split_once(['=', ':']) {
+            Some(("seccomp", path))
+                if !matches!(path, "unconfined" | "builtin") && !path.starts_with('{') =>
+            {
                 let profile = std::fs::read_to_string(path).map_err(|e| {
                     anyhow::anyhow!("--security-opt {option}: cannot read the profile: {e}")
                 })?;

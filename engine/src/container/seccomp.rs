@@ -48,7 +48,7 @@ const ALLOWED: &[&str] = &[
     "nanosleep", "newfstatat", "_newselect", "open", "openat", "openat2", "pause",
     "pidfd_open", "pidfd_send_signal", "pipe", "pipe2", "pkey_alloc", "pkey_free",
     "pkey_mprotect", "poll", "ppoll", "ppoll_time64", "prctl", "pread64", "preadv",
-    "preadv2", "prlimit64", "process_mrelease", "pselect6", "pselect6_time64", "ptrace",
+    "preadv2", "prlimit64", "process_mrelease", "process_vm_readv", "process_vm_writev", "pselect6", "pselect6_time64", "ptrace",
     "pwrite64", "pwritev", "pwritev2", "read", "readahead", "readlink", "readlinkat",
     "readv", "recv", "recvfrom", "recvmmsg", "recvmmsg_time64", "recvmsg",
     "remap_file_pages", "removexattr", "rename", "renameat", "renameat2", "restart_syscall",
@@ -94,7 +94,7 @@ const WITH_CAPABILITY: &[(Capability, &[&str])] = &[
     (Capability::SysPacct, &["acct"]),
     (
         Capability::SysPtrace,
-        &["kcmp", "pidfd_getfd", "process_madvise", "process_vm_readv", "process_vm_writev"],
+        &["kcmp", "pidfd_getfd", "process_madvise"],
     ),
     (Capability::SysRawio, &["iopl", "ioperm"]),
     (
@@ -102,15 +102,16 @@ const WITH_CAPABILITY: &[(Capability, &[&str])] = &[
         &["settimeofday", "stime", "clock_settime", "clock_settime64"],
     ),
     (Capability::SysTtyConfig, &["vhangup"]),
-    (Capability::SysNice, &["get_mempolicy", "mbind", "set_mempolicy"]),
+    (Capability::SysNice, &["get_mempolicy", "mbind", "set_mempolicy", "set_mempolicy_home_node"]),
+    (Capability::DacReadSearch, &["open_by_handle_at"]),
     (Capability::Syslog, &["syslog"]),
     (Capability::Bpf, &["bpf"]),
     (Capability::Perfmon, &["perf_event_open"]),
 ];
 
-/// clone's namespace flags (CLONE_NEWNS ... CLONE_NEWNET, CLONE_NEWCGROUP
-/// and CLONE_NEWTIME's neighbours): without SYS_ADMIN a container makes
-/// threads and processes, not namespaces.
+/// clone's namespace flags (CLONE_NEWNS, CLONE_NEWCGROUP, CLONE_NEWUTS,
+/// CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET): without
+/// SYS_ADMIN a container makes threads and processes, not namespaces.
 const CLONE_NAMESPACE_FLAGS: u64 = 0x7E02_0000;
 
 /// personality(2) values programs use (Linux, with the address space
@@ -174,29 +175,117 @@ pub fn default_profile(caps: &Capabilities) -> Result<LinuxSeccomp, ContainerErr
 /// What `--security-opt seccomp=VALUE` asks for.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub enum SeccompChoice {
-    /// docker's default profile.
+    /// docker's default profile (`builtin`, or no option).
     #[default]
     Default,
     /// No profile (hutch's own rules, which keep the machine's control
     /// plane out of reach, still hold).
     Unconfined,
-    /// A profile in docker's JSON (the OCI shape; `includes`/`excludes`
-    /// are not read).
-    Profile(Box<LinuxSeccomp>),
+    /// A profile in docker's JSON: the OCI shape, plus entries that hold
+    /// only with some capabilities or on some architectures.
+    Profile(Box<serde_json::Value>),
+}
+
+fn not_a_profile(why: impl std::fmt::Display) -> ContainerError {
+    ContainerError::InvalidRequest(format!(
+        "the seccomp profile is not docker's JSON ({why}); give seccomp=unconfined or a profile file"
+    ))
+}
+
+/// The machine's architecture as docker's profiles name it.
+fn machine_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "aarch64" => "arm64",
+        _ => "amd64",
+    }
+}
+
+/// The machines' kernel (guest-kernel/), for `minKernel`.
+const MACHINE_KERNEL: (u32, u32) = (6, 1);
+
+/// Whether a docker profile entry's `includes`/`excludes` let it apply
+/// to a container with `caps` (moby's rules: every included capability
+/// present, no excluded one; the machine's architecture included, not
+/// excluded; a kernel at least `minKernel`).
+fn entry_applies(entry: &serde_json::Value, caps: &Capabilities) -> Result<bool, ContainerError> {
+    let list = |side: &str, key: &str| -> Vec<String> {
+        let values = entry
+            .get(side)
+            .and_then(|s| s.get(key))
+            .and_then(|v| v.as_array());
+        values
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect()
+    };
+    let has = |name: &String| capability(name).map(|c| caps.contains(&c));
+    for name in list("excludes", "caps") {
+        if has(&name)? {
+            return Ok(false);
+        }
+    }
+    for name in list("includes", "caps") {
+        if !has(&name)? {
+            return Ok(false);
+        }
+    }
+    let arch = machine_arch().to_string();
+    let arches = list("includes", "arches");
+    if list("excludes", "arches").contains(&arch) || !(arches.is_empty() || arches.contains(&arch))
+    {
+        return Ok(false);
+    }
+    let min_kernel = entry
+        .get("includes")
+        .and_then(|i| i.get("minKernel"))
+        .and_then(|v| v.as_str());
+    if let Some(version) = min_kernel {
+        let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+        let wanted = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+        if wanted > MACHINE_KERNEL {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// A capability as a profile names it.
+fn capability(name: &str) -> Result<Capability, ContainerError> {
+    super::spec::capability(name).map_err(|_| not_a_profile(format!("unknown capability {name}")))
+}
+
+/// docker's profile `profile` for a container with `caps`, in the OCI
+/// shape: the entries that apply to it.
+fn resolve(
+    profile: &serde_json::Value,
+    caps: &Capabilities,
+) -> Result<LinuxSeccomp, ContainerError> {
+    let mut profile = profile.clone();
+    if let Some(entries) = profile.get_mut("syscalls").and_then(|s| s.as_array_mut()) {
+        let mut kept = Vec::new();
+        for entry in entries.drain(..) {
+            if entry_applies(&entry, caps)? {
+                kept.push(entry);
+            }
+        }
+        *entries = kept;
+    }
+    serde_json::from_value(profile).map_err(not_a_profile)
 }
 
 impl SeccompChoice {
-    /// `unconfined`, or a profile's JSON text (docker's CLI sends the
-    /// file's contents; hutch's reads the file first).
+    /// `unconfined`, `builtin`, or a profile's JSON text (docker's CLI
+    /// sends the file's contents; hutch's reads the file first).
     pub fn parse(value: &str) -> Result<SeccompChoice, ContainerError> {
-        if value == "unconfined" {
-            return Ok(SeccompChoice::Unconfined);
+        match value {
+            "unconfined" => return Ok(SeccompChoice::Unconfined),
+            "builtin" => return Ok(SeccompChoice::Default),
+            _ => {}
         }
-        let profile: LinuxSeccomp = serde_json::from_str(value).map_err(|e| {
-            ContainerError::InvalidRequest(format!(
-                "the seccomp profile is not docker's JSON ({e}); give seccomp=unconfined or a profile file"
-            ))
-        })?;
+        let profile: serde_json::Value = serde_json::from_str(value).map_err(not_a_profile)?;
+        // Refused now, not when the container starts.
+        resolve(&profile, &Capabilities::new())?;
         Ok(SeccompChoice::Profile(Box::new(profile)))
     }
 
@@ -205,13 +294,24 @@ impl SeccompChoice {
         match self {
             SeccompChoice::Default => default_profile(caps).map(Some),
             SeccompChoice::Unconfined => Ok(None),
-            SeccompChoice::Profile(profile) => Ok(Some((**profile).clone())),
+            SeccompChoice::Profile(profile) => resolve(profile, caps).map(Some),
         }
     }
 }
 
-/// `--security-opt` values: `seccomp=unconfined`, `seccomp=<profile
-/// JSON>` (the CLIs read a file's), `no-new-privileges[:true|false]`.
+/// Go's strconv.ParseBool, which docker's options use.
+fn go_bool(text: &str) -> Option<bool> {
+    match text {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
+        _ => None,
+    }
+}
+
+/// `--security-opt` values: `seccomp=unconfined|builtin|<profile JSON>`
+/// (the CLIs read a file's), `no-new-privileges[:true|false]`; AppArmor
+/// and SELinux options are taken and have nothing to act on (the machine
+/// has neither), as docker's are on a host without them.
 pub fn security_options(options: &[String]) -> Result<(SeccompChoice, bool), ContainerError> {
     let (mut seccomp, mut no_new_privileges) = (SeccompChoice::Default, false);
     for option in options {
@@ -221,15 +321,16 @@ pub fn security_options(options: &[String]) -> Result<(SeccompChoice, bool), Con
         match key {
             "seccomp" => seccomp = SeccompChoice::parse(value)?,
             "no-new-privileges" => {
-                no_new_privileges = value.parse().map_err(|_| {
+                no_new_privileges = go_bool(value).ok_or_else(|| {
                     ContainerError::InvalidRequest(format!(
                         "--security-opt {option}: no-new-privileges takes true or false"
                     ))
                 })?
             }
+            "apparmor" | "label" => {}
             _ => {
                 return Err(ContainerError::InvalidRequest(format!(
-                    "--security-opt {option}: hutch takes seccomp=unconfined|PROFILE and no-new-privileges (the machine has no AppArmor or SELinux)"
+                    "--security-opt {option}: hutch takes seccomp=unconfined|builtin|PROFILE, no-new-privileges, apparmor= and label= (the last two have nothing to act on)"
                 )))
             }
         }
@@ -273,6 +374,40 @@ mod tests {
     }
 
     #[test]
+    fn a_docker_profile_keeps_the_entries_for_the_containers_capabilities() {
+        let profile = serde_json::json!({
+            "defaultAction": "SCMP_ACT_ERRNO",
+            "syscalls": [
+                { "names": ["read"], "action": "SCMP_ACT_ALLOW" },
+                { "names": ["mount"], "action": "SCMP_ACT_ALLOW", "includes": { "caps": ["CAP_SYS_ADMIN"] } },
+                { "names": ["clone"], "action": "SCMP_ACT_ALLOW", "excludes": { "caps": ["CAP_SYS_ADMIN"] } },
+                { "names": ["ptrace"], "action": "SCMP_ACT_ALLOW", "includes": { "minKernel": "4.8" } },
+                { "names": ["future"], "action": "SCMP_ACT_ALLOW", "includes": { "minKernel": "9.0" } },
+                { "names": ["arm_only"], "action": "SCMP_ACT_ALLOW", "includes": { "arches": ["arm64"] } }
+            ]
+        });
+        let names = |caps: &[Capability]| -> Vec<String> {
+            let caps: Capabilities = caps.iter().copied().collect();
+            let profile = resolve(&profile, &caps).unwrap();
+            profile
+                .syscalls()
+                .iter()
+                .flatten()
+                .flat_map(|s| s.names().clone())
+                .collect()
+        };
+        if machine_arch() == "amd64" {
+            assert_eq!(names(&[]), ["read", "clone", "ptrace"]);
+            assert_eq!(names(&[Capability::SysAdmin]), ["read", "mount", "ptrace"]);
+        }
+        assert!(SeccompChoice::parse(
+            r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+            {"names": ["x"], "action": "SCMP_ACT_ALLOW", "includes": {"caps": ["CAP_FLY"]}}]}"#
+        )
+        .is_err());
+    }
+
+    #[test]
     fn security_opt_values_are_read() {
         assert_eq!(
             SeccompChoice::parse("unconfined").unwrap(),
@@ -296,6 +431,11 @@ mod tests {
             opts(&["seccomp=unconfined", "no-new-privileges:false"]).unwrap(),
             (SeccompChoice::Unconfined, false)
         );
-        assert!(opts(&["apparmor=unconfined"]).is_err());
+        assert_eq!(
+            opts(&["no-new-privileges:1"]).unwrap(),
+            (SeccompChoice::Default, true)
+        );
+        assert!(opts(&["apparmor=unconfined", "label=disable"]).is_ok());
+        assert!(opts(&["systempaths=unconfined"]).is_err());
     }
 }

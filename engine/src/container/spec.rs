@@ -260,7 +260,7 @@ pub fn build(
 }
 
 /// A capability as `--cap-add`/`--cap-drop` name it.
-fn capability(name: &str) -> Result<Capability, ContainerError> {
+pub(super) fn capability(name: &str) -> Result<Capability, ContainerError> {
     let upper = name.to_uppercase();
     let bare = upper.strip_prefix("CAP_").unwrap_or(&upper);
     bare.parse().map_err(|_| {
