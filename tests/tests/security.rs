@@ -219,3 +219,68 @@ fn seccomp_follows_dockers_profile_and_options() {
     );
     assert_eq!(h.ok(&["ps", "-a", "-q"]), "");
 }
+
+/// Makes a node for the machine's disk in `dir` (CAP_MKNOD is docker's
+/// default) and reads 512 bytes through it: prints the count read.
+fn read_disk_through(dir: &str) -> String {
+    format!(
+        "dev=$(cat /sys/block/vda/dev) && busybox mknod {dir}/disk b ${{dev%:*}} ${{dev#*:}} \
+         && busybox head -c 512 {dir}/disk | busybox wc -c"
+    )
+}
+
+#[test]
+fn a_container_cannot_open_the_devices_it_makes() {
+    let h = Hutch::new("devices");
+    import_busybox(&h, "bb:1");
+    let _machine = h.start("default");
+
+    // A node made in the root, in /dev, in a volume or a tmpfs is refused
+    // when opened (docker's device rules; here every such mount is nodev).
+    for dir in ["", "/dev", "/data", "/scratch"] {
+        let out = h.run(&[
+            "run",
+            "--rm",
+            "-v",
+            "data:/data",
+            "--tmpfs",
+            "/scratch",
+            "bb:1",
+            "sh",
+            "-c",
+            &read_disk_through(dir),
+        ]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("Permission denied")
+                && !String::from_utf8_lossy(&out.stdout).contains("512"),
+            "a disk node in {dir:?}: {err}"
+        );
+    }
+    // The devices a container has still work.
+    assert_eq!(
+        h.ok(&[
+            "run",
+            "--rm",
+            "bb:1",
+            "sh",
+            "-c",
+            "echo gone > /dev/null && busybox head -c 4 /dev/zero | busybox wc -c \
+             && busybox head -c 4 /dev/urandom | busybox wc -c",
+        ]),
+        "4\n4\n"
+    );
+    // --privileged: every device, as docker's.
+    assert_eq!(
+        h.ok(&[
+            "run",
+            "--rm",
+            "--privileged",
+            "bb:1",
+            "sh",
+            "-c",
+            &read_disk_through("/tmp")
+        ]),
+        "512\n"
+    );
+}

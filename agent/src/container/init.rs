@@ -291,10 +291,23 @@ fn build_root(config: &InitConfig) -> Result<(), AgentError> {
         "binding the root",
         crate::sys::mount::mount(&root_str, &root_str, "", libc::MS_BIND | libc::MS_REC, ""),
     )?;
+    let nodev = !mounts::all_devices(&config.spec);
+    if nodev {
+        step(
+            "closing the root to device nodes",
+            crate::sys::mount::mount(
+                "",
+                &root_str,
+                "",
+                libc::MS_REMOUNT | libc::MS_BIND | libc::MS_NODEV,
+                "",
+            ),
+        )?;
+    }
     for m in config.spec.mounts().iter().flatten() {
         step(
             &format!("mounting {}", m.destination().display()),
-            mounts::mount_one(root, m),
+            mounts::mount_one(root, m, nodev),
         )?;
         if m.destination() == Path::new("/dev") {
             step("creating devices", mounts::create_devices(root))?;

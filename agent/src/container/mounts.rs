@@ -4,8 +4,7 @@
 //! send a mount outside it.
 
 use crate::sys::mount::mount;
-use oci_spec::runtime::Mount;
-use std::ffi::CString;
+use oci_spec::runtime::{LinuxDeviceType, Mount, Spec};
 use std::io;
 use std::path::{Component, Path, PathBuf};
 
@@ -120,15 +119,37 @@ fn parse_options(options: &[String]) -> Options {
     o
 }
 
-/// Mounts one OCI mount under `root`.
-pub fn mount_one(root: &Path, m: &Mount) -> io::Result<()> {
+/// Whether the spec lets the container use every device (`--privileged`:
+/// a device rule that allows all). Otherwise it has only the devices
+/// hutch puts in its /dev: the guest kernel has no BPF for cgroup v2
+/// device rules, so every other mount is `nodev` instead, and a node the
+/// container makes (CAP_MKNOD) cannot be opened.
+pub fn all_devices(spec: &Spec) -> bool {
+    let linux = spec.linux().as_ref();
+    let rules = linux
+        .and_then(|l| l.resources().as_ref())
+        .and_then(|r| r.devices().as_ref());
+    rules.into_iter().flatten().any(|rule| {
+        rule.allow()
+            && rule.typ().is_none_or(|t| t == LinuxDeviceType::A)
+            && rule.major().is_none()
+            && rule.minor().is_none()
+    })
+}
+
+/// Mounts one OCI mount under `root`; with `nodev`, no device node on it
+/// can be opened (devpts, whose nodes are the container's ptys, aside).
+pub fn mount_one(root: &Path, m: &Mount, nodev: bool) -> io::Result<()> {
     let target = resolve_in(root, m.destination())?;
-    let o = parse_options(m.options().as_deref().unwrap_or_default());
+    let mut o = parse_options(m.options().as_deref().unwrap_or_default());
     // The guest has only cgroup v2: a "cgroup" mount is the unified one.
     let fstype = match m.typ().as_deref().unwrap_or("none") {
         "cgroup" => "cgroup2",
         other => other,
     };
+    if nodev && fstype != "devpts" {
+        o.flags |= libc::MS_NODEV;
+    }
     let source = m
         .source()
         .as_ref()
@@ -175,33 +196,24 @@ pub fn mount_one(root: &Path, m: &Mount) -> io::Result<()> {
     Ok(())
 }
 
-/// The device nodes every container gets (OCI's default devices), made in
-/// the container's /dev tmpfs, and the usual links.
+/// The device nodes every container gets (OCI's default devices) in the
+/// container's /dev tmpfs, and the usual links. Each is the machine's own
+/// node bound in: a bind mount keeps its source's device access even when
+/// the /dev it sits in is `nodev`.
 pub fn create_devices(root: &Path) -> io::Result<()> {
     let dev = resolve_in(root, Path::new("/dev"))?;
-    for (name, major, minor) in [
-        ("null", 1, 3),
-        ("zero", 1, 5),
-        ("full", 1, 7),
-        ("random", 1, 8),
-        ("urandom", 1, 9),
-        ("tty", 5, 0),
-    ] {
-        let path = cstring(&dev.join(name))?;
-        // SAFETY: mknod(2) on a NUL-terminated path; device numbers are constants.
-        let rc = unsafe {
-            libc::mknod(
-                path.as_ptr(),
-                libc::S_IFCHR | 0o666,
-                libc::makedev(major, minor),
-            )
-        };
-        if rc < 0 && io::Error::last_os_error().raw_os_error() != Some(libc::EEXIST) {
-            return Err(io::Error::last_os_error());
+    for name in ["null", "zero", "full", "random", "urandom", "tty"] {
+        let node = dev.join(name);
+        if std::fs::symlink_metadata(&node).is_err() {
+            std::fs::write(&node, b"")?;
         }
-        // mknod is subject to the umask.
-        // SAFETY: chmod(2) on the node just made.
-        unsafe { libc::chmod(path.as_ptr(), 0o666) };
+        mount(
+            &format!("/dev/{name}"),
+            &node.to_string_lossy(),
+            "",
+            libc::MS_BIND,
+            "",
+        )?;
     }
     for (link, target) in [
         ("ptmx", "pts/ptmx"),
@@ -214,11 +226,6 @@ pub fn create_devices(root: &Path) -> io::Result<()> {
         let _ = std::os::unix::fs::symlink(target, dev.join(link));
     }
     Ok(())
-}
-
-fn cstring(p: &Path) -> io::Result<CString> {
-    CString::new(p.as_os_str().as_encoded_bytes())
-        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
 }
 
 /// Hides a path (after pivot_root): /dev/null over files, an empty

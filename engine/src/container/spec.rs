@@ -7,9 +7,9 @@ use super::error::ContainerError;
 use oci_spec::image::ImageConfiguration;
 use oci_spec::runtime::{
     Capabilities, Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxCpuBuilder,
-    LinuxIdMappingBuilder, LinuxMemoryBuilder, LinuxNamespaceBuilder, LinuxNamespaceType,
-    LinuxPidsBuilder, LinuxResourcesBuilder, PosixRlimitBuilder, PosixRlimitType, ProcessBuilder,
-    RootBuilder, Spec, UserBuilder,
+    LinuxDeviceCgroupBuilder, LinuxIdMappingBuilder, LinuxMemoryBuilder, LinuxNamespaceBuilder,
+    LinuxNamespaceType, LinuxPidsBuilder, LinuxResourcesBuilder, PosixRlimitBuilder,
+    PosixRlimitType, ProcessBuilder, RootBuilder, Spec, UserBuilder,
 };
 
 /// What `run` / `create` were asked for, as the front end parsed it.
@@ -313,9 +313,15 @@ fn capability_set(flags: &Flags) -> Result<Capabilities, ContainerError> {
     Ok(caps)
 }
 
-/// cgroup limits: memory.max, cpu.max, pids.max.
+/// cgroup limits: memory.max, cpu.max, pids.max; and the device rule:
+/// every device with `--privileged`, else only those of the container's
+/// /dev (the agent enforces it: see its mounts' `all_devices`).
 fn resources(flags: &Flags) -> Result<oci_spec::runtime::LinuxResources, ContainerError> {
-    let mut resources = LinuxResourcesBuilder::default();
+    let devices = LinuxDeviceCgroupBuilder::default()
+        .allow(flags.privileged)
+        .access("rwm")
+        .build()?;
+    let mut resources = LinuxResourcesBuilder::default().devices(vec![devices]);
     if let Some(bytes) = flags.memory {
         let limit = i64::try_from(bytes)
             .map_err(|_| ContainerError::InvalidRequest("the memory limit is too large".into()))?;
