@@ -66,12 +66,7 @@ pub(super) fn shown_name(full: &str) -> String {
 
 /// The `config` object of `image`'s stored config.
 fn raw_settings(store: &Store, image: &Image) -> Result<Option<serde_json::Value>> {
-    let bytes = store.read_blob(&image.config_digest)?;
-    let mut config: serde_json::Value =
-        serde_json::from_slice(&bytes).map_err(|source| ImageError::Malformed {
-            what: "the image's config".into(),
-            source,
-        })?;
+    let mut config = image.raw_config(store)?;
     Ok(config.get_mut("config").map(serde_json::Value::take))
 }
 

@@ -132,6 +132,19 @@ impl Image {
     }
 }
 
+impl Image {
+    /// The stored config as JSON, whole: with what oci-spec's typed
+    /// config has no field for (docker's Healthcheck, OnBuild, Shell).
+    pub fn raw_config(&self, store: &Store) -> Result<serde_json::Value> {
+        serde_json::from_slice(&store.read_blob(&self.config_digest)?).map_err(|source| {
+            ImageError::Malformed {
+                what: format!("config {} (an OCI image config)", self.config_digest),
+                source,
+            }
+        })
+    }
+}
+
 pub fn load(store: &Store, manifest_digest: &Digest) -> Result<Image> {
     let bytes = store.read_blob(manifest_digest)?;
     let manifest: ImageManifest =

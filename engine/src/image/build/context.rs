@@ -219,7 +219,8 @@ fn hash_entry(
     Ok(())
 }
 
-fn join(dir: &str, name: &str) -> String {
+/// `name` under `/`-separated `dir` (itself when `dir` is empty).
+pub fn join(dir: &str, name: &str) -> String {
     match dir.is_empty() {
         true => name.to_string(),
         false => format!("{dir}/{name}"),

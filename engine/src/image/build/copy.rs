@@ -5,7 +5,7 @@
 //! while it streams into a container of the parent image, whose layer is
 //! then committed; FROM scratch, the tar is the layer.
 
-use super::context::{absolute, clean, write_tar, Item, Picked, Rename, Stamp, TarSource};
+use super::context::{absolute, clean, join, write_tar, Item, Picked, Rename, Stamp, TarSource};
 use super::dockerfile::CopySpec;
 use super::stage::StageState;
 use super::Build;
@@ -566,13 +566,6 @@ fn numeric_owner(chown: &str) -> Result<(u64, u64), ImageError> {
         _ => Err(ImageError::Invalid(format!(
             "--chown={chown}: a stage FROM scratch has no /etc/passwd; give numeric ids"
         ))),
-    }
-}
-
-fn join(dir: &str, name: &str) -> String {
-    match dir.is_empty() {
-        true => name.to_string(),
-        false => format!("{dir}/{name}"),
     }
 }
 

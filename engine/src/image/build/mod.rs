@@ -195,12 +195,7 @@ impl Build<'_> {
             .image_for_build(from)
             .await
             .map_err(|e| ImageError::Invalid(format!("FROM {from}: {e}")))?;
-        let config = serde_json::from_slice(&self.store.read_blob(&image.config_digest)?).map_err(
-            |source| ImageError::Malformed {
-                what: format!("the config of {from}"),
-                source,
-            },
-        )?;
+        let config = image.raw_config(&self.store)?;
         Ok(Built {
             image: Some(image),
             config,

@@ -246,11 +246,7 @@ impl Build<'_> {
         globals: &BTreeMap<String, Option<String>>,
     ) -> crate::Result<()> {
         let image = self.step(state, step, globals).await?;
-        state.config = serde_json::from_slice(&self.store.read_blob(&image.config_digest)?)
-            .map_err(|source| ImageError::Malformed {
-                what: "a build step's config".into(),
-                source,
-            })?;
+        state.config = image.raw_config(&self.store)?;
         self.say(format!(" ---> {}\n", short_id(&image.config_digest)));
         state.image = Some(image);
         Ok(())
